@@ -6,7 +6,8 @@ is identified, so a scan killed half-way leaves a readable store holding what it
 stays ``running`` and is marked ``incomplete`` the next time the store is opened.
 
 Identity across scans: a device is the same device when its MAC matches; failing that, its serial;
-failing both, its IP (only when the stored device has no MAC of its own, or none was seen).
+failing both, its IP (only when the stored device has no MAC of its own, or none was seen). A camera
+behind an NVR's PoE port with neither MAC nor serial is the same NVR's same channel.
 """
 
 from __future__ import annotations
@@ -189,6 +190,22 @@ class Store:
             self.db["scans"].update(scan_id, {"finished_at": now_iso(), "status": status, "error": error,
                                               "device_count": counts["n"], "restricted_count": counts["r"]})
 
+    def reopen_scan(self, scan_id: int, *, pid: int | None = None) -> None:
+        """Set an incomplete scan running again (``--resume``), owned by ``pid``."""
+        info = self.scan(scan_id)
+        opts = dict(info.options)
+        if pid is not None:
+            opts["_pid"] = pid
+        with self.db.conn:
+            self.db["scans"].update(scan_id, {"status": "running", "finished_at": None, "error": None,
+                                              "options": json.dumps(opts, default=str)})
+
+    def identified_ips(self, scan_id: int) -> set[str]:
+        """Addresses that already have an identification in a scan (children of NVRs excluded)."""
+        return {r["ip"] for r in self.db.query(
+            "select ip from identifications where scan_id = ? and ip is not null and parent_id is null",
+            [scan_id])}
+
     def mark_interrupted_scans(self) -> int:
         """Scans left ``running`` by a process that is gone are marked ``incomplete``."""
         rows = list(self.db.query("select id, options from scans where status = 'running'"))
@@ -266,6 +283,11 @@ class Store:
         with self.db.conn:
             self.db.execute("BEGIN IMMEDIATE")
             dev_id = self.find_device(record.mac, serial, record.ip if parent_id is None else None)
+            if dev_id is None and parent_id is not None and channel:
+                # a camera behind an NVR with no MAC or serial of its own: the same NVR's same channel
+                r = list(self.db.query("select id from devices where parent_id = ? and channel = ? "
+                                       "order by id limit 1", [parent_id, channel]))
+                dev_id = r[0]["id"] if r else None
             if dev_id is None:
                 row = self.db["devices"].insert({**fields, "mac": record.mac, "serial": serial, "site": site,
                                                  "first_seen": now, "first_scan": scan_id})

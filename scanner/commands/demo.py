@@ -1,0 +1,121 @@
+"""`camsweep demo`: bring the lab up, scan it from its scanner namespace, show the results, take it down."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from scanner.commands.lab import _cell, bring_up, format_table
+from scanner.errors import CamsweepError, LabError
+from scanner.lab import manager
+
+SCAN_TIMEOUT = 900.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo", help="scan a simulated camera fleet end to end (lab up, scan, results, lab down)",
+        description="Builds the simulated fleet (`camsweep lab up`; as root in network namespaces, else on "
+        "loopback), runs a full `camsweep scan` of it from the lab's scanner namespace, shows the results "
+        "(the TUI on a terminal, a table otherwise, with a comparison against the lab's ground truth) and "
+        "takes the lab down again.",
+    )
+    p.add_argument("--devices", type=int, default=manager.DEFAULT_DEVICES, metavar="N",
+                   help=f"devices in the lab (default {manager.DEFAULT_DEVICES})")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="fleet seed (default 0)")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="keep the results in this store (default: a temporary one, removed afterwards)")
+    p.add_argument("--prefix", default=None, help="lab prefix (default: $CAMSWEEP_LAB_PREFIX or csw)")
+    p.add_argument("--loopback", action="store_true", help="use a loopback lab even when root")
+    p.add_argument("--no-tui", action="store_true", help="print the summary table even on a terminal")
+    p.set_defaults(func=cmd_demo)
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def scan_command(st: manager.LabStatus, db: str) -> list[str]:
+    """The scan the demo runs: from inside the scanner namespace when the lab has one."""
+    cmd = [sys.executable, "-m", "scanner.cli", "scan", st.cidr, "--db", db,
+           "--credentials", st.credentials_file, "--quiet"]
+    if st.mode == "netns" and st.scanner_netns:
+        cmd = ["ip", "netns", "exec", st.scanner_netns, *cmd]
+    return cmd
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("scanner.commands.scan") is None:
+        raise CamsweepError("the scan engine is not built yet (scanner/commands/scan.py is missing), so the "
+                            "demo has nothing to scan with; `camsweep lab up` still brings the lab up")
+    tmpdir = None
+    if args.db:
+        db = str(Path(args.db).expanduser().resolve())
+    else:
+        tmpdir = tempfile.mkdtemp(prefix="camsweep-demo-")
+        db = os.path.join(tmpdir, "demo.db")
+    st = None
+    try:
+        st = bring_up(args.devices, args.seed, args.prefix, args.loopback, interactive=False, auto_loopback=True)
+        assert st is not None
+        _err(f"lab {st.prefix} up ({st.mode}): {st.devices} devices on {st.cidr} "
+             f"in {st.timings.get('up_s', 0):.2f} s")
+        if st.mode == "loopback" and st.port_offset:
+            _err(f"note: without root the lab's devices listen {st.port_offset} ports up (80 -> "
+                 f"{80 + st.port_offset}); the standard ports of a scan will find little")
+        cmd = scan_command(st, db)
+        _err("scanning: " + " ".join(cmd[cmd.index("scan"):]))
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=SCAN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise CamsweepError(f"the scan did not finish within {SCAN_TIMEOUT:.0f} s") from None
+        took = time.monotonic() - t0
+        if proc.returncode != 0:
+            raise CamsweepError(f"the scan failed (exit {proc.returncode}); the lab is being taken down")
+        _err(f"scan finished in {took:.1f} s")
+        show_results(db, st, tui=sys.stdout.isatty() and not args.no_tui)
+        if args.db:
+            _err(f"results kept in {db} (camsweep tui --db {db})")
+        return 0
+    finally:
+        if st is not None:
+            try:
+                rep = manager.down(st.prefix)
+                _err(f"lab {st.prefix} down ({len(rep.namespaces_removed)} namespaces removed)")
+            except LabError as exc:
+                _err(f"camsweep demo: taking the lab down was incomplete: {exc}")
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def show_results(db: str, st: manager.LabStatus, *, tui: bool) -> None:
+    """The TUI on a terminal (when it is built), else a summary table and the ground-truth comparison."""
+    if tui and importlib.util.find_spec("scanner.commands.tui") is not None:
+        subprocess.run([sys.executable, "-m", "scanner.cli", "tui", "--db", db])
+        return
+    from scanner.store import Store
+
+    with Store(db) as store:
+        rows = store.devices(store.latest_scan_id())
+    cols = ("ip", "mac", "manufacturer", "brand", "model", "device_type", "restricted", "confidence")
+    table = []
+    for r in rows:
+        cells = [_cell(r.get(c)) for c in cols]
+        if r.get("channel") is not None and r.get("parent_id") is not None:
+            cells[0] = f"  └ ch{r['channel']}"
+        if isinstance(r.get("confidence"), float):
+            cells[-1] = f"{r['confidence']:.2f}"
+        table.append(cells)
+    print(format_table(cols, table))
+    cmp = manager.compare_with_ground_truth(rows, st.ground_truth_rows())
+    print(f"\nfound {cmp['found']} of {cmp['devices']} devices; maker right for {cmp['manufacturer_right']}, "
+          f"wrong for {cmp['manufacturer_wrong']}, unknown for {cmp['manufacturer_null']}; restricted: "
+          f"{cmp['restricted_found']} of {cmp['restricted_truth']} flagged, {cmp['false_alarms']} false alarms")

@@ -1,0 +1,105 @@
+"""`camsweep identify PATH|-`: identify device evidence records (shared/evidence-format.md).
+
+stdout: one result per input record, in input order (``--format jsonl``) or a table. stderr: one
+line per record that cannot be read, naming its line number. Exit 0 when every line parsed, 2 when
+some did not (the others are still answered).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+
+from scanner.errors import CamsweepError
+from scanner.evidence import EvidenceError, Identification
+
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("identify", help="identify the makers of devices from evidence records (JSONL)",
+                       description="Read device evidence records (JSON Lines, shared/evidence-format.md) and "
+                       "print who really made each device, whether the policy restricts it, and why.")
+    p.add_argument("path", metavar="PATH", help="JSONL file of evidence records, or - for standard input")
+    p.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="output format (default: jsonl)")
+    p.add_argument("--policy", default=None,
+                   help="policy profile that decides 'restricted' (default: ndaa889; see fingerprints/policies.yaml)")
+    p.set_defaults(func=run)
+
+
+def _bounded_lines(stream: Iterable[str]) -> Iterator[str]:
+    """Lines of a text stream; an over-long line is replaced by a marker the parser rejects."""
+    for line in stream:
+        yield line if len(line) <= MAX_LINE_BYTES else "\x00" * (MAX_LINE_BYTES + 1)
+
+
+def _open(path: str):
+    if path == "-":
+        return sys.stdin
+    try:
+        return open(path, encoding="utf-8", errors="replace", newline=None)
+    except OSError as exc:
+        raise CamsweepError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def records_from_input(path: str) -> Iterator[tuple[int, object]]:
+    """(line number, EvidenceRecord or EvidenceError) from a JSONL path or '-'.
+
+    The place where other input formats (nmap XML, pcap) plug in: each yields records the same way.
+    """
+    from scanner.evidence import read_records
+
+    f = _open(path)
+    try:
+        yield from read_records(_bounded_lines(f))
+    finally:
+        if f is not sys.stdin:
+            f.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from scanner.identify import Identifier
+
+    identifier = Identifier(args.policy)
+    bad = 0
+    results: list[Identification] = []
+    out = sys.stdout
+    for n, item in records_from_input(args.path):
+        if isinstance(item, EvidenceError):
+            bad += 1
+            print(f"camsweep: line {n}: {item}", file=sys.stderr)
+            continue
+        ident = identifier.identify(item)
+        if args.format == "jsonl":
+            out.write(json.dumps(ident.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            results.append(ident)
+    if args.format == "table":
+        render_table(results, identifier.policy_name)
+    out.flush()
+    if bad:
+        print(f"camsweep: {bad} line(s) could not be read", file=sys.stderr)
+    return 2 if bad else 0
+
+
+def render_table(results: list[Identification], policy: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"camsweep identify (policy {policy})", show_lines=False)
+    for col in ("id", "manufacturer", "brand", "model", "type", "restricted", "lists", "conf.", "strongest evidence"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        flag = {True: "[bold red]yes[/]", False: "no", None: "unknown"}[r.restricted]
+        ev = r.evidence[0].rule if r.evidence else ""
+        table.add_row(_esc(r.id or ""), _esc(r.manufacturer or "-"), _esc(r.brand or "-"), _esc(r.model or "-"),
+                      r.device_type or "-", flag, ", ".join(r.lists), f"{r.confidence:.2f}", _esc(ev))
+    Console(file=sys.stdout, soft_wrap=False).print(table)
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape("".join(c if c.isprintable() else "?" for c in text)[:80])

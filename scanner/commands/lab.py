@@ -1,0 +1,179 @@
+"""`camsweep lab up|status|down`: the simulated camera fleet in network namespaces (or on loopback)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from scanner.errors import LabError
+from scanner.lab import manager
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "lab", help="bring the simulated camera fleet up or down (network namespaces, needs root)",
+        description="A simulated fleet of cameras, recorders and ordinary hosts, each in its own network "
+        "namespace on one bridge (198.18.0.0/15, nothing attached to the host's interfaces), with one "
+        "scanner namespace to scan it from. Without root, --loopback puts the devices on 127.18.0.x.",
+    )
+    lsub = p.add_subparsers(dest="lab_command", metavar="ACTION")
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--prefix", default=None,
+                       help="namespace and state prefix (default: $CAMSWEEP_LAB_PREFIX or csw)")
+
+    up = lsub.add_parser("up", help="build the lab and start its devices")
+    up.add_argument("--devices", type=int, default=manager.DEFAULT_DEVICES, metavar="N",
+                    help=f"number of devices (default {manager.DEFAULT_DEVICES}, at most {manager.MAX_DEVICES})")
+    up.add_argument("--seed", type=int, default=0, metavar="S", help="fleet seed: same seed, same fleet")
+    up.add_argument("--loopback", action="store_true",
+                    help="no namespaces: devices on 127.18.0.x (HTTP/RTSP/unicast probes only, no ARP/multicast)")
+    up.add_argument("--json", action="store_true", help="print the status as JSON")
+    common(up)
+    up.set_defaults(func=cmd_up)
+
+    st = lsub.add_parser("status", help="show the lab and its devices (ground truth)")
+    st.add_argument("--json", action="store_true", help="print the status as one JSON object")
+    common(st)
+    st.set_defaults(func=cmd_status)
+
+    dn = lsub.add_parser("down", help="stop the devices and remove the lab (leftovers of a crash too)")
+    common(dn)
+    dn.set_defaults(func=cmd_down)
+    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _offer_loopback(reason: str) -> bool:
+    _err(f"camsweep lab: cannot build a namespace lab: {reason}.")
+    _err("A loopback lab still works without root: devices on 127.18.0.x answer HTTP, RTSP and the other "
+         "unicast probes (no ARP, no multicast, no MAC addresses on the wire).")
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        try:
+            answer = input("Start a loopback lab instead? [y/N] ")
+        except EOFError:
+            answer = ""
+        return answer.strip().lower() in ("y", "yes")
+    _err("Run `camsweep lab up --loopback` for it, or run as root for the namespace lab.")
+    return False
+
+
+def bring_up(devices: int, seed: int, prefix: str | None, loopback: bool, *, interactive: bool = True,
+             auto_loopback: bool = False) -> manager.LabStatus | None:
+    """``manager.up`` with the CLI's fallback to a loopback lab. None when the user declined it."""
+    try:
+        return manager.up(devices, seed, prefix=prefix, loopback=loopback, log=_err)
+    except manager.LabUnavailable as exc:
+        if auto_loopback:
+            _err(f"camsweep: no namespace lab ({exc}); using a loopback lab on 127.18.0.x instead "
+                 "(no ARP or multicast)")
+        elif not (interactive and _offer_loopback(str(exc))):
+            if not interactive:
+                raise
+            return None
+        return manager.up(devices, seed, prefix=prefix, loopback=True, log=_err)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    st = bring_up(args.devices, args.seed, args.prefix, args.loopback)
+    if st is None:
+        return 2
+    if args.json:
+        print(json.dumps(st.to_dict(), indent=1))
+        return 0
+    t = st.timings.get("up_s")
+    print(f"lab {st.prefix} up ({st.mode}): {st.devices} devices on {st.cidr}"
+          + (f" in {t:.2f} s" if t is not None else ""))
+    _print_how_to(st)
+    return 0
+
+
+def _print_how_to(st: manager.LabStatus) -> None:
+    if st.mode == "netns":
+        print(f"  scanner namespace: {st.scanner_netns} (eth0 {st.scanner_ip})")
+        print(f"  scan it:  ip netns exec {st.scanner_netns} camsweep scan {st.cidr} "
+              f"--credentials {st.credentials_file}")
+    else:
+        print(f"  scan it:  camsweep scan {st.cidr} --credentials {st.credentials_file}"
+              + (f"  (ports moved up by {st.port_offset})" if st.port_offset else ""))
+    print(f"  ground truth: {st.ground_truth}")
+    print(f"  take it down: camsweep lab down --prefix {st.prefix}")
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
+def format_table(cols: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain columns (for pipes and logs; the TUI is the rich view)."""
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    st = manager.status(args.prefix)
+    prefix = args.prefix or manager.default_prefix()
+    if st is None:
+        _err(f"camsweep lab: no lab {prefix!r} is up")
+        return 1
+    if args.json:
+        print(json.dumps(st.to_dict(), indent=1))
+        return 0 if st.healthy else 1
+    if st.phase == "leftover":
+        print(f"lab {prefix}: {st.namespaces} namespaces left over with no state; "
+              f"`camsweep lab down --prefix {prefix}` removes them")
+        return 1
+    health = "ok" if st.healthy else "NOT HEALTHY"
+    print(f"lab {st.prefix} ({st.mode}, {st.phase}, {health}): {st.devices} devices on {st.cidr}, "
+          f"service pid {st.service_pid} {'running' if st.service_alive else 'NOT RUNNING'}"
+          + (f", {st.namespaces} namespaces" if st.mode == "netns" else ""))
+    _print_how_to(st)
+    try:
+        rows = st.ground_truth_rows()
+    except (OSError, ValueError) as exc:
+        _err(f"camsweep lab: cannot read the ground truth {st.ground_truth}: {exc}")
+        return 1
+    cols = ("ip", "mac", "manufacturer", "brand", "model", "device_type", "restricted", "profile")
+    table = []
+    for r in rows:
+        cells = [_cell(r.get(c)) for c in cols]
+        if r.get("parent_ip"):
+            cells[0] = f"  └ ch{r.get('channel')}"
+        table.append(cells)
+    print()
+    print(format_table(cols, table))
+    n_host = sum(1 for r in rows if not r.get("parent_ip"))
+    n_restr = sum(1 for r in rows if r.get("restricted") is True)
+    print(f"\n{n_host} devices on the network, {len(rows) - n_host} cameras behind recorders, "
+          f"{n_restr} restricted (ndaa889)")
+    return 0 if st.healthy else 1
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    try:
+        rep = manager.down(args.prefix)
+    except LabError as exc:
+        _err(f"camsweep lab: down was incomplete: {exc}")
+        return 2
+    if not rep.found and not rep.pids_stopped:
+        print(f"no lab {rep.prefix} was up; nothing left over")
+        return 0
+    parts = [f"removed {len(rep.namespaces_removed)} namespaces"]
+    if rep.pids_stopped:
+        parts.append("stopped pid " + ", ".join(map(str, rep.pids_stopped)))
+    if rep.sysctls_restored:
+        parts.append("restored " + ", ".join(f"{k}={v}" for k, v in rep.sysctls_restored.items()))
+    print(f"lab {rep.prefix} down in {rep.seconds:.2f} s: " + "; ".join(parts))
+    return 0

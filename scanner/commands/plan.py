@@ -1,0 +1,158 @@
+"""`camsweep plan`: the replacement plan, headless (export as CSV or JSON, set a device's plan, show totals)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import CamsweepError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("plan", help="replacement plan: export it (CSV/JSON), set a device's plan, show totals",
+                       description="The replacement plan for the flagged devices in a store: one item per "
+                       "restricted device (plus any device with a saved plan), with a replacement class, a "
+                       "suggested model from the catalog (never a maker the policy restricts), priority, "
+                       "status and costs, totalled per site and overall.")
+    psub = p.add_subparsers(dest="plan_command", metavar="ACTION")
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--db", metavar="PATH", help="the store (default: $CAMSWEEP_DB or the user data dir)")
+        sp.add_argument("--policy", help="policy profile (default: the latest scan's, else ndaa889)")
+        sp.add_argument("--catalog", metavar="PATH", help="a replacement catalog YAML overriding the shipped one")
+
+    ex = psub.add_parser("export", help="write the plan as CSV or JSON")
+    common(ex)
+    ex.add_argument("--format", choices=("csv", "json"), default=None,
+                    help="output format (default: from the file name, else json)")
+    ex.add_argument("-o", "--output", metavar="FILE", default="-", help="output file ('-' for stdout)")
+    ex.set_defaults(func=cmd_export)
+
+    st = psub.add_parser("set", help="change one device's plan (status, class, model, costs, public safety)")
+    common(st)
+    st.add_argument("device", help="device id, IP or MAC address")
+    st.add_argument("--status", choices=("planned", "ordered", "replaced", "exempt"))
+    st.add_argument("--reason", help="why the device is exempt (required with --status exempt)")
+    st.add_argument("--class", dest="replacement_class", help="replacement class (bullet, dome, ptz, nvr ...)")
+    st.add_argument("--maker", help="suggested maker")
+    st.add_argument("--model", help="suggested model")
+    st.add_argument("--hardware", help="hardware cost")
+    st.add_argument("--labour", help="labour cost")
+    st.add_argument("--licence", help="licence cost")
+    ps = st.add_mutually_exclusive_group()
+    ps.add_argument("--public-safety", dest="public_safety", action="store_true", default=None,
+                    help="the device serves a public-safety role (raises its priority)")
+    ps.add_argument("--no-public-safety", dest="public_safety", action="store_false")
+    st.set_defaults(func=cmd_set)
+
+    sh = psub.add_parser("show", help="print the plan's totals per site and overall")
+    common(sh)
+    sh.set_defaults(func=cmd_show)
+    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
+
+
+def _open(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    from scanner import plan as planlib
+    from scanner.store import Store
+
+    if args.db and not Path(args.db).exists():
+        raise CamsweepError(f"no store at {args.db}")
+    store = Store(args.db) if args.db else Store()
+    catalog = planlib.load_catalog(args.catalog)
+    policy = args.policy
+    if not policy:
+        sid = store.latest_scan_id()
+        policy = store.scan(sid).policy if sid else planlib.DEFAULT_POLICY
+    try:
+        planlib.check_policy(catalog, policy or planlib.DEFAULT_POLICY)
+    except CamsweepError:
+        store.close()
+        raise
+    return store, catalog, policy or planlib.DEFAULT_POLICY
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from scanner import plan as planlib
+
+    store, catalog, policy = _open(args)
+    try:
+        plan = planlib.make_plan(store, policy=policy, catalog=catalog)
+        fmt = args.format or ("csv" if str(args.output).lower().endswith(".csv") else "json")
+        out = sys.stdout if args.output == "-" else None
+        try:
+            fp = out or open(args.output, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise CamsweepError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        try:
+            if fmt == "csv":
+                planlib.write_csv(plan, fp)
+            else:
+                json.dump(planlib.plan_to_json(plan, store=str(store.path)), fp, indent=2, ensure_ascii=False)
+                fp.write("\n")
+        finally:
+            if out is None:
+                fp.close()
+        t = plan.totals.overall
+        print(f"plan: {t.devices} devices, total {plan.currency} {t.total:,.2f} "
+              f"(remaining {t.remaining:,.2f}); policy {policy}"
+              + ("" if args.output == "-" else f"; written to {args.output}"), file=sys.stderr)
+    finally:
+        store.close()
+    return 0
+
+
+def _find(store: Any, key: str) -> dict[str, Any]:
+    from scanner.evidence import normalize_mac
+
+    devices = store.devices()
+    mac = normalize_mac(key)
+    for d in devices:
+        if (key.isdigit() and d["device_id"] == int(key)) or (mac and d.get("mac") == mac) or d.get("ip") == key:
+            return d
+    raise CamsweepError(f"no device {key!r} in {store.path} (give a device id, IP or MAC)")
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    from scanner import plan as planlib
+
+    store, catalog, policy = _open(args)
+    try:
+        dev = _find(store, args.device)
+        item = planlib.build_item(dev, store.plan(dev["device_id"]), catalog, policy)
+        changes: dict[str, Any] = {}
+        for arg, name in (("status", "status"), ("reason", "exempt_reason"),
+                          ("replacement_class", "replacement_class"), ("maker", "suggested_maker"),
+                          ("model", "suggested_model"), ("hardware", "cost_hardware"), ("labour", "cost_labour"),
+                          ("licence", "cost_licence"), ("public_safety", "public_safety")):
+            v = getattr(args, arg)
+            if v is not None:
+                changes[name] = v
+        if not changes:
+            raise CamsweepError("nothing to change: give --status, --class, --model, a cost or --public-safety")
+        item = planlib.save_item(store, item, catalog, policy, **changes)
+        print(json.dumps(item.to_dict(), ensure_ascii=False))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from scanner import plan as planlib
+
+    store, catalog, policy = _open(args)
+    try:
+        plan = planlib.make_plan(store, policy=policy, catalog=catalog)
+        cur = plan.currency
+        print(f"{'site':<24} {'devices':>7} {'planned':>7} {'ordered':>7} {'replaced':>8} {'exempt':>6} "
+              f"{'total ' + cur:>14} {'remaining':>12}")
+        rows = list(plan.totals.by_site.items()) + [("ALL", plan.totals.overall)]
+        for site, t in rows:
+            s = t.by_status
+            print(f"{site[:24]:<24} {t.devices:>7} {s.get('planned', 0):>7} {s.get('ordered', 0):>7} "
+                  f"{s.get('replaced', 0):>8} {s.get('exempt', 0):>6} {t.total:>14,.2f} {t.remaining:>12,.2f}")
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,95 @@
+"""`camsweep report`: write an HTML, JSON or CSV report of a stored scan."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from scanner.errors import StoreError
+from scanner.logs import add_log_arguments, setup_logging_from_args
+from scanner.store import Store, default_db_path
+
+log = logging.getLogger("camsweep.report")
+
+
+def open_existing_store(path: str | None) -> Store:
+    """The store at ``path`` (default: $CAMSWEEP_DB or the user data dir); an error when there is none."""
+    p = Path(path) if path else default_db_path()
+    if str(p) != ":memory:" and not p.is_file():
+        raise StoreError(f"no camsweep store at {p}; run `camsweep scan` first or give --db PATH")
+    return Store(p)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="write an HTML, JSON or CSV report of a scan",
+        description="Write a report of one stored scan: HTML (one self-contained, printable file), JSON "
+        "(schema scanner/report/schema/report-v1.json) or CSV. Reads only the store.",
+        epilog="Exit codes: 0 written (and no --fail-on condition met), 1 a --fail-on condition met, "
+        "2 error. Example: camsweep report --latest --site hq --format html -o hq.html --fail-on restricted")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--scan", type=int, metavar="ID", help="the scan to report (see --list)")
+    which.add_argument("--latest", action="store_true", help="the latest scan (the default)")
+    which.add_argument("--list", action="store_true", help="list the stored scans and exit")
+    p.add_argument("--site", help="with --latest or --list: only scans of this site label")
+    p.add_argument("--format", "-f", choices=("html", "json", "csv"),
+                   help="report format (default: from the -o file's extension, else html)")
+    p.add_argument("-o", "--output", default="-", metavar="FILE", help="file to write (default: stdout)")
+    p.add_argument("--policy", help="evaluate restriction under this policy instead of the scan's own")
+    p.add_argument("--fail-on", action="append", default=[], metavar="COND",
+                   help="exit 1 when the scan has: restricted, relabel, unknown, component-risk, new or changed "
+                   "devices (new/changed: against the previous scan of the same site); repeatable or comma-separated")
+    p.add_argument("--db", metavar="PATH", help="the store (default: $CAMSWEEP_DB or the user data directory)")
+    add_log_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _list(store: Store, site: str | None) -> int:
+    from scanner.report.escape import visible_text
+
+    scans = store.scans(site=site)
+    if not scans:
+        print("no scans stored", file=sys.stderr)
+        return 0
+    print(f"{'id':>5}  {'started (UTC)':20}  {'status':10}  {'site':12}  {'devices':>7}  {'restricted':>10}  targets")
+    for s in scans:
+        print(f"{s.id:>5}  {s.started_at[:19]:20}  {s.status:10}  {visible_text(s.site or '-', 12):12}  "
+              f"{s.device_count:>7}  {s.restricted_count:>10}  {visible_text(', '.join(s.targets), 80)}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging_from_args(args)
+    from scanner.report import (
+        build_report_model,
+        fail_on_hits,
+        parse_report_spec,
+        render_report,
+        resolve_scan_id,
+        write_text_atomic,
+    )
+
+    conditions = [c.strip() for v in args.fail_on for c in v.split(",") if c.strip()]
+    store = open_existing_store(args.db)
+    try:
+        if args.list:
+            return _list(store, args.site)
+        fmt = args.format
+        if fmt is None:
+            fmt = parse_report_spec(args.output)[0] if args.output != "-" and Path(args.output).suffix.lower() in (
+                ".html", ".htm", ".json", ".csv") else "html"
+        scan_id = resolve_scan_id(store, args.scan, args.site)
+        hits = fail_on_hits(store, scan_id, conditions) if conditions else []  # checks the names first
+        model = build_report_model(store, scan_id, args.policy)
+        write_text_atomic(args.output, render_report(model, fmt))
+        s = model["summary"]
+        log.info("report written", extra={"path": args.output, "format": fmt, "scan_id": scan_id,
+                                          "devices": s["devices"], "restricted": s["restricted"]})
+        if hits:
+            log.warning("fail-on condition met: %s", ", ".join(hits), extra={"scan_id": scan_id})
+            return 1
+        return 0
+    finally:
+        store.close()

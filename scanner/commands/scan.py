@@ -1,0 +1,326 @@
+"""`camsweep scan`: find and identify devices on the networks named, store them, print the results.
+
+stdout carries the results only (a table, ``--format json`` or ``csv``); progress and diagnostics go to
+stderr. Exit codes: 0 done (nothing restricted, with ``--fail-on restricted``), 1 restricted devices
+found (with ``--fail-on restricted``), 2 an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import re
+import signal
+import sys
+from typing import Any
+
+from scanner.errors import CamsweepError
+
+FORMATS = ("table", "json", "csv")
+JSON_FIELDS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "device_type", "restricted",
+               "lists", "confidence", "evidence", "component_risk", "parent_ip", "channel", "device_id")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "scan", help="scan the networks you name for cameras and recorders",
+        description="Scan the hosts and networks you name (nothing is scanned by default), identify every "
+        "device's real maker from evidence, store the scan and print the results.",
+        epilog="Targets: 198.18.0.7, 198.18.0.0/24, 198.18.0.1-200, 198.18.0-3.1-254, "
+        "198.18.0.1-198.18.1.20, host names. Exit codes: 0 ok, 1 restricted found (--fail-on restricted), "
+        "2 error.",
+    )
+    p.add_argument("targets", nargs="*", metavar="TARGET", help="hosts, CIDR blocks, ranges or names")
+    t = p.add_argument_group("targets")
+    t.add_argument("-iL", "--input-list", dest="input_lists", action="append", default=[], metavar="FILE",
+                   help="read targets from FILE (- for standard input)")
+    t.add_argument("--exclude", action="append", default=[], metavar="LIST",
+                   help="comma-separated hosts or networks to leave out")
+    t.add_argument("--excludefile", action="append", default=[], metavar="FILE", help="exclusions from FILE")
+    t.add_argument("--max-hosts", type=_positive_int, default=None, metavar="N",
+                   help="allow target lists of up to N hosts (default 65536)")
+    t.add_argument("-e", "--interface", default=None, metavar="IFACE",
+                   help="interface for ARP and multicast discovery (default: the one attached to the targets)")
+    d = p.add_argument_group("discovery and probing")
+    d.add_argument("--passive", type=_nonneg_float, default=0.0, metavar="SECONDS",
+                   help="also listen passively for this long")
+    d.add_argument("--pcap", default=None, metavar="FILE", help="read hosts and evidence from a capture file")
+    d.add_argument("-Pn", "--no-ping", dest="assume_up", action="store_true",
+                   help="probe every target, whether discovery found it or not")
+    d.add_argument("--no-arp", dest="arp", action="store_false", help="no ARP sweep")
+    d.add_argument("--no-multicast", dest="multicast", action="store_false",
+                   help="no multicast discovery (WS-Discovery, SSDP, mDNS, SADP, DHIP)")
+    d.add_argument("--probes", default=None, metavar="LIST",
+                   help="comma-separated per-host probes to run (default: all)")
+    d.add_argument("--rate", type=_nonneg_float, default=5000.0, metavar="PPS",
+                   help="packets a second at most (0: no limit; default 5000)")
+    d.add_argument("--concurrency", type=_positive_int, default=128, metavar="N", help="hosts probed at once")
+    d.add_argument("--per-host", type=_positive_int, default=6, metavar="N", help="probes at once on one host")
+    d.add_argument("--timeout", type=_positive_float, default=3.0, metavar="S", help="seconds for one probe")
+    d.add_argument("--host-timeout", type=_positive_float, default=10.0, metavar="S",
+                   help="seconds for everything on one host")
+    d.add_argument("--retries", type=_nonneg_int, default=1, metavar="N", help="extra tries for UDP probes")
+    d.add_argument("--credentials", default=None, metavar="FILE|keyring:NAME",
+                   help="device credentials (INI); else CAMSWEEP_USERNAME/CAMSWEEP_PASSWORD; never guessed")
+    s = p.add_argument_group("store and output")
+    s.add_argument("--db", default=None, metavar="PATH", help="the store (default: in your user data dir)")
+    s.add_argument("--site", default=None, help="a site name recorded with the scan")
+    s.add_argument("--policy", default="ndaa889", help="restriction policy (default ndaa889)")
+    s.add_argument("--resume", action="store_true", help="carry on with the last incomplete scan")
+    s.add_argument("--format", choices=FORMATS, default="table", help="output on stdout (default table)")
+    s.add_argument("--evidence-out", default=None, metavar="FILE",
+                   help="write the evidence records (format 1, JSONL) to FILE")
+    s.add_argument("--fail-on", choices=("restricted",), default=None,
+                   help="exit 1 when restricted devices are found (for schedulers)")
+    try:
+        from scanner.logs import add_log_arguments
+
+        add_log_arguments(p)
+    except ImportError:  # pragma: no cover - logs.py is another part's
+        p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    p.set_defaults(func=run)
+
+
+def _positive_int(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _nonneg_int(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a whole number") from None
+    if n < 0 or n > 10:
+        raise argparse.ArgumentTypeError("must be between 0 and 10")
+    return n
+
+
+def _nonneg_float(v: str) -> float:
+    try:
+        n = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a number") from None
+    if not (0 <= n < 1e7):
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return n
+
+
+def _positive_float(v: str) -> float:
+    n = _nonneg_float(v)
+    if n <= 0 or n > 3600:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600")
+    return n
+
+
+def _warn(msg: str) -> None:
+    print(f"camsweep: warning: {msg}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scanner import credentials as creds_mod
+    from scanner.engine import ScanOptions, run_scan
+    from scanner.store import Store
+    from scanner.targets import parse_targets
+
+    with contextlib.suppress(Exception):
+        from scanner.logs import setup_logging_from_args
+
+        setup_logging_from_args(args)
+    quiet = bool(getattr(args, "quiet", False))
+    creds = creds_mod.load(args.credentials, warn=_warn)
+    opts = ScanOptions(
+        interface=args.interface, exclude=tuple(args.exclude), max_hosts=args.max_hosts, rate=args.rate,
+        concurrency=args.concurrency, per_host=args.per_host, timeout=args.timeout,
+        host_timeout=args.host_timeout, retries=args.retries, arp=args.arp, multicast=args.multicast,
+        assume_up=args.assume_up, passive=args.passive, pcap=args.pcap,
+        probes=tuple(x.strip() for x in args.probes.split(",") if x.strip()) if args.probes else None,
+        policy=args.policy, site=args.site, resume=args.resume, credentials=creds if creds else None,
+    )
+    if args.resume:
+        if args.targets or args.input_lists:
+            raise CamsweepError("--resume carries on with the last incomplete scan's targets; name none")
+        targets: Any = []
+    else:
+        targets = parse_targets(args.targets, input_lists=args.input_lists, exclude=args.exclude,
+                                exclude_files=args.excludefile, max_hosts=args.max_hosts)
+    _check_policy(args.policy)
+    store = Store(args.db)
+    try:
+        scan_id = _run_with_progress(run_scan, targets, opts, store, quiet)
+        devices = store.devices(scan_id)
+        info = store.scan(scan_id)
+        rows = _rows(devices)
+        out = sys.stdout
+        if args.format == "json":
+            out.write(json.dumps([{k: r.get(k) for k in JSON_FIELDS} for r in rows], ensure_ascii=True,
+                                 indent=2) + "\n")
+        elif args.format == "csv":
+            out.write(_csv(rows))
+        else:
+            _table(rows, out)
+        if args.evidence_out:
+            _write_evidence(store, scan_id, args.evidence_out)
+        if not quiet:
+            print(f"camsweep: scan {scan_id} {info.status}: {info.device_count} devices, "
+                  f"{info.restricted_count} restricted (store: {store.path})", file=sys.stderr)
+        if args.fail_on == "restricted" and info.restricted_count:
+            return 1
+        return 0
+    finally:
+        store.close()
+
+
+def _check_policy(policy: str) -> None:
+    with contextlib.suppress(Exception):
+        import fingerprints
+
+        names = fingerprints.load_database().policies()  # type: ignore[attr-defined]
+        if names and policy not in names:
+            raise CamsweepError(f"unknown policy {policy!r}; known: {', '.join(names)}")
+
+
+def _run_with_progress(run_scan: Any, targets: Any, opts: Any, store: Any, quiet: bool) -> int:
+    show = not quiet and sys.stderr.isatty()
+    progress = None
+    task_id = None
+    if show:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        task_id = progress.add_task("discovering", total=None)
+
+    def on_event(ev: Any) -> None:
+        if ev.kind == "warning" and not quiet:
+            _warn(_CONTROL.sub("?", str(ev.data)))
+        if progress is None:
+            return
+        if ev.kind == "hosts_found":
+            progress.update(task_id, description="probing", total=ev.data["count"], completed=0)
+        elif ev.kind == "progress":
+            progress.update(task_id, completed=ev.data[0], total=ev.data[1])
+
+    async def main() -> int:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
+        return await run_scan(targets, opts, store, on_event=on_event)
+
+    if progress is not None:
+        with progress:
+            return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        raise CamsweepError("the scan was stopped; its devices so far are stored (--resume carries on)") from None
+
+
+def _rows(devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Devices in output order (the store's: restricted first), each NVR's channels right after it."""
+    ip_of = {d["device_id"]: d["ip"] for d in devices}
+    kids: dict[int, list[dict[str, Any]]] = {}
+    top: list[dict[str, Any]] = []
+    for d in devices:
+        d = dict(d)
+        d["parent_ip"] = ip_of.get(d.get("parent_id")) if d.get("parent_id") else None
+        if d.get("parent_id") in ip_of:
+            kids.setdefault(d["parent_id"], []).append(d)
+        else:
+            top.append(d)
+    out: list[dict[str, Any]] = []
+    for d in top:
+        out.append(d)
+        out.extend(sorted(kids.get(d["device_id"], []), key=lambda k: _chan_key(k.get("channel"))))
+    return out
+
+
+def _chan_key(ch: Any) -> tuple[int, str]:
+    s = str(ch or "")
+    return (int(s), s) if s.isdigit() else (1 << 30, s)
+
+
+def _flag(v: Any) -> str:
+    return "yes" if v is True else "no" if v is False else "unknown"
+
+
+def _clean(v: Any, cap: int = 60) -> str:
+    s = "" if v is None else str(v)
+    return _CONTROL.sub("?", s)[:cap]
+
+
+def _table(rows: list[dict[str, Any]], out: Any) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=None, show_lines=False, header_style="bold")
+    for col in ("IP", "MAC", "Maker", "Brand", "Model", "Type", "Restricted", "Conf."):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        ip = _clean(r.get("ip"))
+        if r.get("parent_ip"):
+            ip = f"  └ ch {_clean(r.get('channel'), 8)} {ip}".rstrip()
+        restricted = _flag(r.get("restricted"))
+        style = "bold red" if r.get("restricted") else None
+        table.add_row(*(escape(x) for x in (
+            ip, _clean(r.get("mac")), _clean(r.get("manufacturer")), _clean(r.get("brand")), _clean(r.get("model")),
+            _clean(r.get("device_type")), restricted + (f" ({', '.join(r.get('lists') or [])})" if r.get(
+                "restricted") else ""), f"{(r.get('confidence') or 0):.2f}")), style=style)
+    Console(file=out, width=None if out.isatty() else 160, soft_wrap=False).print(table)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    try:
+        from scanner.report.escape import spreadsheet_cell
+    except ImportError:  # pragma: no cover
+        def spreadsheet_cell(v: Any, cap: int = 512) -> str:
+            s = _clean(v, cap)
+            return "'" + s if s[:1] in ("=", "+", "-", "@") else s
+    buf = io.StringIO()
+    cols = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "device_type", "restricted", "lists",
+            "confidence", "parent_ip", "channel")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for r in rows:
+        vals = []
+        for c in cols:
+            v = r.get(c)
+            if c == "restricted":
+                v = _flag(v)
+            elif c == "lists":
+                v = ";".join(v or [])
+            elif c == "confidence":
+                v = f"{(v or 0):.3f}"
+            vals.append(spreadsheet_cell(v))
+        w.writerow(vals)
+    return buf.getvalue()
+
+
+def _write_evidence(store: Any, scan_id: int, path: str) -> None:
+    from scanner.evidence import dump_record
+
+    try:
+        fh = sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise CamsweepError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        for dev_id, rec in store.observations(scan_id):
+            d = json.loads(dump_record(rec))
+            d.setdefault("id", f"device:{dev_id}")
+            fh.write(json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n")
+    finally:
+        if fh is not sys.stdout:
+            fh.close()

@@ -1,0 +1,817 @@
+"""The scan engine: schedules probes over targets and streams identified devices into the store.
+
+Phases (docs/contracts.md, "Engine"):
+
+1. Targets: a lazy :class:`~scanner.targets.TargetSet`; nothing is scanned that was not named.
+2. Discovery, all at once: an ARP sweep (``scanner.probes.arp``) and the multicast discovery protocols
+   (wsd, ssdp, mdns, sadp, dhip) once on each interface that is directly attached to a target; TCP
+   liveness for targets on no attached segment; ``--passive SECONDS`` of listening; ``--pcap FILE``.
+   Replies from outside the targets are dropped.
+3. Per host, with a global bound on hosts in flight and a per-host bound on probes in flight: every
+   per-host probe, each under its own timeout, all under one per-host deadline. The fragments are merged
+   into one :class:`~scanner.evidence.EvidenceRecord` (a malformed fragment is dropped alone), identified,
+   and written to the store at once. NVR channel entries become child devices of that NVR.
+
+Every packet a probe sends first takes a token from one bucket (``rate`` per second). A slow or hostile
+device costs its own deadline and nothing else. Nothing per host is kept after it is written: a /16
+sweep keeps only the set of live addresses and the discovery fragments of the hosts still to probe.
+The scan row carries ``_pid`` so that a killed scan is marked ``incomplete`` on the next open, and
+``resume`` carries on with the hosts of the last incomplete scan that have no identification yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import importlib
+import ipaddress
+import json
+import os
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import CamsweepError, TargetError
+from scanner.evidence import EvidenceError, EvidenceRecord, Identification, normalize_mac, parse_record
+from scanner.store import Store
+from scanner.targets import TargetSet, parse_targets
+
+# Per-host probes, in the order they start; segment-wide discovery protocols. A module that is not
+# there (not written yet, or removed) is skipped.
+HOST_PROBES = ("http", "rtsp", "onvif", "tls", "banner", "sadp", "dhip", "wsd", "ssdp")
+LIVENESS_PORTS = (80, 443, 554, 8000, 37777, 8080, 22, 23)
+ARP_CHUNK = 1024  # addresses per ARP sweep call
+ARP_PARALLEL = 2  # ARP sweeps at once
+# per-host probes that a multicast round on the host's own segment already covers
+MULTICAST_COVERS = {"wsd": "wsd", "sadp": "sadp", "dhip": "dhip", "ssdp": "ssdp"}
+DISCOVERY_PROBES = ("arp", "wsd", "ssdp", "mdns", "sadp", "dhip")
+NVR_CHANNEL = "nvr_channel"
+
+ProbeFn = Callable[[str, Any], Awaitable[dict]]
+DiscoverFn = Callable[[Any], Awaitable[list[dict]]]
+
+
+# --------------------------------------------------------------------------------------------
+# options and events
+
+
+@dataclass
+class ScanOptions:
+    """How to scan. Plain fields are recorded with the scan; the seams (probes, transports, identifier,
+    routes) are for tests and embedding and are never recorded. Credentials are never recorded."""
+
+    interface: str | None = None  # the interface for ARP and multicast; default: the attached one
+    exclude: tuple[str, ...] = ()
+    max_hosts: int | None = None
+    rate: float = 5000.0  # packets (connections, datagrams) a second; 0 = unlimited
+    concurrency: int = 128  # hosts probed at once
+    per_host: int = 6  # probes at once on one host
+    timeout: float = 3.0  # one probe on one host
+    connect_timeout: float = 1.0
+    host_timeout: float = 10.0  # everything on one host
+    max_bytes: int = 64 * 1024  # read from one reply
+    retries: int = 1  # extra tries for a unicast UDP exchange that got no reply
+    discovery_wait: float = 1.5  # seconds a multicast discovery round listens
+    liveness_timeout: float = 1.0
+    arp: bool = True
+    multicast: bool = True
+    assume_up: bool = False  # -Pn: probe every target, discovered or not
+    passive: float = 0.0  # seconds of passive listening
+    pcap: str | None = None
+    probes: tuple[str, ...] | None = None  # names of per-host probes to run (default: all)
+    ports: dict[str, tuple[int, ...]] | None = None
+    policy: str = "ndaa889"
+    site: str | None = None
+    resume: bool = False
+    # seams, never recorded
+    credentials: Any = field(default=None, repr=False)
+    host_probes: Mapping[str, ProbeFn] | None = field(default=None, repr=False)
+    discoverers: Mapping[str, DiscoverFn] | None = field(default=None, repr=False)
+    identifier: Any = field(default=None, repr=False)
+    http_transport: Any = field(default=None, repr=False)
+    open_stream: Any = field(default=None, repr=False)
+    datagram: Any = field(default=None, repr=False)
+    routes: Callable[[], list[Route]] | None = field(default=None, repr=False)
+
+    _SEAMS = ("credentials", "host_probes", "discoverers", "identifier", "http_transport", "open_stream",
+              "datagram", "routes")
+
+    def recordable(self) -> dict[str, Any]:
+        """The options as stored with the scan: plain values only, no credentials, no seams."""
+        out = {}
+        for f in fields(self):
+            if f.name in self._SEAMS:
+                continue
+            out[f.name] = getattr(self, f.name)
+        out["credentials"] = bool(self.credentials)
+        return json.loads(json.dumps(out, default=list))
+
+    @classmethod
+    def from_recorded(cls, data: Mapping[str, Any]) -> ScanOptions:
+        known = {f.name for f in fields(cls)} - set(cls._SEAMS)
+        kw = {k: v for k, v in data.items() if k in known}
+        for k in ("exclude", "probes"):
+            if kw.get(k) is not None:
+                kw[k] = tuple(kw[k])
+        if kw.get("ports"):
+            kw["ports"] = {k: tuple(v) for k, v in kw["ports"].items()}
+        return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanEvent:
+    """``hosts_found`` (data: count), ``device_identified`` (data: the device row), ``progress`` (data:
+    done, total), ``finished`` (data: scan_id, status, devices); additive: ``warning`` (data: message) and
+    ``phase`` (data: name, seconds: how long discovery / liveness took)."""
+
+    kind: str
+    data: Any = None
+
+
+# --------------------------------------------------------------------------------------------
+# the rate limiter
+
+
+class RateLimiter:
+    """A token bucket: ``await acquire()`` once per packet; ``rate`` tokens a second, small bursts."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = float(rate)
+        self.capacity = burst if burst is not None else max(1.0, self.rate / 20)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if self.rate <= 0:
+            return
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+    __call__ = acquire
+
+
+# --------------------------------------------------------------------------------------------
+# attached interfaces (from the kernel's routing table of this network namespace)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    interface: str
+    network: ipaddress.IPv4Network
+    gateway: str | None
+
+
+def read_routes(path: str = "/proc/net/route") -> list[Route]:
+    """IPv4 routes of the current network namespace."""
+    out: list[Route] = []
+    try:
+        lines = Path(path).read_text().splitlines()[1:]
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 8:
+            continue
+        try:
+            iface, dest, gw, flags, mask = parts[0], int(parts[1], 16), int(parts[2], 16), int(parts[3], 16), \
+                int(parts[7], 16)
+        except ValueError:
+            continue
+        if not flags & 1:  # RTF_UP
+            continue
+        d = socket.inet_ntoa(struct.pack("<I", dest))
+        m = socket.inet_ntoa(struct.pack("<I", mask))
+        try:
+            net = ipaddress.IPv4Network(f"{d}/{m}", strict=False)
+        except ValueError:
+            continue
+        out.append(Route(iface, net, None if gw == 0 else socket.inet_ntoa(struct.pack("<I", gw))))
+    return out
+
+
+def attached_interfaces(targets: TargetSet, routes: list[Route], named: str | None = None) -> list[str]:
+    """Interfaces on which some target is directly attached (a connected route, not the default one,
+    not loopback). With ``named``, only that interface, and only if a target is on it or it was named."""
+    out: list[str] = []
+    nets = [n for n in targets.networks() if n.version == 4]
+    for r in routes:
+        if r.gateway is not None or r.network.prefixlen == 0 or r.interface == "lo":
+            continue
+        if named and r.interface != named:
+            continue
+        if any(n.subnet_of(r.network) or r.network.subnet_of(n) for n in nets):  # type: ignore[arg-type]
+            if r.interface not in out:
+                out.append(r.interface)
+    if named and named not in out:
+        out.append(named)  # the user named it: trust them (a target may be reachable by ARP proxy)
+    return out
+
+
+def interface_addresses(interface: str) -> tuple[str | None, str | None]:
+    """(IPv4 address, MAC) of an interface in this namespace."""
+    ip = mac = None
+    with contextlib.suppress(OSError, ValueError):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            packed = struct.pack("256s", interface.encode()[:15])
+            ip = socket.inet_ntoa(fcntl.ioctl(s.fileno(), 0x8915, packed)[20:24])
+    with contextlib.suppress(OSError):
+        mac = normalize_mac(Path(f"/sys/class/net/{interface}/address").read_text().strip())
+    return ip, mac
+
+
+def read_neighbours(path: str = "/proc/net/arp") -> dict[str, str]:
+    """The kernel's ARP cache: ip -> MAC (complete entries only)."""
+    out: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(path).read_text().splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 4 and parts[2] != "0x0":
+                mac = normalize_mac(parts[3])
+                if mac and mac != "00:00:00:00:00:00":
+                    out[parts[0]] = mac
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# probes
+
+
+def load_host_probes(names: Iterable[str] | None = None) -> dict[str, ProbeFn]:
+    out: dict[str, ProbeFn] = {}
+    for name in names or HOST_PROBES:
+        fn = _module_attr(name, "probe")
+        if fn is not None:
+            out[name] = fn
+    return out
+
+
+def load_discoverers(names: Iterable[str] = DISCOVERY_PROBES) -> dict[str, DiscoverFn]:
+    out: dict[str, DiscoverFn] = {}
+    for name in names:
+        fn = _module_attr(name, "discover")
+        if fn is not None:
+            out[name] = fn
+    return out
+
+
+def _module_attr(name: str, attr: str) -> Any:
+    try:
+        mod = importlib.import_module(f"scanner.probes.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("scanner.probes"):
+            return None
+        raise
+    fn = getattr(mod, attr, None)
+    return fn if callable(fn) else None
+
+
+def load_identifier(policy: str) -> Any:
+    try:
+        from scanner.identify import Identifier
+    except ModuleNotFoundError as exc:
+        if exc.name == "scanner.identify":
+            raise CamsweepError("identification is not available (scanner.identify is missing)") from None
+        raise
+    return Identifier(policy=policy)
+
+
+# --------------------------------------------------------------------------------------------
+# merging fragments into one record
+
+
+def merge_fragments(ip: str, mac: str | None, fragments: Iterable[Mapping[str, Any]]) -> EvidenceRecord:
+    """One record for a host from probe fragments. A fragment that does not parse is dropped alone,
+    so one hostile reply cannot cost the device its other evidence."""
+    base: dict[str, Any] = {"ip": ip}
+    if mac:
+        base["mac"] = mac
+    rec = parse_record(base)
+    for frag in fragments:
+        if not isinstance(frag, Mapping) or not frag:
+            continue
+        part = {k: v for k, v in frag.items() if k not in ("ip", "id")}
+        fmac = part.pop("mac", None)
+        if fmac and not rec.mac:
+            n = normalize_mac(fmac) if isinstance(fmac, str) else None
+            if n:
+                rec = parse_record({**rec.to_dict(), "mac": n})
+        if not part:
+            continue
+        try:
+            rec = rec.merge(parse_record({"ip": ip, **part}))
+        except EvidenceError:
+            # try key by key: keep what is readable
+            for k, v in part.items():
+                with contextlib.suppress(EvidenceError):
+                    rec = rec.merge(parse_record({"ip": ip, k: v}))
+    return rec
+
+
+def split_channels(rec: EvidenceRecord) -> tuple[EvidenceRecord, list[EvidenceRecord]]:
+    """Take NVR channel entries out of an NVR's record; each becomes a child record of its own."""
+    chans = [d for d in rec.discovery if d.protocol == NVR_CHANNEL]
+    if not chans:
+        return rec, []
+    d = rec.to_dict()
+    d["discovery"] = [x.to_dict() for x in rec.discovery if x.protocol != NVR_CHANNEL]
+    parent = parse_record(d)
+    children: list[EvidenceRecord] = []
+    seen: set[str] = set()
+    for c in chans:
+        f = dict(c.fields)
+        key = f.get("channel") or f.get("serial") or f.get("ip") or json.dumps(f, sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        child: dict[str, Any] = {"discovery": [{"protocol": NVR_CHANNEL, "fields": f}]}
+        ip = f.get("ip", "")
+        with contextlib.suppress(ValueError):
+            if ip:
+                child["ip"] = str(ipaddress.ip_address(ip))
+        mac = normalize_mac(f.get("mac", ""))
+        if mac:
+            child["mac"] = mac
+        with contextlib.suppress(EvidenceError):
+            children.append(parse_record(child))
+    return parent, children
+
+
+# --------------------------------------------------------------------------------------------
+# the scan
+
+
+class _Scan:
+    def __init__(self, targets: TargetSet, options: ScanOptions, store: Store, scan_id: int,
+                 on_event: Callable[[ScanEvent], None] | None, skip: set[str]) -> None:
+        self.targets = targets
+        self.o = options
+        self.store = store
+        self.scan_id = scan_id
+        self.on_event = on_event
+        self.skip = skip  # hosts already identified in this scan (resume)
+        self.limiter = RateLimiter(options.rate)
+        self.routes = (options.routes or read_routes)()
+        self.interfaces = attached_interfaces(targets, self.routes, options.interface)
+        self.own: set[str] = set()
+        for iface in self.interfaces:
+            ip, _ = interface_addresses(iface)
+            if ip:
+                self.own.add(ip)
+        self.identifier = options.identifier
+        self.host_probes = dict(options.host_probes) if options.host_probes is not None else \
+            load_host_probes(options.probes)
+        if options.probes is not None:
+            self.host_probes = {k: v for k, v in self.host_probes.items() if k in options.probes}
+        self.discoverers = dict(options.discoverers) if options.discoverers is not None else load_discoverers()
+        self.hosts: dict[str, list[dict]] = {}  # live host -> discovery fragments
+        self.macs: dict[str, str] = {}
+        self.done = 0
+        self.devices = 0
+        self.arp_swept: list[ipaddress.IPv4Network] = []
+        self.multicast_ran: set[str] = set()  # discovery protocols that ran on the attached segments
+        self.attached_nets = [r.network for r in self.routes if r.interface in self.interfaces
+                              and r.gateway is None and r.network.prefixlen > 0]
+
+    # -- helpers ----------------------------------------------------------------------------
+    def emit(self, kind: str, data: Any = None) -> None:
+        if self.on_event is not None:
+            with contextlib.suppress(Exception):
+                self.on_event(ScanEvent(kind, data))
+
+    def in_scope(self, ip: str) -> bool:
+        return ip in self.targets and ip not in self.own
+
+    def context(self, interface: str | None = None, **kw: Any) -> Any:
+        from scanner.probes.base import ProbeContext
+
+        ports = dict(self.o.ports) if self.o.ports else None
+        ctx_kw: dict[str, Any] = dict(
+            timeout=self.o.timeout, connect_timeout=self.o.connect_timeout, max_bytes=self.o.max_bytes,
+            credentials=self.o.credentials if self.o.credentials else None,
+            http_transport=self.o.http_transport, open_stream=self.o.open_stream,
+            datagram=self._datagram_for(interface), rate_limit=self.limiter.acquire, interface=interface,
+            allow=self.in_scope, discover_wait=self.o.discovery_wait,
+        )
+        if ports:
+            from scanner.probes.base import DEFAULT_PORTS
+
+            ctx_kw["ports"] = {**DEFAULT_PORTS, **ports}
+        ctx_kw.update(kw)
+        ctx = ProbeContext(**ctx_kw)
+        # additive, for the ARP sweep: the addresses to sweep on this interface
+        with contextlib.suppress(AttributeError):
+            ctx.targets = self.targets  # type: ignore[attr-defined]
+        return ctx
+
+    def _datagram_for(self, interface: str | None) -> Callable[..., Awaitable[list[tuple[bytes, tuple[str, int]]]]]:
+        """UDP through the injected transport or the network; a unicast exchange that got no reply is
+        tried again ``retries`` times (the probe took a token for the first send; each retry takes its
+        own). Multicast goes out only on ``interface``, the one this context was made for."""
+        from scanner.probes.base import udp_exchange
+
+        source = interface_addresses(interface)[0] if interface else None
+        cap = min(self.o.max_bytes, 65536)
+
+        async def exchange(payload: bytes, dest: tuple[str, int], wait: float,
+                           multicast: bool) -> list[tuple[bytes, tuple[str, int]]]:
+            if multicast and not interface:
+                return []
+            tries = 1 if multicast else 1 + max(0, self.o.retries)
+            replies: list[tuple[bytes, tuple[str, int]]] = []
+            for attempt in range(tries):
+                if attempt:
+                    await self.limiter.acquire()
+                if self.o.datagram is not None:
+                    replies = list(await self.o.datagram(payload, dest, wait, multicast))
+                elif multicast:
+                    replies = await udp_exchange(payload, dest, wait, interface=interface, source=source,
+                                                 max_bytes=cap)
+                else:
+                    replies = await udp_exchange(payload, dest, wait, max_bytes=cap, stop_after=1)
+                if replies:
+                    break
+            return replies
+
+        return exchange
+
+    # -- discovery --------------------------------------------------------------------------
+    def add_host(self, ip: str, fragment: Mapping[str, Any] | None = None, mac: str | None = None) -> None:
+        try:
+            ip = str(ipaddress.ip_address(ip))
+        except ValueError:
+            return
+        if not self.in_scope(ip):
+            return
+        frags = self.hosts.setdefault(ip, [])
+        if mac:
+            m = normalize_mac(mac)
+            if m:
+                self.macs.setdefault(ip, m)
+        if fragment:
+            frag = dict(fragment)
+            fm = frag.pop("mac", None)
+            if isinstance(fm, str) and normalize_mac(fm):
+                self.macs.setdefault(ip, normalize_mac(fm))  # type: ignore[arg-type]
+            frag.pop("ip", None)
+            if frag and len(frags) < 64:
+                frags.append(frag)
+
+    async def discover(self) -> None:
+        t0 = time.monotonic()
+        try:
+            await self._discover()
+        finally:
+            self.emit("phase", {"name": "discovery", "seconds": round(time.monotonic() - t0, 3),
+                                "hosts": len(self.hosts)})
+
+    async def _discover(self) -> None:
+        jobs: list[Awaitable[Any]] = []
+        for iface in self.interfaces:
+            for name, fn in self.discoverers.items():
+                if name == "arp" and not self.o.arp:
+                    continue
+                if name != "arp" and not self.o.multicast:
+                    continue
+                jobs.append(self._run_discoverer(name, fn, iface))
+        if self.o.passive > 0 or self.o.pcap:
+            jobs.append(self._passive())
+        if jobs:
+            await asyncio.gather(*jobs)
+        if not self.o.assume_up:
+            t0 = time.monotonic()
+            await self._liveness()
+            self.emit("phase", {"name": "liveness", "seconds": round(time.monotonic() - t0, 3)})
+        if self.interfaces:
+            for ip, mac in read_neighbours().items():
+                if ip in self.hosts and ip not in self.macs:
+                    self.macs[ip] = mac
+
+    async def _run_discoverer(self, name: str, fn: DiscoverFn, iface: str) -> None:
+        ctx = self.context(interface=iface)
+        if name == "arp":
+            await self._arp(fn, iface, ctx)
+            return
+        limit = self.o.discovery_wait + 4 * self.o.timeout
+        t0 = time.monotonic()
+        try:
+            frags = await asyncio.wait_for(fn(ctx), limit)
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            self.emit("warning", f"{name} discovery on {iface} ran out of time")
+            return
+        except Exception as exc:  # a discoverer must not stop the scan
+            self.emit("warning", f"{name} discovery on {iface} failed: {type(exc).__name__}: {exc}")
+            return
+        self.multicast_ran.add(name)
+        self.emit("phase", {"name": f"{name} on {iface}", "seconds": round(time.monotonic() - t0, 3),
+                            "replies": len(frags or [])})
+        self._add_fragments(frags)
+
+    def _add_fragments(self, frags: Any) -> None:
+        for frag in frags or []:
+            if isinstance(frag, Mapping) and isinstance(frag.get("ip"), str):
+                self.add_host(frag["ip"], frag)
+
+    def arp_chunks(self, iface: str) -> list[ipaddress.IPv4Network]:
+        """The parts of the targets on ``iface``'s segments, as blocks of at most ARP_CHUNK addresses."""
+        nets = [r.network for r in self.routes if r.interface == iface and r.gateway is None
+                and r.network.prefixlen > 0]
+        if not nets and self.o.interface == iface:
+            nets = [n for n in self.targets.networks() if n.version == 4]  # type: ignore[misc]
+        out: list[ipaddress.IPv4Network] = []
+        for t in self.targets.networks():
+            if t.version != 4:
+                continue
+            for n in nets:
+                part = t if t.subnet_of(n) else n if n.subnet_of(t) else None  # type: ignore[arg-type]
+                if part is None:
+                    continue
+                pieces = [part] if part.num_addresses <= ARP_CHUNK else \
+                    part.subnets(new_prefix=32 - (ARP_CHUNK.bit_length() - 1))
+                for p in pieces:
+                    if p not in out:
+                        out.append(p)
+        return out
+
+    async def _arp(self, fn: DiscoverFn, iface: str, ctx: Any) -> None:
+        """Sweep chunk by chunk (a few at once); each chunk first takes its packets' worth of tokens."""
+        chunks = self.arp_chunks(iface)
+        sem = asyncio.Semaphore(ARP_PARALLEL)
+
+        async def sweep(net: ipaddress.IPv4Network) -> None:
+            async with sem:
+                if self.o.rate > 0:
+                    for _ in range(net.num_addresses - 1):  # the module takes the last token itself
+                        await self.limiter.acquire()
+                try:
+                    frags = await asyncio.wait_for(fn(ctx, network=str(net)), self.o.discovery_wait + 30)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.emit("warning", f"ARP sweep of {net} on {iface} failed: {type(exc).__name__}")
+                    return
+                self.arp_swept.append(net)  # its silent addresses are not there: no TCP liveness for them
+                self._add_fragments(frags)
+
+        await asyncio.gather(*(sweep(n) for n in chunks))
+
+    async def _passive(self) -> None:
+        mod_fn = _module_attr("passive", "capture") if self.o.passive > 0 else None
+        if self.o.pcap:
+            read = _module_attr("passive", "read_pcap")
+            if read is None:
+                self.emit("warning", "--pcap needs scanner.probes.passive, which is not available")
+            else:
+                try:
+                    frags = await asyncio.to_thread(read, self.o.pcap)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    raise CamsweepError(str(exc) if type(exc).__name__ == "CaptureError" else
+                                        f"cannot read the capture {self.o.pcap}: {exc}") from None
+                self._add_fragments(frags)
+        if self.o.passive > 0:
+            if mod_fn is None:
+                self.emit("warning", "--passive needs scanner.probes.passive, which is not available")
+                return
+            if not self.interfaces:
+                self.emit("warning", "--passive listens only on an interface attached to a target; none is")
+                return
+            for iface in self.interfaces:
+                ctx = self.context(interface=iface)
+                try:
+                    frags = await asyncio.wait_for(mod_fn(ctx, self.o.passive), self.o.passive + 5)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.emit("warning", f"passive listening on {iface} failed: {exc}")
+                    continue
+                self._add_fragments(frags)
+
+    def _routed_targets(self) -> Iterator[str]:
+        """Targets not on an attached segment (those get TCP liveness; attached ones ARP)."""
+        swept = self.arp_swept
+        for ip in self.targets:
+            if ip in self.skip:
+                continue
+            if swept and any(ipaddress.ip_address(ip) in n for n in swept):
+                continue
+            yield ip
+
+    async def _liveness(self) -> None:
+        """TCP liveness (all ports of a host at once) for every target no ARP sweep covered."""
+        ports = (self.o.ports or {}).get("liveness") or LIVENESS_PORTS
+        ctx = self.context(connect_timeout=self.o.liveness_timeout)  # the rate limiter's wait is not counted
+        sem = asyncio.Semaphore(max(1, self.o.concurrency * 4))
+
+        async def knock(ip: str, port: int) -> bool:
+            try:
+                _, w = await ctx.connect(ip, port)
+            except ConnectionRefusedError:
+                return True
+            except (TimeoutError, OSError):
+                return False
+            w.close()
+            return True
+
+        async def alive(ip: str) -> None:
+            try:
+                if any(await asyncio.gather(*(knock(ip, p) for p in ports))):
+                    self.add_host(ip)
+            finally:
+                sem.release()
+
+        tasks: set[asyncio.Task] = set()
+        for ip in self._routed_targets():
+            await sem.acquire()
+            t = asyncio.create_task(alive(ip))
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    # -- per host ---------------------------------------------------------------------------
+    async def probe_host(self, ip: str) -> None:
+        frags = self.hosts.pop(ip, [])
+        mac = self.macs.pop(ip, None)
+        ctx = self.context()
+        sem = asyncio.Semaphore(max(1, self.o.per_host))
+        on_segment = any(ipaddress.ip_address(ip) in n for n in self.attached_nets)
+        xaddrs = [x for f in frags for w in (f.get("wsd") or []) if isinstance(w, Mapping)
+                  for x in (w.get("xaddrs") or []) if isinstance(x, str)][:4]
+
+        async def one(name: str, fn: ProbeFn) -> dict:
+            async with sem:
+                try:
+                    call = fn(ip, ctx, xaddrs=xaddrs) if name == "onvif" and xaddrs else fn(ip, ctx)
+                    return await asyncio.wait_for(call, self.o.timeout * 3 + self.o.connect_timeout + 1)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    return {}
+
+        probes = {n: f for n, f in self.host_probes.items()
+                  if not (on_segment and MULTICAST_COVERS.get(n) in self.multicast_ran)}
+        tasks = [asyncio.create_task(one(n, f)) for n, f in probes.items()]
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=self.o.host_timeout)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            for t in done:
+                if not t.cancelled() and t.exception() is None:
+                    frags.append(t.result())
+        rec = merge_fragments(ip, mac, frags)
+        await self.record(rec)
+
+    async def record(self, rec: EvidenceRecord) -> None:
+        parent, children = split_channels(rec)
+        ident = self._identify(parent)
+        dev_id = self.store.record_device(self.scan_id, parent, ident, policy=self.o.policy, site=self.o.site)
+        self.devices += 1
+        self.emit("device_identified", _row(dev_id, parent, ident))
+        for child in children:
+            cident = self._identify(child)
+            chan = next((d.fields.get("channel") for d in child.discovery if d.protocol == NVR_CHANNEL), None)
+            cid = self.store.record_device(self.scan_id, child, cident, policy=self.o.policy, site=self.o.site,
+                                           parent_id=dev_id, channel=chan)
+            self.devices += 1
+            self.emit("device_identified", {**_row(cid, child, cident), "parent_id": dev_id, "channel": chan})
+
+    def _identify(self, rec: EvidenceRecord) -> Identification:
+        try:
+            return self.identifier.identify(rec)
+        except Exception as exc:  # the identifier must not lose a device: store it unidentified
+            return Identification(notes=(f"identification failed: {type(exc).__name__}",))
+
+    async def probe_all(self) -> None:
+        hosts = [ip for ip in self.hosts if ip not in self.skip]
+        for ip in list(self.hosts):
+            if ip in self.skip:
+                self.hosts.pop(ip, None)
+        if self.o.assume_up:
+            hosts = None  # type: ignore[assignment]
+        total = len(hosts) if hosts is not None else max(0, len(self.targets) - len(self.skip))
+        self.emit("hosts_found", {"count": total})
+        self.emit("progress", (0, total))
+
+        source = iter(hosts) if hosts is not None else (ip for ip in self.targets if ip not in self.skip)
+        sem = asyncio.Semaphore(max(1, self.o.concurrency))
+        tasks: set[asyncio.Task] = set()
+        errors: list[BaseException] = []
+
+        async def run(ip: str) -> None:
+            try:
+                await self.probe_host(ip)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store failing, say: stop the scan with that error
+                errors.append(exc)
+            finally:
+                sem.release()
+                self.done += 1
+                self.emit("progress", (self.done, total))
+
+        for ip in source:
+            if errors:
+                break
+            await sem.acquire()
+            t = asyncio.create_task(run(ip))
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+        if errors:
+            raise errors[0]
+
+
+def _row(dev_id: int, rec: EvidenceRecord, ident: Identification) -> dict[str, Any]:
+    return {"device_id": dev_id, "ip": rec.ip, "mac": rec.mac, **{
+        k: v for k, v in ident.to_dict().items() if k != "id"}}
+
+
+def _resume_plan(store: Store) -> tuple[int, list[str], ScanOptions, set[str]]:
+    """The last incomplete scan: its id, targets, options and the hosts it already identified."""
+    scans = [s for s in store.scans() if s.status == "incomplete"]
+    if not scans:
+        raise CamsweepError("nothing to resume: no incomplete scan in the store")
+    last = scans[-1]
+    if store.latest_scan_id() != last.id:
+        raise CamsweepError(f"scan {last.id} is incomplete but newer scans exist; nothing to resume")
+    opts = ScanOptions.from_recorded(last.options)
+    return last.id, last.targets, opts, store.identified_ips(last.id)
+
+
+async def run_scan(targets: list[str] | TargetSet, options: ScanOptions, store: Store, *,
+                   on_event: Callable[[ScanEvent], None] | None = None) -> int:
+    """Scan ``targets`` (specs as the user wrote them, or a parsed TargetSet) and return the scan id.
+
+    With ``options.resume``, ``targets`` may be empty: the last incomplete scan carries on (its
+    targets and options are reused; the seams and credentials of ``options`` apply)."""
+    skip: set[str] = set()
+    if options.identifier is None:
+        options.identifier = load_identifier(options.policy)  # fails before any scan row is written
+    if options.resume:
+        scan_id, old_targets, recorded, skip = _resume_plan(store)
+        for name in ScanOptions._SEAMS:
+            setattr(recorded, name, getattr(options, name))
+        options = recorded
+        options.resume = True
+        tset = parse_targets(old_targets, exclude=options.exclude, max_hosts=options.max_hosts)
+        store.reopen_scan(scan_id, pid=os.getpid())
+    else:
+        tset = targets if isinstance(targets, TargetSet) else \
+            parse_targets(targets, exclude=options.exclude, max_hosts=options.max_hosts)
+        fp_version = None
+        with contextlib.suppress(Exception):
+            import fingerprints
+
+            fp_version = fingerprints.load_database().version  # type: ignore[attr-defined]
+        opts = {**options.recordable(), "_pid": os.getpid()}
+        scan_id = store.start_scan(tset.texts, options=opts, site=options.site, policy=options.policy,
+                                   fingerprints_version=fp_version)
+    status, error = "incomplete", None
+    try:
+        scan = _Scan(tset, options, store, scan_id, on_event, skip)
+        await scan.discover()
+        await scan.probe_all()
+        status = "complete"
+    except asyncio.CancelledError:
+        error = "the scan was cancelled"
+        raise
+    except TargetError:
+        status, error = "error", "bad targets"
+        raise
+    except CamsweepError as exc:
+        status, error = "error", str(exc)
+        raise
+    except Exception as exc:
+        status, error = "error", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            store.finish_scan(scan_id, status=status, error=error)
+        if on_event is not None:
+            with contextlib.suppress(Exception):
+                on_event(ScanEvent("finished", {"scan_id": scan_id, "status": status,
+                                                "devices": store.scan(scan_id).device_count}))
+    return scan_id
+
+
+__all__ = ["ScanOptions", "ScanEvent", "RateLimiter", "run_scan", "merge_fragments", "split_channels",
+           "read_routes", "attached_interfaces"]

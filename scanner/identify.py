@@ -1,0 +1,312 @@
+"""Evidence -> identification: who really made a device, what it is, and whether the policy restricts it.
+
+Every rule that fires (fingerprints/rules/*.yaml) and every MAC registry answer is one piece of
+evidence with a strength (proof > strong > medium > weak > hint; restrictions.md 2.5). Pieces that
+name a maker (its firmware format, its API answering, its model family, its registered OUI) add up
+per maker group; pieces that only name a label (an OEM brand's name, serial prefix or OUI) set the
+brand and never the maker, so an OEM label on a maker's firmware reads as a relabel, not a
+contradiction. Hints alone never establish a maker. Two makers with comparable evidence, or a
+registrant that the device's own name contradicts, give ``manufacturer: null``: a wrong maker is
+worse than none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fingerprints.db import STRENGTHS, Database, RuleMatch, display_registrant, load_database, norm_name
+from fingerprints.fields import record_fields
+from scanner.evidence import (
+    EvidenceError,
+    EvidenceHit,
+    EvidenceRecord,
+    Identification,
+    normalize_mac,
+    parse_record,
+    read_records,
+)
+
+THRESHOLD = STRENGTHS["weak"]  # a weak claim is enough when nothing contradicts it
+CONFLICT_MARGIN = 0.2
+_RANK = {"proof": 4, "strong": 3, "medium": 2, "weak": 1, "hint": 0}
+_OUI_STRENGTH_OWN = "strong"
+_RAW_GROUPS = {"@model": "model", "@firmware": "firmware", "@serial": "serial"}  # the record's own MAC in the registry (restrictions.md 2.5)
+
+
+_MAC_SEP = str.maketrans("", "", ":-. ")
+_HEXDIGITS = frozenset("0123456789abcdef")
+
+
+def _fast_mac(value: str) -> str | None:
+    d = value.translate(_MAC_SEP).lower()
+    if len(d) != 12 or not _HEXDIGITS.issuperset(d):
+        return normalize_mac(value)
+    return ":".join((d[0:2], d[2:4], d[4:6], d[6:8], d[8:10], d[10:12]))
+
+
+class _Acc:
+    """Per-record accumulator (plain attributes: cheap to build, 100k records a second matter)."""
+
+    __slots__ = ("hits", "maker", "maker_hint", "brands", "registrants", "unknown_names", "attrs", "components",
+                 "notes")
+
+    def __init__(self) -> None:
+        self.hits: list[EvidenceHit] = []
+        self.maker: dict[str, float] = {}  # group id -> 1 - prod(1 - w) over non-hint claims
+        self.maker_hint: dict[str, float] = {}
+        self.brands: list[tuple[int, float, str, str | None]] = []  # (priority, weight, name, vendor id)
+        self.registrants: list[tuple[float, str]] = []
+        self.unknown_names: list[str] = []
+        self.attrs: dict[str, tuple[float, str]] = {}  # model/firmware/serial/device_type -> (weight, value)
+        self.components: list[str] = []
+        self.notes: list[str] = []
+
+
+class Identifier:
+    """``Identifier(policy="ndaa889").identify(record) -> Identification``; never raises."""
+
+    def __init__(self, policy: str | None = None, db: Database | None = None) -> None:
+        self.db = db or load_database()
+        self.policy_name = policy or self.db.default_policy
+        spec = self.db.policy(self.policy_name)  # FingerprintError for an unknown name
+        self.policy_lists = frozenset(spec.get("lists") or ())
+        self._index = self.db.index
+        self._vendors = self.db.vendors
+        self._serial_rules = self.db.index.get("@serial", [])
+        self._plan: dict[str, tuple[tuple[tuple[Any, int, Any], ...], str | None]] = {}
+
+    def _plan_field(self, fname: str) -> tuple[tuple[tuple[Any, int, Any], ...], str | None]:
+        """The rules a field name is matched by (its own and its groups'), compiled once per name."""
+        from fingerprints.db import keys_for
+
+        keys = keys_for(fname)
+        rules = tuple((r.regex.search if r.regex is not None else None, r.cap, r)
+                      for k in keys for r in self._index.get(k, ()))
+        raw_attr = next((_RAW_GROUPS[k] for k in keys if k in _RAW_GROUPS), None)
+        entry = (rules, raw_attr)
+        if len(self._plan) < 20000:  # field names come from devices: bound the cache
+            self._plan[fname] = entry
+        return entry
+
+    # ------------------------------------------------------------------ public
+    def identify(self, record: EvidenceRecord | dict[str, Any]) -> Identification:
+        rid = None
+        try:
+            if not isinstance(record, EvidenceRecord):
+                record = parse_record(record)
+            rid = record.id
+            return self._identify(record)
+        except EvidenceError as exc:
+            return Identification(id=rid, notes=(f"unreadable record: {exc}",))
+        except Exception as exc:  # a bug must not take a scan down; say so in the result
+            return Identification(id=rid, notes=(f"identification failed: {type(exc).__name__}: {exc}"[:300],))
+
+    # ------------------------------------------------------------------ matching
+    def _identify(self, rec: EvidenceRecord) -> Identification:
+        acc = _Acc()
+        plan, match = self._plan, self.db.match_rule
+        raw: dict[str, str] = {}
+        for fname, value in record_fields(rec):
+            entry = plan.get(fname)
+            if entry is None:
+                entry = self._plan_field(fname)
+            rules, raw_attr = entry
+            if raw_attr is not None and raw_attr not in raw:
+                raw[raw_attr] = value
+            for search, cap, rule in rules:
+                if search is not None and search(value, 0, cap) is None:
+                    continue  # the common case, kept cheap
+                m = match(rule, value)
+                if m is not None:
+                    self._take(acc, m, fname, value)
+        for attr, value in raw.items():  # the device's own words where no rule parsed them
+            if attr not in acc.attrs:
+                acc.attrs[attr] = (0.0, value.strip()[:128])
+        return self._decide(rec, acc)
+
+    def _take(self, acc: _Acc, m: RuleMatch, fname: str, value: str, depth: int = 0) -> None:
+        rule = m.rule
+        w = rule.weight
+        note = rule.note
+        if m.unknown_name is not None:
+            if fname != "http.title":
+                acc.unknown_names.append(m.unknown_name)
+            return
+        acc.hits.append(EvidenceHit(rule.id, fname, value, rule.strength, note))
+        for vid in m.vendors:
+            self._claim(acc, vid, w, rule.strength)
+        if rule.brand:
+            acc.brands.append((2, w, rule.brand, None))
+        if rule.component:
+            if rule.component not in acc.components:
+                acc.components.append(rule.component)
+        ex = m.extract
+        dt = ex.get("device_type") or rule.device_type
+        if dt:
+            self._attr(acc, "device_type", dt, w)
+        if not ex:
+            return
+        for key in ("model", "firmware"):
+            if key in ex and m.vendors:
+                self._attr(acc, key, ex[key], w)
+        if "serial" in ex:
+            self._attr(acc, "serial", ex["serial"], w * 0.9)
+            if depth == 0:  # a serial found in a realm or USN is matched as a serial
+                for srule in self._serial_rules:
+                    sm = self.db.match_rule(srule, ex["serial"])
+                    if sm is not None:
+                        self._take(acc, sm, fname + "#serial", ex["serial"], depth + 1)
+        if "brand" in ex:
+            for vid in self.db.lookup_names(ex["brand"]):
+                v = self._vendors[vid]
+                acc.brands.append((3 if v.kind in ("oem_brand", "subsidiary", "brand") else 1, STRENGTHS["weak"],
+                                   v.name, vid))
+        if "mac" in ex:
+            strength = rule.strength if not m.vendors else "medium"
+            self._oui(acc, ex["mac"], fname, strength if strength != "hint" else "weak")
+
+    def _claim(self, acc: _Acc, vid: str, w: float, strength: str) -> None:
+        v = self._vendors[vid]
+        if v.kind == "component_maker":
+            comp = f"{v.id}_soc" if v.id == "hisilicon" else v.id
+            if comp not in acc.components:
+                acc.components.append(comp)
+            return
+        if v.kind == "oem_brand":
+            acc.brands.append((3, w, v.name, vid))
+            return
+        if v.kind in ("subsidiary", "brand"):
+            acc.brands.append((3, w, v.name, vid))
+        else:
+            acc.brands.append((1, w, v.name, vid))
+        group = v.group
+        if strength == "hint":
+            acc.maker_hint[group] = 1 - (1 - acc.maker_hint.get(group, 0.0)) * (1 - w)
+        else:
+            acc.maker[group] = 1 - (1 - acc.maker.get(group, 0.0)) * (1 - w)
+
+    @staticmethod
+    def _attr(acc: _Acc, key: str, value: str, w: float) -> None:
+        cur = acc.attrs.get(key)
+        if cur is None or w > cur[0]:
+            acc.attrs[key] = (w, value.strip()[:128])
+
+    def _oui(self, acc: _Acc, mac: str, source: str, strength: str, normalised: bool = False) -> None:
+        norm = mac if normalised else _fast_mac(mac)
+        if norm is None:
+            return
+        first = int(norm[:2], 16)
+        if first & 0x02 or first & 0x01:  # locally administered (randomised) or multicast: no registrant
+            return
+        org = self.db.oui.lookup(norm.replace(":", "").upper())
+        if org is None:
+            return
+        field = "mac" if source == "mac" else f"mac (from {source})"
+        vid = self.db.vendor_for_registrant(org)
+        w = STRENGTHS[strength]
+        if vid is None:
+            acc.hits.append(EvidenceHit("oui/registrant", field, f"{norm} {org}", "weak",
+                                        "IEEE registrant not mapped to a known maker"))
+            acc.registrants.append((w, org))
+            return
+        v = self._vendors[vid]
+        acc.hits.append(EvidenceHit(f"oui/{vid}", field, f"{norm} {org}", strength,
+                                    f"IEEE registry: {org}" + (" (an OEM brand's block: the label, not the maker)"
+                                                               if v.kind == "oem_brand" else "")))
+        self._claim(acc, vid, w, strength)
+
+    # ------------------------------------------------------------------ decision
+    def _decide(self, rec: EvidenceRecord, acc: _Acc) -> Identification:
+        db = self.db
+        notes = acc.notes
+        maker_id: str | None = None
+        manufacturer: str | None = None
+        confidence = 0.0
+        ranked = sorted(acc.maker.items(), key=lambda kv: -kv[1])
+        if ranked and ranked[0][1] >= THRESHOLD:
+            top, score = ranked[0]
+            if len(ranked) > 1 and ranked[1][1] >= THRESHOLD and score - ranked[1][1] < CONFLICT_MARGIN:
+                other = ranked[1][0]
+                notes.append(f"conflicting evidence: {self._vendors[top].name} ({score:.2f}) vs "
+                             f"{self._vendors[other].name} ({ranked[1][1]:.2f}); maker not established")
+            else:
+                maker_id = top
+                manufacturer = self._vendors[top].name
+                hint = acc.maker_hint.get(top, 0.0)
+                confidence = 1 - (1 - score) * (1 - hint)
+        elif acc.registrants and not ranked:
+            w, org = max(acc.registrants)
+            name = display_registrant(org)
+            oem_brands = [b for b in acc.brands if b[3] and self._vendors[b[3]].kind == "oem_brand"]
+            contradicted = [u for u in acc.unknown_names if norm_name(u) not in norm_name(org)]
+            if oem_brands or contradicted:
+                notes.append(f"the MAC's registrant ({name}) is not the name the device gives "
+                             f"({(contradicted or [oem_brands[0][2]])[0]}): maker not established")
+            else:
+                manufacturer = name
+                confidence = w * 0.8
+                notes.append("maker from the IEEE registrant of the MAC address only")
+        elif acc.unknown_names and not ranked:
+            notes.append(f"device names itself {acc.unknown_names[0]!r}: not a maker camsweep knows")
+
+        # brand: the label the device presents; an OEM or subsidiary label beats the maker's own name
+        brand: str | None = None
+        if acc.brands:
+            best = max(acc.brands, key=lambda b: (b[0], b[1]))
+            brand = best[2]
+            if best[3] and maker_id:
+                bv = self._vendors[best[3]]
+                if bv.kind == "oem_brand" and bv.group != maker_id:
+                    notes.append(f"relabel: {bv.name} label on {manufacturer}-made hardware")
+                    for o in bv.oem:
+                        if o.get("maker") == maker_id and o.get("era"):
+                            notes.append(f"{bv.name} / {manufacturer}: {o['era']}")
+        if brand is None and manufacturer:
+            brand = manufacturer
+
+        lists: tuple[str, ...] = ()
+        restricted: bool | None = None
+        if maker_id:
+            lists = db.lists_for(maker_id)
+            restricted = bool(self.policy_lists.intersection(lists))
+        elif manufacturer:  # a registrant camsweep has no vendor entry for: on no list it knows
+            restricted = False
+        component_risk = tuple(acc.components)
+        if "hisilicon_soc" in component_risk and not (maker_id and db.vendors[maker_id].group == "huawei"):
+            notes.append("HiSilicon (Huawei) SoC indicated: component risk under section 889; ask for a BOM attestation")
+
+        attrs = acc.attrs
+        evidence = tuple(sorted(acc.hits, key=lambda h: -_RANK.get(h.strength, 0)))
+        return Identification(
+            id=rec.id,
+            manufacturer=manufacturer,
+            brand=brand,
+            model=attrs["model"][1] if "model" in attrs else None,
+            firmware=attrs["firmware"][1] if "firmware" in attrs else None,
+            device_type=attrs["device_type"][1] if "device_type" in attrs else None,
+            restricted=restricted,
+            lists=lists,
+            confidence=min(confidence, 0.99),
+            evidence=evidence,
+            serial=attrs["serial"][1] if "serial" in attrs else None,
+            component_risk=component_risk,
+            notes=tuple(notes),
+        )
+
+
+def identify_record(record: EvidenceRecord | dict[str, Any], policy: str | None = None) -> Identification:
+    return Identifier(policy).identify(record)
+
+
+def identify_lines(lines: Iterable[str], identifier: Identifier) -> Iterator[tuple[int, Identification | EvidenceError]]:
+    """(line number, identification or the error that line has) for each non-blank JSONL line.
+
+    The seam for other inputs (nmap XML, pcap): anything that yields EvidenceRecords can be fed to
+    :meth:`Identifier.identify` the same way.
+    """
+    for n, item in read_records(lines):
+        if isinstance(item, EvidenceError):
+            yield n, item
+        else:
+            yield n, identifier.identify(item)

@@ -1,0 +1,582 @@
+"""Lab lifecycle: ``up``, ``status``, ``down`` (the orchestration behind `camsweep lab` and the test fixtures).
+
+``up`` builds the fleet with :func:`scanner.lab.profiles.build_fleet`, gives every device host an
+address and a namespace, builds the network (:mod:`scanner.lab.netns`), writes the plan, the ground
+truth and the credentials file into the lab's state dir, starts one service process
+(``python -m scanner.lab.service --plan PLAN.json``) and waits until it prints ``ready``.
+``down`` stops that process, deletes the namespaces, restores the shared sysctls when it was the last
+lab holding them, and removes the state dir. It works from the names alone, so it also cleans up after
+a crash (no state file, a dead service, half-built namespaces).
+
+State dir: ``$CAMSWEEP_LAB_STATE_DIR/<prefix>/``, else ``/run/camsweep-lab/<prefix>/`` as root, else
+``$XDG_RUNTIME_DIR/camsweep-lab/<prefix>/`` (or ``/tmp/camsweep-lab-<uid>/<prefix>/``). It holds
+``state.json``, ``plan.json`` (0600), ``ground-truth.jsonl``, ``credentials.ini`` (0600),
+``service.out`` (the service's stdout) and ``service.log`` (its stderr).
+
+Plan JSON (what the service reads; ``plan.json``, mode 0600), format 1::
+
+    {"version": 1, "prefix": "csw", "mode": "netns" | "loopback", "seed": 0,
+     "cidr": "198.18.0.0/24", "scanner_ip": "198.18.0.1" | null, "scanner_netns": "csw-scan" | null,
+     "port_offset": 0,   # loopback lab without root: 10000 (serve port P on 10000 + P); else 0
+     "devices": [        # one per DeviceSpec of build_fleet(n, seed), in fleet order
+       {...DeviceSpec.to_dict()...,      # index, profile, family, mac, manufacturer, ..., channels
+        "netns": "csw-d0" | null,        # null in loopback mode: bind ``ip`` in the service's namespace
+        "ip": "198.18.0.2", "prefixlen": 24,
+        "username": "admin", "password": "..."}]}   # the device's admin account (also credentials.ini)
+
+``DeviceSpec.from_dict(entry)`` rebuilds a spec from an entry (it ignores the extra keys).
+
+Ground truth (``ground-truth.jsonl``): ``DeviceSpec.ground_truth(ip)`` rows (each device, then the
+cameras on its PoE ports with ``parent_ip``/``channel``), the contract's keys first, plus ``netns``.
+Credentials never go into the ground truth or the state file: only into the plan and credentials.ini.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import LabError
+from scanner.lab import netns as nsmod
+
+DEFAULT_PREFIX = "csw"
+DEFAULT_DEVICES = 60
+MAX_DEVICES = 4000
+NETNS_BASE = ipaddress.IPv4Address("198.18.0.0")
+LOOPBACK_BASE = ipaddress.IPv4Address("127.18.0.0")
+SERVICE_MODULE = "scanner.lab.service"
+GROUND_TRUTH_KEYS = ("ip", "mac", "manufacturer", "brand", "model", "device_type", "restricted", "profile",
+                     "hostile", "parent_ip", "channel")
+_SECRET_WORDS = ("password", "passwd", "secret", "credential", "username", "token")
+
+Log = Callable[[str], None]
+
+
+class LabUnavailable(LabError):
+    """Network namespaces cannot be used here (not root, no netns): a loopback lab still can."""
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
+def default_prefix() -> str:
+    return os.environ.get("CAMSWEEP_LAB_PREFIX") or DEFAULT_PREFIX
+
+
+def state_root() -> Path:
+    env = os.environ.get("CAMSWEEP_LAB_STATE_DIR")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/run/camsweep-lab")
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.access(xdg, os.W_OK):
+        return Path(xdg) / "camsweep-lab"
+    return Path(f"/tmp/camsweep-lab-{os.geteuid()}")
+
+
+def state_dir(prefix: str) -> Path:
+    return state_root() / nsmod.validate_prefix(prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class LabStatus:
+    """What `camsweep lab status --json` prints (the contract's keys plus a few more)."""
+
+    prefix: str
+    mode: str
+    scanner_netns: str | None
+    cidr: str
+    devices: int
+    ground_truth: str
+    credentials_file: str
+    interface: str | None
+    scanner_ip: str | None = None
+    bridge_netns: str | None = None
+    state_dir: str = ""
+    plan: str = ""
+    seed: int = 0
+    port_offset: int = 0
+    service_pid: int | None = None
+    service_alive: bool = False
+    namespaces: int = 0
+    phase: str = "up"
+    started_at: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def healthy(self) -> bool:
+        want = self.devices_with_netns + 2 if self.mode == "netns" else 0
+        return self.phase == "up" and self.service_alive and self.namespaces >= want
+
+    @property
+    def devices_with_netns(self) -> int:
+        if self.mode != "netns":
+            return 0
+        return sum(1 for d in read_ground_truth(self.ground_truth) if d.get("netns"))
+
+    def ground_truth_rows(self) -> list[dict[str, Any]]:
+        return read_ground_truth(self.ground_truth)
+
+
+@dataclass(frozen=True, slots=True)
+class DownReport:
+    prefix: str
+    found: bool
+    namespaces_removed: list[str]
+    pids_stopped: list[int]
+    sysctls_restored: dict[str, int]
+    seconds: float
+
+
+# --------------------------------------------------------------------------------------------
+# addressing
+
+
+def plan_addresses(n_hosts: int, mode: str) -> tuple[ipaddress.IPv4Network, str | None, list[str]]:
+    """(network, scanner ip or None, device ips). /24 up to 250 hosts, the smallest wider prefix above."""
+    if n_hosts < 0 or n_hosts > MAX_DEVICES:
+        raise LabError(f"a lab holds 1 to {MAX_DEVICES} devices, not {n_hosts}")
+    base = NETNS_BASE if mode == "netns" else LOOPBACK_BASE
+    need = n_hosts + 2  # the scanner (.1, also kept free in loopback mode) and room for the devices
+    prefixlen = 24
+    while (2 ** (32 - prefixlen)) - 2 < need:
+        prefixlen -= 1
+    net = ipaddress.IPv4Network(f"{base}/{prefixlen}")
+    hosts = net.hosts()
+    scanner = str(next(hosts))
+    ips = [str(next(hosts)) for _ in range(n_hosts)]
+    return net, (scanner if mode == "netns" else None), ips
+
+
+# --------------------------------------------------------------------------------------------
+# the fleet
+
+
+def _spec_dict(spec: Any) -> dict[str, Any]:
+    if hasattr(spec, "to_dict"):
+        return dict(spec.to_dict())
+    if dataclasses.is_dataclass(spec) and not isinstance(spec, type):
+        return dataclasses.asdict(spec)
+    if isinstance(spec, dict):
+        return dict(spec)
+    return {k: v for k, v in vars(spec).items() if not k.startswith("_")}
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _load_fleet(n: int, seed: int) -> list[Any]:
+    try:
+        from scanner.lab.profiles import build_fleet
+    except ImportError as exc:
+        raise LabError(f"the lab's device profiles are not available (scanner/lab/profiles.py): {exc}") from None
+    return list(build_fleet(n, seed))
+
+
+def build_plan(specs: Sequence[Any], *, prefix: str, mode: str, seed: int,
+               port_offset: int = 0) -> dict[str, Any]:
+    """The plan (without writing it): each spec gets an address, a namespace and an admin account."""
+    names = nsmod.LabNames(prefix)
+    net, scanner_ip, ips = plan_addresses(len(specs), mode)
+    devices: list[dict[str, Any]] = []
+    for i, (spec, ip) in enumerate(zip(specs, ips, strict=True)):
+        d = _json_safe(_spec_dict(spec))
+        devices.append({
+            **d,
+            "index": i,
+            "netns": names.device(i) if mode == "netns" else None,
+            "ip": ip,
+            "prefixlen": net.prefixlen,
+            "mac": str(d.get("mac") or "").lower() or None,
+            "username": "admin",
+            "password": secrets.token_urlsafe(12),
+        })
+    return {
+        "version": 1, "prefix": prefix, "mode": mode, "seed": seed, "cidr": str(net),
+        "scanner_ip": scanner_ip, "scanner_netns": names.scanner if mode == "netns" else None,
+        "port_offset": port_offset, "devices": devices,
+    }
+
+
+def ground_truth_rows(specs: Sequence[Any], plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per device (its PoE cameras after it), the contract's keys first, then ``netns``."""
+    rows: list[dict[str, Any]] = []
+    for spec, d in zip(specs, plan["devices"], strict=True):
+        if hasattr(spec, "ground_truth"):
+            own = [_json_safe(r) for r in spec.ground_truth(d["ip"])]
+        else:
+            own = [{**{k: d.get(k) for k in GROUND_TRUTH_KEYS},
+                    **{k: v for k, v in d.items() if k not in GROUND_TRUTH_KEYS}}]
+        for r in own:
+            row = {k: r.get(k) for k in GROUND_TRUTH_KEYS}
+            row["netns"] = d["netns"] if r.get("ip") else None
+            for k, v in r.items():
+                if k not in row and k not in ("index", "prefixlen") and not any(w in k.lower() for w in _SECRET_WORDS):
+                    row[k] = v
+            rows.append(row)
+    return rows
+
+
+def read_ground_truth(path: str | Path) -> list[dict[str, Any]]:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                out.append(json.loads(line))
+    return out
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _credentials_text(plan: dict[str, Any]) -> str:
+    cp = configparser.ConfigParser(interpolation=None)
+    for d in plan["devices"]:
+        if d.get("ip"):
+            cp[d["ip"]] = {"username": d["username"], "password": d["password"]}
+    import io
+
+    buf = io.StringIO()
+    buf.write(f"# camsweep lab {plan['prefix']}: admin accounts of the simulated devices (lab only)\n")
+    cp.write(buf)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child and has exited
+    except ChildProcessError:
+        pass
+    except OSError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def _pids_using(plan_path: Path) -> list[int]:
+    """Processes whose command line names this lab's plan file (its service, however it was started)."""
+    want = str(plan_path)
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid() and want in _cmdline(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def _stop(pid: int, timeout: float = 5.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.02)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 2
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _start_service(sdir: Path, plan_path: Path, argv: Sequence[str] | None, timeout: float) -> int:
+    cmd = list(argv) if argv else [sys.executable, "-m", SERVICE_MODULE]
+    cmd += ["--plan", str(plan_path)]
+    out_path, log_path = sdir / "service.out", sdir / "service.log"
+    with open(out_path, "wb") as out, open(log_path, "wb") as log:
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=log,
+                                    start_new_session=True, close_fds=True)
+        except OSError as exc:
+            raise LabError(f"cannot start the lab service ({cmd[0]}): {exc}") from None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            lines = out_path.read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        if any(line.strip() == "ready" for line in lines):
+            return proc.pid
+        if proc.poll() is not None:
+            tail = _tail(log_path) or _tail(out_path)
+            raise LabError(f"the lab service exited ({proc.returncode}) before it was ready"
+                           + (f": {tail}" if tail else ""))
+        if time.monotonic() > deadline:
+            _stop(proc.pid)
+            raise LabError(f"the lab service was not ready within {timeout:.0f} s (see {log_path})")
+        time.sleep(0.01)
+
+
+def _tail(path: Path, n: int = 4) -> str:
+    try:
+        lines = [x for x in path.read_text(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return ""
+    return " / ".join(x.strip()[:200] for x in lines[-n:])
+
+
+# --------------------------------------------------------------------------------------------
+# state
+
+
+def _read_state(prefix: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads((state_dir(prefix) / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_state(sdir: Path, state: dict[str, Any]) -> None:
+    tmp = sdir / "state.json.tmp"
+    tmp.write_text(json.dumps(state, indent=1))
+    os.replace(tmp, sdir / "state.json")
+
+
+def _is_live(prefix: str) -> bool:
+    """Whether the lab of this prefix is up or being built (for the shared-sysctl bookkeeping)."""
+    st = _read_state(prefix)
+    if st is None:
+        return bool(nsmod.lab_namespaces(prefix))
+    if st.get("phase") == "building" and _alive(st.get("owner_pid")):
+        return True
+    return _alive(st.get("service_pid")) or bool(nsmod.lab_namespaces(prefix))
+
+
+def lab_prefixes() -> list[str]:
+    """Prefixes that have a state dir (labs up, being built, or left over)."""
+    try:
+        return sorted(p.name for p in state_root().iterdir() if p.is_dir() and nsmod.PREFIX_RE.match(p.name))
+    except OSError:
+        return []
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = None, loopback: bool = False,
+       fleet: Sequence[Any] | None = None, service_argv: Sequence[str] | None = None,
+       ready_timeout: float | None = None, log: Log = _quiet) -> LabStatus:
+    """Bring a lab up and return its status. Raises :class:`LabUnavailable` when namespaces cannot be
+    used (and ``loopback`` was not asked for), :class:`LabError` for anything else, after cleaning up."""
+    t0 = time.monotonic()
+    prefix = nsmod.validate_prefix(prefix or default_prefix())
+    if not 1 <= devices <= MAX_DEVICES:
+        raise LabError(f"--devices must be between 1 and {MAX_DEVICES}, not {devices}")
+    mode = "loopback" if loopback else "netns"
+    if mode == "netns":
+        reason = nsmod.netns_unavailable_reason()
+        if reason:
+            raise LabUnavailable(reason)
+    st = _read_state(prefix)
+    if st is not None and (_alive(st.get("service_pid")) or
+                           (st.get("phase") == "building" and _alive(st.get("owner_pid")))):
+        raise LabError(f"lab {prefix!r} is already up (service pid {st.get('service_pid')}); "
+                       f"`camsweep lab down --prefix {prefix}` first, or use another --prefix")
+    leftovers = nsmod.lab_namespaces(prefix) if os.geteuid() == 0 else []
+    if st is not None or leftovers or _pids_using(state_dir(prefix) / "plan.json"):
+        log(f"removing leftovers of an earlier lab {prefix!r}")
+        down(prefix)
+
+    specs = list(fleet) if fleet is not None else _load_fleet(devices, seed)
+    if not specs:
+        raise LabError("the fleet is empty")
+    port_offset = 10000 if (mode == "loopback" and not nsmod.has_cap(10) and _unprivileged_port_start() > 80) else 0
+    plan = build_plan(specs, prefix=prefix, mode=mode, seed=seed, port_offset=port_offset)
+    sdir = state_dir(prefix)
+    sdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    names = nsmod.LabNames(prefix)
+    plan_path = sdir / "plan.json"
+    state: dict[str, Any] = {
+        "prefix": prefix, "mode": mode, "phase": "building", "owner_pid": os.getpid(),
+        "scanner_netns": plan["scanner_netns"], "bridge_netns": names.bridge if mode == "netns" else None,
+        "scanner_ip": plan["scanner_ip"], "cidr": plan["cidr"], "devices": len(plan["devices"]),
+        "seed": seed, "port_offset": port_offset,
+        "interface": nsmod.SCANNER_IFACE if mode == "netns" else None,
+        "ground_truth": str(sdir / "ground-truth.jsonl"), "credentials_file": str(sdir / "credentials.ini"),
+        "plan": str(plan_path), "service_pid": None,
+        "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "timings": {},
+    }
+    _write_state(sdir, state)
+    try:
+        if mode == "netns":
+            nsmod.hold_sysctls(prefix, state_root())
+            hosts = [nsmod.Host(d["netns"], d["ip"], d["mac"]) for d in plan["devices"] if d["netns"]]
+            missing = [d["index"] for d in plan["devices"] if d["netns"] and not d["mac"]]
+            if missing:
+                raise LabError(f"device {missing[0]} of the fleet has no MAC address")
+            state["timings"]["network_s"] = round(
+                nsmod.build_network(prefix, hosts, plan["scanner_ip"], int(plan["devices"][0]["prefixlen"])), 3)
+            log(f"network: {len(hosts) + 2} namespaces in {state['timings']['network_s']:.2f} s")
+        _write_private(plan_path, json.dumps(plan, indent=None))
+        with open(state["ground_truth"], "w", encoding="utf-8") as fh:
+            for row in ground_truth_rows(specs, plan):
+                fh.write(json.dumps(row, sort_keys=False) + "\n")
+        _write_private(Path(state["credentials_file"]), _credentials_text(plan))
+        t1 = time.monotonic()
+        timeout = ready_timeout if ready_timeout is not None else 30 + 0.05 * len(plan["devices"])
+        state["service_pid"] = _start_service(sdir, plan_path, service_argv, timeout)
+        _write_state(sdir, state)
+        state["timings"]["service_s"] = round(time.monotonic() - t1, 3)
+        state["timings"]["up_s"] = round(time.monotonic() - t0, 3)
+        state["phase"] = "up"
+        state.pop("owner_pid", None)
+        _write_state(sdir, state)
+        log(f"service ready in {state['timings']['service_s']:.2f} s (pid {state['service_pid']})")
+    except BaseException:
+        try:
+            down(prefix)
+        except LabError as exc:
+            log(f"cleanup after a failed `up` was incomplete: {exc}")
+        raise
+    result = status(prefix)
+    assert result is not None
+    return result
+
+
+def _unprivileged_port_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024
+
+
+def status(prefix: str | None = None) -> LabStatus | None:
+    """The lab's status, or None when no lab of this prefix is up (nor left over)."""
+    prefix = nsmod.validate_prefix(prefix or default_prefix())
+    st = _read_state(prefix)
+    present = nsmod.lab_namespaces(prefix)
+    if st is None:
+        if not present:
+            return None
+        return LabStatus(prefix=prefix, mode="netns", scanner_netns=None, cidr="", devices=0, ground_truth="",
+                         credentials_file="", interface=None, phase="leftover", namespaces=len(present),
+                         state_dir=str(state_dir(prefix)))
+    return LabStatus(
+        prefix=prefix, mode=st.get("mode", "netns"), scanner_netns=st.get("scanner_netns"),
+        cidr=st.get("cidr", ""), devices=int(st.get("devices") or 0), ground_truth=st.get("ground_truth", ""),
+        credentials_file=st.get("credentials_file", ""), interface=st.get("interface"),
+        scanner_ip=st.get("scanner_ip"), bridge_netns=st.get("bridge_netns"), state_dir=str(state_dir(prefix)),
+        plan=st.get("plan", ""), seed=int(st.get("seed") or 0), port_offset=int(st.get("port_offset") or 0),
+        service_pid=st.get("service_pid"), service_alive=_alive(st.get("service_pid")),
+        namespaces=len(present), phase=st.get("phase", "up"), started_at=st.get("started_at", ""),
+        timings=dict(st.get("timings") or {}),
+    )
+
+
+def down(prefix: str | None = None) -> DownReport:
+    """Take the lab down and remove every leftover of it, found by its names. Safe to run twice."""
+    t0 = time.monotonic()
+    prefix = nsmod.validate_prefix(prefix or default_prefix())
+    sdir = state_dir(prefix)
+    st = _read_state(prefix)
+    found = st is not None or sdir.exists()
+    stopped: list[int] = []
+    pids = set(_pids_using(sdir / "plan.json"))
+    if st and st.get("service_pid") and _alive(st["service_pid"]):
+        cmd = _cmdline(int(st["service_pid"]))
+        if str(sdir / "plan.json") in cmd:  # never a PID reused by something else
+            pids.add(int(st["service_pid"]))
+    for pid in sorted(pids):
+        _stop(pid)
+        stopped.append(pid)
+    removed: list[str] = []
+    restored: dict[str, int] = {}
+    if nsmod.lab_namespaces(prefix):
+        removed = nsmod.teardown_network(prefix)
+        found = True
+    if prefix in nsmod.sysctl_holders(state_root()):
+        live = [p for p in lab_prefixes() if p != prefix and _is_live(p)]
+        try:
+            restored = nsmod.release_sysctls(prefix, state_root(), live_prefixes=live)
+        except OSError as exc:
+            raise LabError(f"cannot restore the root namespace's sysctls: {exc}") from None
+    shutil.rmtree(sdir, ignore_errors=True)
+    return DownReport(prefix=prefix, found=found, namespaces_removed=removed, pids_stopped=stopped,
+                      sysctls_restored=restored, seconds=round(time.monotonic() - t0, 3))
+
+
+# --------------------------------------------------------------------------------------------
+# comparing a scan with the ground truth
+
+
+def compare_with_ground_truth(found: Sequence[dict[str, Any]], truth: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How a scan's device rows (``Store.devices()``) match the lab's ground truth.
+
+    Devices on the network are matched by IP, cameras behind a recorder by (parent IP, channel).
+    Returns counts: ``devices``/``found``, ``manufacturer_right``/``manufacturer_wrong``/``manufacturer_null``
+    over the found ones whose truth names a maker, ``restricted_truth``/``restricted_found`` (true positives),
+    ``false_alarms`` (flagged restricted, truth says not), ``missed`` (ips of devices not found).
+    """
+    by_ip = {r.get("ip"): r for r in found if r.get("ip")}
+    ip_of_id = {r.get("device_id"): r.get("ip") for r in found}
+    by_chan = {(ip_of_id.get(r.get("parent_id")), str(r.get("channel"))): r
+               for r in found if r.get("parent_id") is not None and r.get("channel") is not None}
+    out: dict[str, Any] = {"devices": len(truth), "found": 0, "manufacturer_right": 0, "manufacturer_wrong": 0,
+                           "manufacturer_null": 0, "restricted_truth": 0, "restricted_found": 0,
+                           "false_alarms": 0, "missed": []}
+    for t in truth:
+        if t.get("parent_ip"):
+            got = by_chan.get((t["parent_ip"], str(t.get("channel"))))
+        else:
+            got = by_ip.get(t.get("ip"))
+        if t.get("restricted") is True:
+            out["restricted_truth"] += 1
+        if got is None:
+            out["missed"].append(t.get("ip") or f"{t.get('parent_ip')}#ch{t.get('channel')}")
+            continue
+        out["found"] += 1
+        if t.get("manufacturer"):
+            want, have = str(t["manufacturer"]).lower(), str(got.get("manufacturer") or "").lower()
+            key = "manufacturer_null" if not have else "manufacturer_right" if have == want else "manufacturer_wrong"
+            out[key] += 1
+        if got.get("restricted") is True:
+            if t.get("restricted") is True:
+                out["restricted_found"] += 1
+            else:
+                out["false_alarms"] += 1
+    return out

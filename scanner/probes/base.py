@@ -1,0 +1,304 @@
+"""What every probe shares: the :class:`ProbeContext` the engine hands in, and bounded I/O helpers.
+
+A probe is a pure parser (``parse_*``: bytes in, format-1 fragment out, never raises) plus a thin I/O
+part (``probe(host, ctx)`` / ``discover(ctx)``) that only reads, bounded by bytes and by a total
+deadline, and hands the bytes to the parser. Every byte leaves through one of three seams, so tests
+(and the engine) can replace the network:
+
+- HTTP: ``ctx.http_transport`` (an ``httpx.AsyncBaseTransport``, e.g. ``httpx.MockTransport``);
+- TCP streams: ``ctx.open_stream(host, port)`` -> ``(asyncio.StreamReader, asyncio.StreamWriter)``;
+- UDP datagrams: ``ctx.datagram(payload, dest, wait, multicast)`` -> list of ``(bytes, (ip, port))``.
+
+Nothing here decides *what* to scan: the engine calls a probe only with a host it was asked to scan,
+and segment-wide discovery sends only on ``ctx.interface`` (no interface, no multicast).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import ipaddress
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+# Ports per protocol; the engine may pass its own.
+DEFAULT_PORTS: Mapping[str, tuple[int, ...]] = {
+    "http": (80, 8080, 8000),
+    "https": (443, 8443),
+    "rtsp": (554,),
+    "onvif": (80,),
+    "hikvision": (8000,),
+    "dahua": (37777,),
+    "telnet": (23,),
+    "ssh": (22,),
+    "liveness": (80, 443, 554, 8000, 37777, 8080, 22, 23),
+}
+
+MAX_BYTES = 64 * 1024  # at most this much read from one reply/body
+MAX_DATAGRAM = 64 * 1024
+MAX_REPLIES = 4096  # datagrams kept from one multicast round
+
+Credentials = tuple[str, str]
+StreamOpener = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+# (payload, (dest ip, dest port), seconds to wait for replies, multicast?) -> [(reply bytes, (ip, port))]
+DatagramExchange = Callable[[bytes, tuple[str, int], float, bool], Awaitable[list[tuple[bytes, tuple[str, int]]]]]
+
+
+class ProbeError(Exception):
+    """Raised inside a probe's I/O part for a reply it cannot use; probes catch it and return {}."""
+
+
+@dataclass
+class ProbeContext:
+    """Everything a probe needs from the engine. All fields have safe defaults.
+
+    timeout: total seconds one probe may take on one host (a deadline, not a per-read timeout).
+    connect_timeout: seconds for one TCP connect.
+    max_bytes: bytes read at most from one reply or body.
+    ports: ports per protocol (see DEFAULT_PORTS).
+    credentials: host -> (user, password) or None. Only ever used when it returns something.
+    http_transport: an httpx transport (MockTransport in tests), else the network.
+    open_stream / datagram: injected raw transports (see module docstring), else the network.
+    rate_limit: awaited before every connection or datagram the probe sends (the engine's limiter).
+    interface: the only interface multicast/broadcast/capture may use; None = no multicast at all.
+    source_address: the interface's IPv4 address (looked up from ``interface`` when not given).
+    allow: ip -> bool; segment-wide discovery drops replies for which it is False (outside the targets).
+    discover_wait: seconds a multicast discovery round listens for replies.
+    """
+
+    timeout: float = 4.0
+    connect_timeout: float = 1.5
+    max_bytes: int = MAX_BYTES
+    ports: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    credentials: Callable[[str], Credentials | None] | None = None
+    http_transport: httpx.AsyncBaseTransport | None = None
+    open_stream: StreamOpener | None = None
+    datagram: DatagramExchange | None = None
+    rate_limit: Callable[[], Awaitable[None]] | None = None
+    interface: str | None = None
+    source_address: str | None = None
+    allow: Callable[[str], bool] | None = None
+    discover_wait: float = 1.5
+
+    # ---- small accessors -------------------------------------------------------------------
+    def ports_for(self, protocol: str) -> tuple[int, ...]:
+        return tuple(self.ports.get(protocol, DEFAULT_PORTS.get(protocol, ())))
+
+    def credentials_for(self, host: str) -> Credentials | None:
+        if self.credentials is None:
+            return None
+        try:
+            cred = self.credentials(host)
+        except Exception:
+            return None
+        if not cred or not isinstance(cred, tuple) or len(cred) != 2 or not cred[0]:
+            return None
+        return (str(cred[0]), str(cred[1]))
+
+    def allowed(self, ip: str) -> bool:
+        if self.allow is None:
+            return True
+        try:
+            return bool(self.allow(ip))
+        except Exception:
+            return False
+
+    async def throttle(self) -> None:
+        if self.rate_limit is not None:
+            await self.rate_limit()
+
+    def interface_address(self) -> str | None:
+        """The IPv4 address multicast is sent from: source_address, else the interface's own."""
+        if self.source_address:
+            return self.source_address
+        if self.interface:
+            return interface_ipv4(self.interface)
+        return None
+
+    # ---- streams ----------------------------------------------------------------------------
+    async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection bounded by connect_timeout (through the injected opener if any)."""
+        await self.throttle()
+        if self.open_stream is not None:
+            return await asyncio.wait_for(self.open_stream(host, port), self.connect_timeout)
+        return await asyncio.wait_for(
+            asyncio.open_connection(host, port, limit=max(self.max_bytes, 2**16)), self.connect_timeout
+        )
+
+    # ---- datagrams --------------------------------------------------------------------------
+    async def exchange(self, payload: bytes, dest: tuple[str, int], *, wait: float | None = None,
+                       multicast: bool = False) -> list[tuple[bytes, tuple[str, int]]]:
+        """Send one datagram, collect replies for ``wait`` seconds. Multicast needs ctx.interface."""
+        wait = self.discover_wait if wait is None else wait
+        await self.throttle()
+        if self.datagram is not None:
+            return list(await self.datagram(payload, dest, wait, multicast))[:MAX_REPLIES]
+        if multicast and not self.interface:
+            return []  # never multicast without an interface the user named
+        return await udp_exchange(payload, dest, wait, interface=self.interface if multicast else None,
+                                  source=self.interface_address() if multicast else None,
+                                  max_bytes=min(self.max_bytes, MAX_DATAGRAM),
+                                  stop_after=None if multicast else 1)
+
+    # ---- HTTP -------------------------------------------------------------------------------
+    def http_client(self, **kw: Any) -> httpx.AsyncClient:
+        """An AsyncClient with certificate checks off (the certificate is captured by tls.py)."""
+        timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
+        return httpx.AsyncClient(transport=self.http_transport, verify=False, timeout=timeout,
+                                 follow_redirects=False, trust_env=False, **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+# bounded reading
+
+
+class Deadline:
+    """A total time budget: ``left()`` seconds remain; ``expired`` once it is spent."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + max(0.0, seconds)
+
+    def left(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+    @property
+    def expired(self) -> bool:
+        return self.left() <= 0.0
+
+
+async def read_until(reader: asyncio.StreamReader, deadline: Deadline, max_bytes: int,
+                     done: Callable[[bytes], bool] | None = None) -> bytes:
+    """Read until ``done(buffer)``, EOF, ``max_bytes`` or the deadline; returns what arrived."""
+    buf = bytearray()
+    while len(buf) < max_bytes:
+        left = deadline.left()
+        if left <= 0:
+            break
+        try:
+            chunk = await asyncio.wait_for(reader.read(min(65536, max_bytes - len(buf))), left)
+        except (TimeoutError, ConnectionError, OSError):
+            break
+        if not chunk:
+            break
+        buf += chunk
+        if done is not None and done(bytes(buf)):
+            break
+    return bytes(buf[:max_bytes])
+
+
+async def close_writer(writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 0.5)
+
+
+def decode_text(data: bytes, charset: str | None = None) -> str:
+    """Bytes as text, as received: the declared charset if it decodes, else UTF-8 with replacement."""
+    if charset:
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return data.decode("utf-8", errors="replace")
+
+
+def is_mostly_text(data: bytes) -> bool:
+    if not data:
+        return True
+    printable = sum(1 for b in data if 32 <= b < 127 or b in (9, 10, 13) or b >= 0x80)
+    return printable / len(data) >= 0.85
+
+
+# ------------------------------------------------------------------------------------------------
+# UDP
+
+
+SIOCGIFADDR = 0x8915
+
+
+def interface_ipv4(name: str) -> str | None:
+    """The IPv4 address of a named interface in the current network namespace, or None."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            packed = struct.pack("256s", name.encode()[:15])
+            return socket.inet_ntoa(fcntl.ioctl(s.fileno(), SIOCGIFADDR, packed)[20:24])
+    except (OSError, ValueError):
+        return None
+
+
+class _Collector(asyncio.DatagramProtocol):
+    def __init__(self, max_bytes: int, stop_after: int | None) -> None:
+        self.replies: list[tuple[bytes, tuple[str, int]]] = []
+        self.max_bytes = max_bytes
+        self.stop_after = stop_after
+        self.enough = asyncio.Event()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if len(self.replies) < MAX_REPLIES:
+            self.replies.append((data[: self.max_bytes], (str(addr[0]), int(addr[1]))))
+        if self.stop_after is not None and len(self.replies) >= self.stop_after:
+            self.enough.set()
+
+    def error_received(self, exc: Exception) -> None:  # ICMP unreachable and the like
+        pass
+
+
+async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, interface: str | None = None,
+                       source: str | None = None, max_bytes: int = MAX_DATAGRAM,
+                       bind_port: int = 0, stop_after: int | None = None) -> list[tuple[bytes, tuple[str, int]]]:
+    """Send ``payload`` to ``dest`` once and gather replies for ``wait`` seconds (or until
+    ``stop_after`` replies arrived; unicast exchanges stop at the first).
+
+    For a multicast ``dest`` the socket is bound to ``interface`` (SO_BINDTODEVICE) and sends from
+    ``source`` with TTL 1, so nothing leaves by any other interface and nothing is routed.
+    """
+    try:
+        ip = ipaddress.ip_address(dest[0])
+    except ValueError:
+        return []
+    if ip.version != 4:
+        return []
+    is_mcast = ip.is_multicast or dest[0] == "255.255.255.255"
+    if is_mcast and not interface:
+        return []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        if interface:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode()[:15])
+        if is_mcast:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            if source:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(source))
+            if dest[0] == "255.255.255.255":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock.bind((source or "0.0.0.0", bind_port) if is_mcast else ("0.0.0.0", bind_port))
+    except OSError:
+        sock.close()
+        return []
+    loop = asyncio.get_running_loop()
+    try:
+        transport, proto = await loop.create_datagram_endpoint(lambda: _Collector(max_bytes, stop_after), sock=sock)
+    except OSError:
+        sock.close()
+        return []
+    try:
+        try:
+            transport.sendto(payload, dest)
+        except OSError:
+            return []
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proto.enough.wait(), max(0.0, wait))
+        return list(proto.replies)
+    finally:
+        transport.close()

@@ -1,0 +1,153 @@
+"""mDNS / DNS-SD: a pure parser for mDNS packets (passive capture, pcap) and a zeroconf browse of the
+camera-relevant service types on the named interface only.
+
+:func:`parse_mdns` reads one packet with zeroconf's own bounded parser (``DNSIncoming``; a malformed
+packet is "invalid", never an exception) and groups PTR/SRV/TXT/A records into format-1 ``mdns``
+entries (type, name, hostname, port, txt) plus the address the records announce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from scanner.probes.base import ProbeContext
+
+MDNS_PORT = 5353
+MAX_MDNS = 9000
+MAX_TXT = 32
+
+SERVICE_TYPES = (
+    "_axis-video._tcp.local.", "_rtsp._tcp.local.", "_onvif._tcp.local.", "_psia._tcp.local.",
+    "_http._tcp.local.", "_https._tcp.local.", "_hap._tcp.local.", "_homekit._tcp.local.",
+    "_CGI._tcp.local.", "_dhnvr._tcp.local.", "_hikvision._tcp.local.", "_camera._tcp.local.",
+    "_nvr._tcp.local.", "_workstation._tcp.local.", "_device-info._tcp.local.",
+)
+
+
+def _txt(raw: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(raw) and len(out) < MAX_TXT:
+        n = raw[i]
+        item = raw[i + 1 : i + 1 + n]
+        i += 1 + n
+        if not item:
+            continue
+        k, _, v = item.partition(b"=")
+        key = k.decode("utf-8", "replace")[:64]
+        if key and key not in out:
+            out[key] = v.decode("utf-8", "replace")[:512]
+    return out
+
+
+def parse_mdns(data: bytes) -> dict | None:
+    """One mDNS packet -> ``{"mdns": [entries], "ip"?: announced IPv4, "hostname"?}``; None if nothing."""
+    if not isinstance(data, (bytes, bytearray)) or not data or len(data) > MAX_MDNS:
+        return None
+    try:
+        from zeroconf import DNSIncoming, DNSPointer, DNSService, DNSText, const
+
+        msg = DNSIncoming(bytes(data))
+        if not msg.valid:
+            return None
+        records = list(msg.answers())[:128]
+    except Exception:
+        return None
+    services: dict[str, dict[str, Any]] = {}
+    addresses: dict[str, str] = {}
+
+    def svc(name: str) -> dict[str, Any]:
+        if name not in services and len(services) < 32:
+            parts = name.split(".", 1)
+            services[name] = {"name": name, "type": parts[1] if len(parts) > 1 and parts[1].startswith("_") else ""}
+        return services.get(name, {})
+
+    try:
+        for r in records:
+            if isinstance(r, DNSPointer):
+                if r.name.startswith("_services._dns-sd"):
+                    continue
+                e = svc(r.alias)
+                if e is not None and not e.get("type"):
+                    e["type"] = r.name
+            elif isinstance(r, DNSService):
+                e = svc(r.name)
+                if e is not None:
+                    e["hostname"] = r.server
+                    e["port"] = r.port
+            elif isinstance(r, DNSText):
+                e = svc(r.name)
+                if e is not None:
+                    e["txt"] = _txt(r.text)
+            elif r.type == const._TYPE_A:
+                addr = getattr(r, "address", b"")
+                if isinstance(addr, bytes) and len(addr) == 4:
+                    addresses[r.name] = ".".join(str(b) for b in addr)
+    except Exception:
+        return None
+    entries = [{k: v for k, v in e.items() if v not in ("", None, {})} for e in services.values() if e]
+    out: dict[str, Any] = {}
+    if entries:
+        out["mdns"] = entries
+    hosts = [e.get("hostname") for e in entries if e.get("hostname")]
+    ip = next((addresses[h] for h in hosts if h in addresses), None) or next(iter(addresses.values()), None)
+    if ip:
+        out["ip"] = ip
+    if not entries and addresses:
+        host = next(iter(addresses))
+        out["mdns"] = [{"hostname": host}]
+    return out or None
+
+
+async def discover(ctx: ProbeContext) -> list[dict]:
+    """Browse SERVICE_TYPES with zeroconf bound to ``ctx.interface``'s address for ``ctx.discover_wait``."""
+    src = ctx.interface_address()
+    if not ctx.interface or not src:
+        return []
+    try:
+        from zeroconf import IPVersion
+        from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+    except ImportError:
+        return []
+    found: dict[tuple[str, str], None] = {}
+
+    def on_change(zeroconf: Any, service_type: str, name: str, state_change: Any) -> None:
+        if len(found) < 1024:
+            found[(service_type, name)] = None
+
+    azc = None
+    results: dict[str, list[dict]] = {}
+    try:
+        azc = AsyncZeroconf(interfaces=[src], ip_version=IPVersion.V4Only)
+        browser = AsyncServiceBrowser(azc.zeroconf, list(SERVICE_TYPES), handlers=[on_change])
+        await asyncio.sleep(max(0.2, ctx.discover_wait))
+        for service_type, name in list(found)[:256]:
+            info = AsyncServiceInfo(service_type, name)
+            try:
+                ok = await asyncio.wait_for(info.async_request(azc.zeroconf, 500), 1.0)
+            except (TimeoutError, OSError):
+                ok = False
+            if not ok:
+                continue
+            for ip in info.parsed_addresses(IPVersion.V4Only)[:1]:
+                if not ctx.allowed(ip):
+                    continue
+                txt = {(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k))[:64]:
+                       (v.decode("utf-8", "replace") if isinstance(v, bytes) else "")[:512]
+                       for k, v in list((info.properties or {}).items())[:MAX_TXT]}
+                entry = {"type": service_type, "name": name, "hostname": info.server or "", "port": info.port,
+                         "txt": txt}
+                results.setdefault(ip, []).append({k: v for k, v in entry.items() if v not in ("", None, {})})
+        await browser.async_cancel()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        pass
+    finally:
+        if azc is not None:
+            try:
+                await asyncio.wait_for(azc.async_close(), 2.0)
+            except Exception:
+                pass
+    return [{"ip": ip, "mdns": entries} for ip, entries in results.items()]

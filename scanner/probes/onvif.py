@@ -1,0 +1,207 @@
+"""ONVIF device service: GetSystemDateAndTime and GetDeviceInformation.
+
+Unauthenticated calls are raw SOAP 1.2 POSTs through the shared httpx client (``ctx.http_transport`` in
+tests) parsed with defusedxml: GetSystemDateAndTime must answer without credentials by the standard,
+and many devices also answer GetDeviceInformation. When the device refuses (a ``NotAuthorized`` fault
+or 401) and the user gave credentials for this host, GetDeviceInformation goes through the ONVIF client
+(onvif-zeep-async, with its bundled WSDLs: nothing is downloaded at run time) with a WS-Security
+UsernameToken. Credentials never appear in the evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+from scanner.probes.base import ProbeContext
+from scanner.probes.http import _fold_headers, fetch
+from scanner.probes.safexml import find_local, find_text, iter_local, local, parse_xml, text_of
+
+MAX_SOAP = 64 * 1024
+DEVICE_PATH = "/onvif/device_service"
+
+_ENVELOPE = ('<?xml version="1.0" encoding="UTF-8"?>'
+             '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+             'xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><s:Body>{body}</s:Body></s:Envelope>')
+ACTION_NS = "http://www.onvif.org/ver10/device/wsdl/"
+
+
+def build_request(operation: str) -> bytes:
+    """A bare SOAP request for a parameterless device-service operation."""
+    return _ENVELOPE.format(body=f"<tds:{operation}/>").encode()
+
+
+def parse_fault(data: bytes | str) -> dict | None:
+    """A SOAP Fault -> ``{"code", "subcode", "reason"}``; None when the body is not a fault."""
+    root = parse_xml(data, MAX_SOAP)
+    if root is None:
+        return None
+    fault = find_local(root, "Fault")
+    if fault is None:
+        return None
+    values = [text_of(v, 128) for v in iter_local(fault, "Value")]
+    out = {"code": values[0] if values else text_of(find_local(fault, "faultcode"), 128),
+           "subcode": values[-1] if len(values) > 1 else "",
+           "reason": text_of(find_local(fault, "Text"), 256) or text_of(find_local(fault, "faultstring"), 256)}
+    return {k: v for k, v in out.items() if v}
+
+
+def parse_device_information(data: bytes | str) -> dict | None:
+    """GetDeviceInformationResponse -> ``{"manufacturer", "model", "firmware", "serial", "hardware_id"}``."""
+    root = parse_xml(data, MAX_SOAP)
+    if root is None:
+        return None
+    resp = find_local(root, "GetDeviceInformationResponse")
+    if resp is None:
+        return None
+    out = {}
+    for element, key in (("Manufacturer", "manufacturer"), ("Model", "model"), ("FirmwareVersion", "firmware"),
+                         ("SerialNumber", "serial"), ("HardwareId", "hardware_id")):
+        v = find_text(resp, element, 512)
+        if v:
+            out[key] = v
+    return out
+
+
+def parse_system_date_and_time(data: bytes | str) -> dict | None:
+    """GetSystemDateAndTimeResponse -> ``{"utc": "YYYY-MM-DDThh:mm:ssZ", "time_zone", "date_time_type"}``."""
+    root = parse_xml(data, MAX_SOAP)
+    if root is None:
+        return None
+    resp = find_local(root, "GetSystemDateAndTimeResponse")
+    if resp is None:
+        return None
+    out: dict[str, str] = {}
+    kind = find_text(resp, "DateTimeType", 32)
+    if kind:
+        out["date_time_type"] = kind
+    tz = find_local(resp, "TimeZone")
+    if tz is not None:
+        out["time_zone"] = find_text(tz, "TZ", 128)
+    utc = find_local(resp, "UTCDateTime")
+    if utc is not None:
+        try:
+            d, t = find_local(utc, "Date"), find_local(utc, "Time")
+            if d is not None and t is not None:
+                y, mo, dd = (int(find_text(d, k, 8) or 0) for k in ("Year", "Month", "Day"))
+                h, mi, s = (int(find_text(t, k, 8) or 0) for k in ("Hour", "Minute", "Second"))
+                out["utc"] = f"{y:04d}-{mo:02d}-{dd:02d}T{h:02d}:{mi:02d}:{s:02d}Z"
+        except ValueError:
+            pass
+    return {k: v for k, v in out.items() if v}
+
+
+async def _soap(client: Any, url: str, operation: str, ctx: ProbeContext
+                ) -> tuple[int, dict[str, str], bytes] | None:
+    await ctx.throttle()
+    res = await fetch(client, "POST", url, min(ctx.max_bytes, MAX_SOAP), content=build_request(operation),
+                      headers={"Content-Type": f'application/soap+xml; charset=utf-8; '
+                                               f'action="{ACTION_NS}{operation}"'})
+    if res is None:
+        return None
+    return res[0], _fold_headers(res[1]), res[2]
+
+
+async def device_information_with_credentials(host: str, port: int, user: str, password: str,
+                                              timeout: float) -> dict | None:
+    """GetDeviceInformation through onvif-zeep-async (bundled WSDLs), or None when it fails."""
+    try:
+        from onvif import ONVIFCamera
+    except ImportError:
+        return None
+    cam = None
+    try:
+        cam = ONVIFCamera(host, port, user, password, no_cache=True)
+
+        async def run() -> Any:
+            mgmt = await cam.create_devicemgmt_service()  # the device service; no other service needed
+            return await mgmt.GetDeviceInformation()
+        info = await asyncio.wait_for(run(), timeout)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        return None
+    finally:
+        if cam is not None:
+            try:
+                await asyncio.wait_for(cam.close(), 2.0)
+            except Exception:
+                pass
+    out = {}
+    for attr, key in (("Manufacturer", "manufacturer"), ("Model", "model"), ("FirmwareVersion", "firmware"),
+                      ("SerialNumber", "serial"), ("HardwareId", "hardware_id")):
+        v = getattr(info, attr, None) if not isinstance(info, dict) else info.get(attr)
+        if v:
+            out[key] = str(v)[:512]
+    return out or None
+
+
+def _xaddr_ok(url: str, host: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and ipaddress.ip_address(parts.hostname or "") == \
+            ipaddress.ip_address(host)
+    except ValueError:
+        return False
+
+
+async def probe(host: str, ctx: ProbeContext, xaddrs: list[str] | None = None) -> dict:
+    """``{"onvif": {...}}`` from the device service (the WS-Discovery XAddrs that point at ``host``, else
+    ``http://host:<port>/onvif/device_service`` for each ONVIF port)."""
+    h = f"[{host}]" if ":" in host else host
+    urls = [u for u in (xaddrs or []) if _xaddr_ok(u, host)][:2]
+    urls += [f"http://{h}:{p}{DEVICE_PATH}" if p != 80 else f"http://{h}{DEVICE_PATH}"
+             for p in ctx.ports_for("onvif")]
+    urls = list(dict.fromkeys(urls))
+    try:
+        async with ctx.http_client() as client:
+            for url in urls:
+                try:
+                    result = await asyncio.wait_for(_probe_url(client, host, url, ctx), 2 * ctx.timeout + 1)
+                except TimeoutError:
+                    result = None
+                if result:
+                    return {"onvif": result}
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        pass
+    return {}
+
+
+async def _probe_url(client: Any, host: str, url: str, ctx: ProbeContext) -> dict | None:
+    sdt = await _soap(client, url, "GetSystemDateAndTime", ctx)
+    if sdt is None:
+        return None
+    status, headers, body = sdt
+    root = parse_xml(body, MAX_SOAP)
+    if root is None or local(root.tag) != "Envelope":
+        return None  # not an ONVIF device service
+    out: dict[str, Any] = {"xaddr": url}
+    dt = parse_system_date_and_time(body)
+    if dt:
+        out["system_date_time"] = dt
+    server = next((v for k, v in headers.items() if k.lower() == "server"), "")
+    if server:
+        out["http_server"] = server
+    di = await _soap(client, url, "GetDeviceInformation", ctx)
+    info = parse_device_information(di[2]) if di is not None else None
+    if info:
+        out.update(info)
+        return out
+    fault = parse_fault(di[2]) if di is not None else None
+    if fault or (di is not None and di[0] in (400, 401, 403, 500)):
+        out["auth_required"] = True
+        if fault:
+            out["fault"] = fault
+    cred = ctx.credentials_for(host)
+    if cred:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        info = await device_information_with_credentials(host, port, cred[0], cred[1], ctx.timeout)
+        if info:
+            out.update(info)
+            out["authenticated"] = True
+    return out

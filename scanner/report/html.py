@@ -1,0 +1,422 @@
+"""HTML report: one self-contained page (no script, no network at view time) that prints well.
+
+The page carries a strict Content-Security-Policy (``default-src 'none'; style-src 'unsafe-inline';
+img-src data:``), so even a mistake in escaping could not load or run anything. Charts are inline SVG
+drawn here. Every value that came from a device or a user goes through :func:`html_text`, which
+escapes markup and shows control characters as visible escapes.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from typing import Any
+
+from scanner.report.escape import html_attr, html_text
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+RED, AMBER, GREEN, GREY, BLUE = "#c62828", "#ef8f00", "#2e7d32", "#9e9e9e", "#1565c0"
+
+_CSS = """
+:root { --red: #c62828; --amber: #ef8f00; --green: #2e7d32; --grey: #6b7280; --line: #d9dde3; }
+* { box-sizing: border-box; }
+html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       color: #1f2328; margin: 0; padding: 24px 32px; background: #fff; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
+h3 { font-size: 15px; margin: 0 0 6px; }
+.sub { color: var(--grey); margin: 0 0 16px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }
+.card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px; min-width: 140px; }
+.card .n { font-size: 28px; font-weight: 700; line-height: 1.1; }
+.card .l { color: var(--grey); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.card.red { border-color: var(--red); } .card.red .n { color: var(--red); }
+.card.amber { border-color: var(--amber); } .card.amber .n { color: #b45309; }
+.card.green .n { color: var(--green); }
+.charts { display: flex; flex-wrap: wrap; gap: 16px; }
+.chart { border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
+.chart h3 { font-size: 13px; color: #374151; }
+table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
+th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: #f3f4f6; font-weight: 600; }
+thead { display: table-header-group; }
+tr { page-break-inside: avoid; break-inside: avoid; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.nw { white-space: nowrap; }
+.mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px;
+        overflow-wrap: anywhere; }
+.tag { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 11.5px; font-weight: 600;
+       white-space: nowrap; }
+.tag.r { background: #fde8e8; color: var(--red); } .tag.ok { background: #e6f4ea; color: var(--green); }
+.tag.u { background: #eef0f3; color: #4b5563; } .tag.rl { background: #fff3e0; color: #b45309; }
+.ctl { color: #fff; background: #7c3aed; border-radius: 3px; padding: 0 2px; font-family: ui-monospace,
+       "DejaVu Sans Mono", monospace; font-size: 11px; }
+.chain { border: 1px solid var(--line); border-left: 4px solid var(--red); border-radius: 6px;
+         padding: 8px 12px; margin: 10px 0; break-inside: avoid; page-break-inside: avoid; }
+.chain.relabel-only { border-left-color: var(--amber); }
+.chain p { margin: 2px 0 6px; color: #374151; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
+dl.meta dt { color: var(--grey); } dl.meta dd { margin: 0; }
+.muted { color: var(--grey); }
+.totals td { font-weight: 700; border-top: 2px solid #9ca3af; }
+footer { margin-top: 32px; color: var(--grey); font-size: 12px; }
+@page { size: A4; margin: 14mm 12mm; }
+@media print {
+  body { padding: 0; font-size: 11px; }
+  h2 { break-after: avoid; page-break-after: avoid; }
+  .charts, .cards, .chart { break-inside: avoid; page-break-inside: avoid; }
+  table { font-size: 10px; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+def _t(value: Any) -> str:
+    """Escaped device or user text; an em dash for nothing."""
+    if value is None or value == "":
+        return '<span class="muted">—</span>'
+    return html_text(value)
+
+
+def _restricted_tag(value: bool | None) -> str:
+    if value is True:
+        return '<span class="tag r">restricted</span>'
+    if value is False:
+        return '<span class="tag ok">not restricted</span>'
+    return '<span class="tag u">unknown</span>'
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def _truncate(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------- charts
+
+def build_bar_chart(title: str, rows: list[tuple[str, list[tuple[int, str]]]], *, width: int = 520,
+                    legend: Iterable[tuple[str, str]] = ()) -> str:
+    """A horizontal (stacked) bar chart as inline SVG.
+
+    ``rows``: (label, [(value, colour), ...]); the label is escaped here.
+    """
+    rows = rows[:12]
+    label_w, bar_h, gap, top = 170, 18, 8, 6
+    legend = list(legend)
+    legend_h = 22 if legend else 0
+    height = top + len(rows) * (bar_h + gap) + legend_h + 4
+    total_max = max((sum(v for v, _ in segs) for _, segs in rows), default=0) or 1
+    plot_w = width - label_w - 50
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{max(height, 40)}" '
+             f'viewBox="0 0 {width} {max(height, 40)}" role="img" aria-label="{html_attr(title)}">']
+    if not rows:
+        parts.append('<text x="0" y="24" font-size="13" fill="#6b7280">nothing to show</text>')
+    for i, (label, segs) in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        parts.append(f'<text x="{label_w - 8}" y="{y + bar_h - 5}" font-size="12" text-anchor="end" '
+                     f'fill="#1f2328">{html_text(_truncate(label, 26))}</text>')
+        x = float(label_w)
+        total = 0
+        for value, colour in segs:
+            if value <= 0:
+                continue
+            w = value / total_max * plot_w
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{max(w, 1.5):.1f}" height="{bar_h}" rx="2" '
+                         f'fill="{colour}"/>')
+            x += w
+            total += value
+        parts.append(f'<text x="{x + 6:.1f}" y="{y + bar_h - 5}" font-size="12" fill="#374151">{total}</text>')
+    if legend:
+        y = top + len(rows) * (bar_h + gap) + 6
+        x = label_w
+        for name, colour in legend:
+            parts.append(f'<rect x="{x}" y="{y}" width="12" height="12" rx="2" fill="{colour}"/>')
+            parts.append(f'<text x="{x + 16}" y="{y + 11}" font-size="12" fill="#374151">{html_text(name)}</text>')
+            x += 24 + 7 * len(name)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def build_donut_chart(title: str, slices: list[tuple[str, int, str]], *, size: int = 180) -> str:
+    """A donut chart as inline SVG (stroke-dasharray arcs), with a legend to its right."""
+    total = sum(v for _, v, _ in slices)
+    r, stroke = 60, 26
+    cx = cy = size / 2
+    width = size + 190
+    # pathLength makes the dash units the values themselves, so the arcs close exactly
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{size}" viewBox="0 0 {width} {size}" '
+             f'role="img" aria-label="{html_attr(title)}">',
+             f'<circle cx="{cx}" cy="{cy}" r="{r}" fill="none" stroke="#eef0f3" stroke-width="{stroke}"/>']
+    offset = 0
+    for _, value, colour in slices:
+        if total <= 0 or value <= 0:
+            continue
+        parts.append(f'<circle cx="{cx}" cy="{cy}" r="{r}" fill="none" stroke="{colour}" stroke-width="{stroke}" '
+                     f'pathLength="{total}" stroke-dasharray="{value} {total - value}" '
+                     f'stroke-dashoffset="{-offset}" transform="rotate(-90 {cx} {cy})"/>')
+        offset += value
+    parts.append(f'<text x="{cx}" y="{cy + 2}" font-size="26" font-weight="700" text-anchor="middle" '
+                 f'fill="#1f2328">{total}</text>')
+    parts.append(f'<text x="{cx}" y="{cy + 20}" font-size="11" text-anchor="middle" fill="#6b7280">devices</text>')
+    for i, (name, value, colour) in enumerate(slices):
+        y = 40 + i * 24
+        parts.append(f'<rect x="{size + 10}" y="{y}" width="14" height="14" rx="2" fill="{colour}"/>')
+        parts.append(f'<text x="{size + 30}" y="{y + 12}" font-size="13" fill="#1f2328">{html_text(name)}: '
+                     f'{value}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------- sections
+
+def _summary(model: dict[str, Any]) -> str:
+    s = model["summary"]
+    totals = model["plan"]["totals"]
+    cards = [
+        ("", s["devices"], "devices"),
+        ("red", s["restricted"], "restricted"),
+        ("amber", s["relabels"], "relabels unmasked"),
+        ("", s["unknown"], "maker unknown"),
+        ("green", s["not_restricted"], "not restricted"),
+    ]
+    if s.get("component_risk"):
+        cards.append(("amber", s["component_risk"], "component risk"))
+    out = ['<section id="summary"><h2>Summary</h2><div class="cards">']
+    for cls, n, label in cards:
+        out.append(f'<div class="card {cls}"><div class="n">{n}</div><div class="l">{label}</div></div>')
+    if totals["devices"]:
+        cur = html_text(model["plan"].get("currency") or "")
+        out.append(f'<div class="card"><div class="n">{cur} {_money(totals["cost_total"])}</div>'
+                   f'<div class="l">plan estimate ({_n(totals["counted_devices"], "device")})</div></div>')
+    out.append("</div>")
+    # the sentence a manager reads
+    restricted_makers = [m for m in s["by_maker"] if m["restricted"]]
+    if s["restricted"]:
+        makers = ", ".join(f'{html_text(m["maker"])} ({m["restricted"]})' for m in restricted_makers)
+        out.append(f'<p>{s["restricted"]} of {_n(s["devices"], "device")} are made by restricted makers: {makers}.')
+        if s["relabels"]:
+            out.append(f' Relabels unmasked (sold under another brand\'s name): {s["relabels"]}.')
+        out.append("</p>")
+    else:
+        out.append(f'<p>No device of the {s["devices"]} found is made by a maker the policy restricts.</p>')
+    if s["unknown"]:
+        out.append(f'<p class="muted">{_n(s["unknown"], "device")} could not be attributed to a maker from the '
+                   "evidence; they are listed under “Unknown devices” for a manual check.</p>")
+    out.append('<div class="charts">')
+    out.append('<div class="chart"><h3>Devices by status</h3>' + build_donut_chart("Devices by status", [
+        ("restricted", s["restricted"], RED), ("not restricted", s["not_restricted"], GREEN),
+        ("unknown", s["unknown"], GREY)]) + "</div>")
+    maker_rows = [(m["maker"], [(m["restricted"], RED), (m["devices"] - m["restricted"], GREY)])
+                  for m in s["by_maker"]]
+    out.append('<div class="chart"><h3>Devices by real maker</h3>' + build_bar_chart(
+        "Devices by real maker", maker_rows, legend=[("restricted", RED), ("other", GREY)]) + "</div>")
+    list_rows = [(f'{x["name"]}', [(x["devices"], AMBER)]) for x in s["by_list"]]
+    out.append('<div class="chart"><h3>Restricted devices by list</h3>' + build_bar_chart(
+        "Restricted devices by list", list_rows) + "</div>")
+    out.append("</div></section>")
+    return "".join(out)
+
+
+def _device_table(model: dict[str, Any]) -> str:
+    devs = model["devices"]
+    out = ['<section id="devices"><h2>Devices</h2>']
+    if not devs:
+        return out[0] + "<p>The scan found no device.</p></section>"
+    out.append("<table><thead><tr><th>IP</th><th>MAC</th><th>Real maker</th><th>Brand</th><th>Model</th>"
+               "<th>Firmware</th><th>Type</th><th>Status</th><th>Lists</th><th class=num>Conf.</th></tr></thead>"
+               "<tbody>")
+    for d in devs:
+        ip = _t(d["ip"])
+        if d.get("parent_ip"):
+            ip += f'<br><span class="muted">via NVR {html_text(d["parent_ip"])} ch {html_text(d.get("channel") or "?")}</span>'
+        brand = _t(d["brand"])
+        if d["relabel"]:
+            brand += ' <span class="tag rl">relabel</span>'
+        out.append(
+            f'<tr id="dev-{int(d["device_id"])}"><td class="mono">{ip}</td><td class="mono nw">{_t(d["mac"])}</td>'
+            f'<td>{_t(d["manufacturer"])}</td><td>{brand}</td><td class="mono">{_t(d["model"])}</td>'
+            f'<td class="mono">{_t(d["firmware"])}</td><td>{_t(d["device_type"])}</td>'
+            f'<td>{_restricted_tag(d["restricted"])}</td><td>{_t(", ".join(d["lists"]))}</td>'
+            f'<td class="num">{d["confidence"]:.2f}</td></tr>')
+    out.append("</tbody></table></section>")
+    return "".join(out)
+
+
+def _relabels(model: dict[str, Any]) -> str:
+    rel = model["relabels"]
+    if not rel:
+        return ""
+    out = ['<section id="relabels"><h2>Relabels unmasked</h2><p>These devices present one brand and were '
+           "made by another; the real maker decides restriction.</p><table><thead><tr><th>IP</th>"
+           "<th>Label on the box</th><th>Real maker</th><th>Model</th></tr></thead><tbody>"]
+    for r in rel:
+        out.append(f'<tr><td class="mono">{_t(r["ip"])}</td><td>{_t(r["brand"])}</td>'
+                   f'<td>{_t(r["manufacturer"])}</td><td class="mono">{_t(r["model"])}</td></tr>')
+    out.append("</tbody></table></section>")
+    return "".join(out)
+
+
+def _chains(model: dict[str, Any]) -> str:
+    flagged = [d for d in model["devices"] if d["restricted"] is True or d["relabel"] or d.get("component_risk")]
+    out = ['<section id="evidence"><h2>Evidence for flagged devices</h2>']
+    if not flagged:
+        return out[0] + "<p>No device was flagged.</p></section>"
+    out.append("<p>Every rule that fired, on which observed field, with the value the device sent "
+               "(shown as text; control characters appear as <span class=\"ctl\">\\x..</span> escapes).</p>")
+    for d in flagged:
+        cls = "chain" if d["restricted"] is True else "chain relabel-only"
+        head = f'{_t(d["ip"])} · {_t(d["manufacturer"] or "unknown maker")}'
+        if d["relabel"]:
+            head += f' (sold as {_t(d["brand"])})'
+        out.append(f'<div class="{cls}"><h3 class="mono">{head}</h3><p>{_t(d["model"])} · firmware '
+                   f'{_t(d["firmware"])} · MAC <span class="mono">{_t(d["mac"])}</span> · serial '
+                   f'<span class="mono">{_t(d.get("serial"))}</span> · {_restricted_tag(d["restricted"])} '
+                   f'{_t(", ".join(d["lists"])) if d["lists"] else ""} · confidence {d["confidence"]:.2f}</p>')
+        if d.get("component_risk"):
+            out.append(f'<p>Component risk: {_t(", ".join(d["component_risk"]))}</p>')
+        if d.get("note"):
+            out.append(f"<p>Note: {_t(d['note'])}</p>")
+        if d["evidence"]:
+            out.append("<table><thead><tr><th>Rule</th><th>Field</th><th>Value observed</th><th>Strength</th>"
+                       "</tr></thead><tbody>")
+            for e in d["evidence"]:
+                note = f'<br><span class="muted">{_t(e["note"])}</span>' if e.get("note") else ""
+                out.append(f'<tr><td class="mono">{_t(e["rule"])}</td><td class="mono">{_t(e["field"])}</td>'
+                           f'<td class="mono">{_t(e["value"])}{note}</td><td>{_t(e.get("strength"))}</td></tr>')
+            out.append("</tbody></table>")
+        else:
+            out.append('<p class="muted">No rule evidence was stored for this device.</p>')
+        out.append("</div>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _plan(model: dict[str, Any]) -> str:
+    plan = model["plan"]
+    rows, totals = plan["rows"], plan["totals"]
+    cur = html_text(plan.get("currency") or "")
+    out = ['<section id="plan"><h2>Replacement plan</h2>']
+    if not rows:
+        out.append("<p>No device of this scan needs a replacement plan.</p>")
+    else:
+        src = "the plan catalog" + (f' {html_text(plan["catalog_version"])}' if plan.get("catalog_version") else "")
+        if plan["source"] == "store":
+            src = "the saved plan rows"
+        out.append(f"<p>Costs in {cur or 'the catalog currency'}, from {src}; "
+                   "<em>default</em> marks rows nobody has confirmed yet.</p>")
+        out.append("<table><thead><tr><th>Prio</th><th>IP</th><th>Now</th><th>Replace with</th>"
+                   "<th>Status</th><th class=num>Hardware</th><th class=num>Labour</th>"
+                   "<th class=num>Licence</th><th class=num>Total</th></tr></thead><tbody>")
+        for r in rows:
+            now = f'{_t(r["manufacturer"])} {_t(r["model"])}'
+            if r.get("brand") and r.get("manufacturer") and r["brand"] != r["manufacturer"]:
+                now += f' <span class="muted">(as {_t(r["brand"])})</span>'
+            repl = _t(r.get("class_label") or r.get("replacement_class"))
+            if r.get("suggested_maker") or r.get("suggested_model"):
+                repl += f'<br><span class="muted">{_t(r.get("suggested_maker"))} {_t(r.get("suggested_model"))}</span>'
+            status = _t(r["status"]) + ("" if r.get("saved") else ' <span class="tag u">default</span>')
+            if r["status"] == "exempt" and r.get("exempt_reason"):
+                status += f'<br><span class="muted">{_t(r["exempt_reason"])}</span>'
+            prio = _t(r.get("tier") or (None if r.get("priority") is None else r["priority"]))
+            if r.get("reasons"):
+                prio = f'<span title="{html_attr("; ".join(r["reasons"]))}">{prio}</span>'
+            cost_cls = ' class="num muted"' if r["status"] == "exempt" else ' class="num"'
+            out.append(f'<tr><td>{prio}</td><td class="mono nw">{_t(r["ip"])}</td><td>{now}</td>'
+                       f'<td>{repl}</td><td>{status}</td><td{cost_cls}>{_money(r["cost_hardware"])}</td>'
+                       f'<td{cost_cls}>{_money(r["cost_labour"])}</td><td{cost_cls}>{_money(r["cost_licence"])}</td>'
+                       f'<td{cost_cls}>{_money(r["cost_total"])}</td></tr>')
+        out.append(f'<tr class="totals"><td></td><td colspan="4">Total {cur} ({_n(totals["counted_devices"], "device")}; '
+                   f'exempt rows not counted)</td><td class="num">{_money(totals["cost_hardware"])}</td>'
+                   f'<td class="num">{_money(totals["cost_labour"])}</td>'
+                   f'<td class="num">{_money(totals["cost_licence"])}</td>'
+                   f'<td class="num">{_money(totals["cost_total"])}</td></tr></tbody></table>')
+        by_status = ", ".join(f"{html_text(k)}: {v}" for k, v in totals["by_status"].items() if v)
+        by_tier = ", ".join(f"{html_text(k)}: {v}" for k, v in (totals.get("by_tier") or {}).items())
+        out.append(f"<p>By status: {by_status}." + (f" By priority: {by_tier}." if by_tier else "")
+                   + (f' Still to spend (planned and ordered): {cur} {_money(totals["cost_remaining"])}.'
+                      if totals.get("cost_remaining") is not None else "") + "</p>")
+        sites = plan.get("by_site") or []
+        if len(sites) > 1:
+            out.append("<table><thead><tr><th>Site</th><th class=num>Devices</th><th class=num>Total</th>"
+                       "</tr></thead><tbody>")
+            for st in sites:
+                out.append(f'<tr><td>{_t(st["site"])}</td><td class="num">{st["devices"]}</td>'
+                           f'<td class="num">{_money(st["cost_total"])}</td></tr>')
+            out.append("</tbody></table>")
+    missing = plan.get("restricted_without_plan") or []
+    if missing:
+        out.append(f"<p><strong>{_n(len(missing), 'restricted device')} without a saved plan</strong> "
+                   "(their rows show catalog defaults).</p>")
+    if plan.get("note"):
+        out.append(f'<p class="muted">{html_text(plan["note"])}</p>')
+    out.append("</section>")
+    return "".join(out)
+
+
+def _unknowns(model: dict[str, Any]) -> str:
+    unk = model["unknowns"]
+    if not unk:
+        return ""
+    out = ['<section id="unknowns"><h2>Unknown devices</h2><p>The evidence does not establish who made '
+           "these; camsweep does not guess. Check them by hand.</p><table><thead><tr><th>IP</th><th>MAC</th>"
+           "<th>Presents as</th><th>Type</th></tr></thead><tbody>"]
+    for u in unk:
+        out.append(f'<tr><td class="mono">{_t(u["ip"])}</td><td class="mono">{_t(u["mac"])}</td>'
+                   f'<td>{_t(u["brand"])}</td><td>{_t(u["device_type"])}</td></tr>')
+    out.append("</tbody></table></section>")
+    return "".join(out)
+
+
+def _meta(model: dict[str, Any]) -> str:
+    sc = model["scan"]
+    items = [
+        ("Scan", f'#{int(sc["id"])} ({_t(sc["status"])})'),
+        ("Site", _t(sc["site"])),
+        ("Targets", _t(", ".join(sc["targets"]))),
+        ("Started", _t(sc["started_at"])),
+        ("Finished", _t(sc["finished_at"])),
+        ("Policy", _t(sc["policy"]) + ("" if sc.get("scan_policy") in (None, sc["policy"])
+                                       else f' (scan ran under {_t(sc["scan_policy"])})')),
+        ("camsweep version", _t(sc["camsweep_version"])),
+        ("Fingerprint database", _t(sc["fingerprints_version"])),
+        ("Report generated", f'{_t(model["generated_at"])} by camsweep {_t(model["generator"]["version"])}'),
+        ("Report schema", f'report-v1, version {_t(model["schema_version"])}'),
+    ]
+    opts = sc.get("options") or {}
+    if opts:
+        items.append(("Options", _t(", ".join(f"{k}={v}" for k, v in sorted(opts.items())))))
+    rows = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
+    return f'<section id="meta"><h2>Scan metadata</h2><dl class="meta">{rows}</dl></section>'
+
+
+def render_html(model: dict[str, Any]) -> str:
+    sc = model["scan"]
+    site = f" · {html_text(sc['site'])}" if sc.get("site") else ""
+    title = f"camsweep report · scan {int(sc['id'])}{site}"
+    status_note = ""
+    if sc["status"] != "complete":
+        status_note = (f'<p><span class="tag rl">scan {html_text(sc["status"])}</span> This scan did not finish; '
+                       "the report shows what it found before it stopped.</p>")
+    return "".join([
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}">',
+        '<meta name="referrer" content="no-referrer"><meta name="color-scheme" content="light">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',
+        f"<title>{title}</title><style>{_CSS}</style></head><body>",
+        f"<header><h1>{title}</h1><p class=\"sub\">Targets {html_text(', '.join(sc['targets']))} · "
+        f"{html_text(sc['started_at'])} · policy {html_text(sc['policy'])}</p>{status_note}</header>",
+        _summary(model), _device_table(model), _relabels(model), _chains(model), _plan(model), _unknowns(model),
+        _meta(model),
+        "<footer>Generated by camsweep. Identification is from network evidence only; a restricted verdict names "
+        "the rules that fired. This file loads nothing from the network; print it to PDF from any browser."
+        "</footer></body></html>\n",
+    ])

@@ -1,0 +1,281 @@
+"""The report model: everything a report shows about one scan, gathered from the store into plain data.
+
+``build_report_model(store, scan_id, policy)`` returns a JSON-ready dict (the shape of
+``schema/report-v1.json``); the JSON, CSV and HTML renderers only format it. Values are kept as the
+store holds them (device text is *not* escaped here: each renderer escapes for its own medium).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from scanner import __version__
+from scanner.errors import CamsweepError
+from scanner.store import ScanInfo, Store
+
+SCHEMA_VERSION = "1.0"
+log = logging.getLogger("camsweep.report")
+
+# Display names of the restriction lists, used when the fingerprint database cannot say.
+LIST_NAMES = {
+    "ndaa889": "NDAA FY2019 §889",
+    "fcc_covered": "FCC Covered List",
+    "entity_list": "BIS Entity List",
+    "dod_1260h": "DoD 1260H list",
+    "ns_cmic": "Treasury NS-CMIC",
+    "fy23_ndaa_5949": "NDAA FY2023 §5949",
+    "uk_sensitive_sites": "UK sensitive sites (policy)",
+    "australia_gov": "Australia government (policy)",
+    "taiwan_gov": "Taiwan government (policy)",
+}
+
+_SECRET_KEY = re.compile(r"pass|secret|token|credential|auth|keyring|user", re.I)
+_PLAN_COSTS = ("cost_hardware", "cost_labour", "cost_licence")
+
+
+def _scan_meta(info: ScanInfo, policy: str) -> dict[str, Any]:
+    options = {k: v for k, v in info.options.items()
+               if not k.startswith("_") and not _SECRET_KEY.search(str(k))}
+    return {
+        "id": info.id, "started_at": info.started_at, "finished_at": info.finished_at, "status": info.status,
+        "targets": list(info.targets), "site": info.site, "policy": policy, "scan_policy": info.policy,
+        "camsweep_version": info.camsweep_version, "fingerprints_version": info.fingerprints_version,
+        "options": options,
+    }
+
+
+def _is_relabel(d: dict[str, Any]) -> bool:
+    brand, maker = d.get("brand"), d.get("manufacturer")
+    return bool(brand and maker and brand.strip().casefold() != maker.strip().casefold())
+
+
+def _reidentify(store: Store, scan_id: int, rows: list[dict[str, Any]], policy: str) -> None:
+    """Re-evaluate restriction under another policy from the scan's stored observations."""
+    try:
+        identify = importlib.import_module("scanner.identify")
+    except ImportError as exc:
+        raise CamsweepError(f"cannot evaluate policy {policy!r}: the identifier is not available ({exc})") \
+            from None
+    try:
+        identifier = identify.Identifier(policy=policy)
+    except CamsweepError:
+        raise
+    except Exception as exc:  # an unknown policy name, most likely
+        raise CamsweepError(f"cannot evaluate policy {policy!r}: {exc}") from None
+    latest: dict[int, Any] = {}
+    for device_id, record in store.observations(scan_id):
+        latest[device_id] = record if device_id not in latest else latest[device_id].merge(record)
+    for row in rows:
+        rec = latest.get(row["device_id"])
+        if rec is None:
+            continue
+        ident = identifier.identify(rec)
+        row["restricted"] = ident.restricted
+        row["lists"] = list(ident.lists)
+
+
+def _list_names() -> dict[str, str]:
+    names = dict(LIST_NAMES)
+    try:
+        fp = importlib.import_module("fingerprints")
+        db = fp.load_database()
+        lists = getattr(db, "lists", None)
+        if callable(lists):
+            lists = lists()
+        if isinstance(lists, dict):
+            for key, val in lists.items():
+                name = val.get("name") if isinstance(val, dict) else getattr(val, "name", None)
+                if isinstance(name, str) and name:
+                    names[str(key)] = name
+    except Exception as exc:  # the database is someone else's part: fall back, say so in the log
+        log.debug("list names from the fingerprint database unavailable: %s", exc)
+    return names
+
+
+_PLAN_KEYS = ("device_id", "ip", "mac", "site", "manufacturer", "brand", "model", "device_type",
+              "replacement_class", "class_label", "suggested_maker", "suggested_model", "priority", "tier",
+              "reasons", "status", "exempt_reason", "public_safety", "cost_hardware", "cost_labour",
+              "cost_licence", "cost_total", "saved")
+
+
+def _plan_rows_from_module(store: Store, devices: list[dict[str, Any]], policy: str) -> tuple[list, str, str]:
+    """Plan rows from scanner.plan (catalog defaults, priority score and tier, saved choices)."""
+    planmod = importlib.import_module("scanner.plan")
+    plan = planmod.make_plan(store, policy=policy, devices=devices)
+    rows = []
+    for item in plan.items:
+        d = item.to_dict()
+        rows.append({k: d.get(k) for k in _PLAN_KEYS})
+    return rows, str(plan.currency or ""), str(plan.catalog_version or "")
+
+
+def _plan_rows_from_store(store: Store, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Plan rows straight from the store's ``plans`` table (when scanner.plan cannot be used)."""
+    by_id = {d["device_id"]: d for d in devices}
+    rows = []
+    for dev_id, p in store.plans().items():
+        d = by_id.get(dev_id)
+        if d is None:
+            continue
+        costs = {k: float(p.get(k) or 0.0) for k in _PLAN_COSTS}
+        prio = p.get("priority")
+        rows.append({
+            "device_id": dev_id, "ip": d.get("ip"), "mac": d.get("mac"), "site": d.get("site"),
+            "manufacturer": d.get("manufacturer"), "brand": d.get("brand"), "model": d.get("model"),
+            "device_type": d.get("device_type"), "replacement_class": p.get("replacement_class"),
+            "class_label": p.get("replacement_class"), "suggested_maker": p.get("suggested_maker"),
+            "suggested_model": p.get("suggested_model"), "priority": prio,
+            "tier": f"P{prio}" if isinstance(prio, int) else None, "reasons": [],
+            "status": p.get("status") or "planned", "exempt_reason": p.get("exempt_reason"),
+            "public_safety": None if p.get("public_safety") is None else bool(p.get("public_safety")),
+            **costs, "cost_total": round(sum(costs.values()), 2), "saved": True,
+        })
+    rows.sort(key=lambda r: (r["priority"] if r["priority"] is not None else 99, r["ip"] or ""))
+    return rows
+
+
+def _plan_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    counted = [r for r in rows if r["status"] != "exempt"]  # an exempt device costs nothing
+    return {
+        "devices": len(rows),
+        "counted_devices": len(counted),
+        "cost_hardware": round(sum(r["cost_hardware"] for r in counted), 2),
+        "cost_labour": round(sum(r["cost_labour"] for r in counted), 2),
+        "cost_licence": round(sum(r["cost_licence"] for r in counted), 2),
+        "cost_total": round(sum(r["cost_hardware"] + r["cost_labour"] + r["cost_licence"] for r in counted), 2),
+        "cost_remaining": round(sum(r["cost_hardware"] + r["cost_labour"] + r["cost_licence"]
+                                    for r in counted if r["status"] in ("planned", "ordered")), 2),
+        "by_status": dict(sorted(Counter(r["status"] for r in rows).items())),
+        "by_tier": dict(sorted(Counter(r["tier"] for r in rows if r.get("tier")).items())),
+    }
+
+
+def _plan_section(store: Store, devices: list[dict[str, Any]], policy: str) -> dict[str, Any]:
+    """Plan rows for this scan's devices and their totals, overall and per site (scanner.plan when it can
+    be used, else the store's saved plan rows)."""
+    source, currency, catalog_version = "scanner.plan", "", ""
+    try:
+        rows, currency, catalog_version = _plan_rows_from_module(store, devices, policy)
+    except Exception as exc:  # the plan module is another part: fall back to the stored rows, and say so
+        log.warning("replacement plan from the stored rows only (scanner.plan unavailable: %s)", exc)
+        rows, source = _plan_rows_from_store(store, devices), "store"
+    for r in rows:
+        for k in _PLAN_COSTS + ("cost_total",):
+            r[k] = round(float(r.get(k) or 0.0), 2)
+        r["reasons"] = [str(x) for x in (r.get("reasons") or [])]
+        r["public_safety"] = None if r.get("public_safety") is None else bool(r["public_safety"])
+        r["saved"] = bool(r.get("saved"))
+    sites: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        sites.setdefault(str(r.get("site") or "(no site)"), []).append(r)
+    restricted_ids = {d["device_id"] for d in devices if d.get("restricted") is True}
+    saved_ids = {r["device_id"] for r in rows if r["saved"]}
+    return {
+        "source": source,
+        "currency": currency or None,
+        "catalog_version": catalog_version or None,
+        "rows": rows,
+        "totals": _plan_totals(rows),
+        "by_site": [{"site": k, **_plan_totals(v)} for k, v in sorted(sites.items())],
+        "restricted_without_plan": sorted(restricted_ids - saved_ids),
+        "note": "Estimated costs (catalog defaults where nobody has entered a figure). The FCC rip-and-replace "
+                "programme does not fund replacing Hikvision or Dahua cameras in end-user facilities.",
+    }
+
+
+def _device_entry(d: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    parent = by_id.get(d["parent_id"]) if d.get("parent_id") is not None else None
+    return {
+        "device_id": d["device_id"], "ip": d.get("ip"), "mac": d.get("mac"), "serial": d.get("serial"),
+        "site": d.get("site"), "manufacturer": d.get("manufacturer"), "brand": d.get("brand"),
+        "model": d.get("model"), "firmware": d.get("firmware"), "device_type": d.get("device_type"),
+        "restricted": d.get("restricted"), "lists": list(d.get("lists") or []),
+        "confidence": round(float(d.get("confidence") or 0.0), 3), "relabel": _is_relabel(d),
+        "component_risk": list(d.get("component_risk") or []),
+        "parent_id": d.get("parent_id"), "parent_ip": parent.get("ip") if parent else None,
+        "channel": d.get("channel"), "first_seen": d.get("first_seen"), "last_seen": d.get("last_seen"),
+        "note": d.get("note") or None,
+        "evidence": [
+            {"rule": str(e.get("rule", "")), "field": str(e.get("field", "")), "value": str(e.get("value", "")),
+             "strength": str(e.get("strength", "")), **({"note": str(e["note"])} if e.get("note") else {})}
+            for e in (d.get("evidence") or []) if isinstance(e, dict)
+        ],
+    }
+
+
+def build_report_model(store: Store, scan_id: int, policy: str | None = None) -> dict[str, Any]:
+    """Everything a report of scan ``scan_id`` shows, as JSON-ready data (schema/report-v1.json).
+
+    ``policy`` defaults to the policy the scan ran under; another policy re-evaluates restriction from
+    the scan's stored observations (needs scanner.identify).
+    """
+    info = store.scan(scan_id)
+    policy = policy or info.policy
+    rows = store.devices(scan_id=scan_id)
+    if policy != info.policy:
+        _reidentify(store, scan_id, rows, policy)
+    by_id = {d["device_id"]: d for d in rows}
+    devices = [_device_entry(d, by_id) for d in rows]
+    devices.sort(key=lambda d: (d["restricted"] is not True, d["restricted"] is not None,
+                                d["manufacturer"] or "~", _ip_key(d["ip"])))
+
+    restricted = [d for d in devices if d["restricted"] is True]
+    makers = Counter(d["manufacturer"] or "unknown" for d in devices)
+    makers_restricted = Counter(d["manufacturer"] or "unknown" for d in restricted)
+    lists = Counter(lst for d in devices for lst in d["lists"])
+    names = _list_names()
+    summary = {
+        "devices": len(devices),
+        "restricted": len(restricted),
+        "not_restricted": sum(1 for d in devices if d["restricted"] is False),
+        "unknown": sum(1 for d in devices if d["restricted"] is None),
+        "unknown_maker": sum(1 for d in devices if not d["manufacturer"]),
+        "relabels": sum(1 for d in devices if d["relabel"]),
+        "component_risk": sum(1 for d in devices if d["component_risk"]),
+        "by_maker": [{"maker": m, "devices": n, "restricted": makers_restricted.get(m, 0)}
+                     for m, n in sorted(makers.items(), key=lambda kv: (-makers_restricted.get(kv[0], 0),
+                                                                          -kv[1], kv[0]))],
+        "by_list": [{"list": k, "name": names.get(k, k), "devices": n}
+                    for k, n in sorted(lists.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "by_device_type": [{"device_type": t, "devices": n} for t, n in sorted(
+            Counter(d["device_type"] or "unknown" for d in devices).items(), key=lambda kv: (-kv[1], kv[0]))],
+    }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generator": {"name": "camsweep", "version": __version__},
+        "scan": _scan_meta(info, policy),
+        "summary": summary,
+        "relabels": [{"device_id": d["device_id"], "ip": d["ip"], "brand": d["brand"],
+                      "manufacturer": d["manufacturer"], "model": d["model"]} for d in devices if d["relabel"]],
+        "unknowns": [{"device_id": d["device_id"], "ip": d["ip"], "mac": d["mac"], "brand": d["brand"],
+                      "device_type": d["device_type"]} for d in devices if d["restricted"] is None],
+        "devices": devices,
+        "plan": _plan_section(store, rows, policy),
+    }
+
+
+def _ip_key(ip: str | None) -> tuple[int, str]:
+    if not ip:
+        return (2, "")
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        return (0, ".".join(f"{int(p):03d}" for p in parts))
+    return (1, ip)
+
+
+def resolve_scan_id(store: Store, scan: int | None, site: str | None = None) -> int:
+    """The scan a command means: ``--scan ID``, else the latest scan (of ``site``, when given)."""
+    if scan is not None:
+        store.scan(scan)  # raises StoreError when there is no such scan
+        return scan
+    sid = store.latest_scan_id(site=site)
+    if sid is None:
+        where = f" for site {site!r}" if site else ""
+        raise CamsweepError(f"the store {store.path} holds no scan{where} yet; run `camsweep scan` first")
+    return int(sid)

@@ -1,0 +1,113 @@
+"""Session fixtures: the simulated lab, brought up once per test session and always taken down.
+
+``lab``           a namespace lab (root + network namespaces); yields a :class:`scanner.lab.manager.LabStatus`
+                  (``.scanner_netns``, ``.cidr``, ``.devices``, ``.ground_truth``, ``.credentials_file``,
+                  ``.ground_truth_rows()``). Skips with the reason when namespaces cannot be used.
+``loopback_lab``  the same fleet on 127.18.0.x in the test process's own namespace (no ARP or multicast).
+``in_scanner_ns`` runs a command inside the lab's scanner namespace: ``in_scanner_ns(["curl", ...])``.
+
+Environment: ``CAMSWEEP_TEST_LAB_DEVICES`` (default 40), ``CAMSWEEP_TEST_LAB_SEED`` (default 0). Each
+session uses its own prefix (``cswt<pid>``), so parallel sessions do not meet; leftovers of sessions that
+died (their pid is gone) are removed first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from scanner.errors import LabError
+from scanner.lab import manager
+from scanner.lab import netns as nsmod
+
+TEST_PREFIX_RE = re.compile(r"^cswt(\d+)[a-z]*$")
+
+
+def lab_test_prefix(suffix: str = "") -> str:
+    return f"cswt{os.getpid()}{suffix}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale_test_labs() -> list[str]:
+    """Take down test labs (prefix cswt<pid>...) whose pytest process is gone."""
+    prefixes = set(manager.lab_prefixes())
+    prefixes |= {n.rsplit("-", 1)[0] for n in nsmod.list_netns() if n.startswith("cswt")}
+    reaped = []
+    for p in sorted(prefixes):
+        m = TEST_PREFIX_RE.match(p)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            try:
+                manager.down(p)
+                reaped.append(p)
+            except LabError:
+                pass
+    return reaped
+
+
+def _term_as_exit() -> None:
+    """SIGTERM (a CI timeout) unwinds like Ctrl-C, so the fixtures' finalisers still take the lab down."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        def on_term(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt("SIGTERM")
+        signal.signal(signal.SIGTERM, on_term)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[manager.LabStatus]:
+    reason = nsmod.netns_unavailable_reason()
+    if reason:
+        pytest.skip(f"the namespace lab cannot run here: {reason}")
+    _term_as_exit()
+    reap_stale_test_labs()
+    prefix = lab_test_prefix()
+    n = int(os.environ.get("CAMSWEEP_TEST_LAB_DEVICES", "40"))
+    seed = int(os.environ.get("CAMSWEEP_TEST_LAB_SEED", "0"))
+    try:
+        st = manager.up(n, seed, prefix=prefix)
+    except LabError as exc:
+        manager.down(prefix)
+        pytest.fail(f"the lab did not come up: {exc}")
+    try:
+        yield st
+    finally:
+        manager.down(prefix)
+
+
+@pytest.fixture(scope="session")
+def loopback_lab() -> Iterator[manager.LabStatus]:
+    _term_as_exit()
+    prefix = lab_test_prefix("lo")
+    n = int(os.environ.get("CAMSWEEP_TEST_LAB_DEVICES", "40"))
+    seed = int(os.environ.get("CAMSWEEP_TEST_LAB_SEED", "0"))
+    try:
+        st = manager.up(n, seed, prefix=prefix, loopback=True)
+    except LabError as exc:
+        manager.down(prefix)
+        pytest.fail(f"the loopback lab did not come up: {exc}")
+    try:
+        yield st
+    finally:
+        manager.down(prefix)
+
+
+@pytest.fixture(scope="session")
+def in_scanner_ns(lab: manager.LabStatus) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(cmd: list[str], timeout: float = 60, **kw: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", str(lab.scanner_netns), *cmd], capture_output=True,
+                              text=True, timeout=timeout, **kw)  # type: ignore[call-overload]
+    return run

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import sys
+
+from scanner.report import build_report_model
+from tests.report.sample import HOSTILE_SERVER
+
+
+def test_summary_counts(sample):
+    store, scan_id, ids, _ = sample
+    m = build_report_model(store, scan_id)
+    s = m["summary"]
+    assert (s["devices"], s["restricted"], s["not_restricted"], s["unknown"], s["relabels"]) == (9, 7, 1, 1, 2)
+    assert {x["maker"]: (x["devices"], x["restricted"]) for x in s["by_maker"]} == {
+        "Hikvision": (4, 4), "Dahua": (3, 3), "Axis": (1, 0), "unknown": (1, 0)}
+    assert {x["list"]: x["devices"] for x in s["by_list"]} == {"ndaa889": 7, "fcc_covered": 5}
+    assert {(r["brand"], r["manufacturer"]) for r in m["relabels"]} == {("LTS", "Hikvision"), ("Amcrest", "Dahua")}
+    assert [u["device_id"] for u in m["unknowns"]] == [ids["unknown"]]
+    # restricted devices first
+    assert [d["restricted"] for d in m["devices"]][:7] == [True] * 7
+
+
+def test_metadata_and_evidence_chain(sample):
+    store, scan_id, ids, _ = sample
+    m = build_report_model(store, scan_id)
+    sc = m["scan"]
+    assert sc["targets"] == ["198.18.0.0/24"] and sc["site"] == "hq" and sc["policy"] == "ndaa889"
+    assert sc["fingerprints_version"] == "2026.11.1" and sc["camsweep_version"]
+    hostile = next(d for d in m["devices"] if d["device_id"] == ids["hostile"])
+    assert hostile["evidence"][0] == {"rule": "http.server/hostile-test", "field": "http.headers.server",
+                                      "value": HOSTILE_SERVER, "strength": "strong"}
+    channel = next(d for d in m["devices"] if d["device_id"] == ids["channel"])
+    assert channel["parent_ip"] == "198.18.0.20" and channel["channel"] == "1"
+
+
+def test_options_never_carry_credentials(tmp_path):
+    from scanner.store import Store
+    from tests.report.sample import fleet, record_scan
+
+    store = Store(tmp_path / "c.db")
+    scan_id, _ = record_scan(store, fleet()[:1])
+    store.db["scans"].update(scan_id, {"options": '{"rate": 5, "password": "hunter2", "credentials_file": "/x"}'})
+    m = build_report_model(store, scan_id)
+    assert m["scan"]["options"] == {"rate": 5}
+    store.close()
+
+
+def test_plan_from_plan_module(sample):
+    store, scan_id, ids, _ = sample
+    plan = build_report_model(store, scan_id)["plan"]
+    assert plan["source"] == "scanner.plan"
+    rows = {r["device_id"]: r for r in plan["rows"]}
+    # every restricted device gets a row; saved choices win over the catalog's defaults
+    assert set(rows) == {ids[k] for k in ("hik", "lts", "dahua", "amcrest", "nvr", "channel", "hostile")}
+    assert rows[ids["hik"]]["suggested_model"] == "M3086-V" and rows[ids["hik"]]["cost_total"] == 569.0
+    assert rows[ids["amcrest"]]["status"] == "exempt"
+    t = plan["totals"]
+    assert t["counted_devices"] == 6
+    assert t["cost_total"] == round(sum(r["cost_total"] for r in plan["rows"] if r["status"] != "exempt"), 2)
+    assert plan["restricted_without_plan"] == sorted([ids["lts"], ids["channel"], ids["hostile"]])
+
+
+def test_plan_falls_back_to_store_rows(sample, monkeypatch):
+    store, scan_id, ids, _ = sample
+    monkeypatch.setitem(sys.modules, "scanner.plan", None)  # import fails as if the module did not exist
+    plan = build_report_model(store, scan_id)["plan"]
+    assert plan["source"] == "store"
+    assert {r["device_id"] for r in plan["rows"]} == {ids["hik"], ids["dahua"], ids["nvr"], ids["amcrest"]}
+    # exempt rows are listed but not counted: 389+180 + 249+150 + 1450+400+120
+    assert plan["totals"]["cost_total"] == 2938.0
+    assert plan["totals"]["by_status"] == {"exempt": 1, "ordered": 1, "planned": 2}

@@ -1,0 +1,150 @@
+"""The store: migrations, WAL, identity across scans, crash recovery, resume helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from scanner.errors import StoreError
+from scanner.evidence import EvidenceHit, Identification, parse_record
+from scanner.store import MIGRATIONS, Store
+
+HIK = Identification(manufacturer="Hikvision", brand="LTS", model="CMIP3042", restricted=True,
+                     lists=("ndaa889",), confidence=0.9, device_type="camera",
+                     evidence=(EvidenceHit("http.server/hik", "http.headers.server", "App-webs/"),))
+AXIS = Identification(manufacturer="Axis", restricted=False, confidence=0.8, device_type="camera")
+
+
+def rec(ip, mac=None, serial=None, **extra):
+    d = {"ip": ip, **extra}
+    if mac:
+        d["mac"] = mac
+    if serial:
+        d["onvif"] = {"serial": serial, "manufacturer": "x"}
+    return parse_record(d)
+
+
+def test_schema_migrations_and_wal(tmp_path):
+    db = tmp_path / "s.db"
+    with Store(db) as s:
+        assert s.schema_version() == MIGRATIONS[-1][0]
+        assert s.migrate() == []  # applied once
+        assert next(s.db.query("pragma journal_mode"))["journal_mode"] == "wal"
+        assert {"scans", "devices", "observations", "identifications", "notes", "plans"} <= set(s.db.table_names())
+
+
+def test_identity_by_mac_then_serial_then_ip(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        a = s.start_scan(["198.18.0.0/24"])
+        d1 = s.record_device(a, rec("198.18.0.2", "28:57:be:00:00:01"), HIK)
+        d2 = s.record_device(a, rec("198.18.0.3", serial="SER123"), AXIS)
+        d3 = s.record_device(a, rec("198.18.0.4"), Identification())
+        s.finish_scan(a)
+        b = s.start_scan(["198.18.0.0/24"])
+        # new IP, same MAC; new IP, same serial; same IP, no MAC
+        assert s.record_device(b, rec("198.18.0.20", "28-57-BE-00-00-01"), HIK) == d1
+        assert s.record_device(b, rec("198.18.0.30", serial="SER123"), AXIS) == d2
+        assert s.record_device(b, rec("198.18.0.4"), Identification()) == d3
+        # a different MAC on an IP whose device has a MAC is a different device
+        assert s.record_device(b, rec("198.18.0.20", "3c:ef:8c:00:00:09"), AXIS) not in (d1, d2, d3)
+        s.finish_scan(b)
+        assert s.scan(b).device_count == 4 and s.scan(b).restricted_count == 1
+        hist = s.device_history(d1)
+        assert [h["ip"] for h in hist] == ["198.18.0.2", "198.18.0.20"]
+        dev = s.devices(b, restricted_only=True)
+        assert len(dev) == 1 and dev[0]["brand"] == "LTS" and dev[0]["lists"] == ["ndaa889"]
+        assert dev[0]["evidence"][0]["rule"] == "http.server/hik"
+
+
+def test_record_again_in_same_scan_replaces_identification(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        a = s.start_scan(["x"])
+        d = s.record_device(a, rec("198.18.0.2", "28:57:be:00:00:01"), Identification())
+        assert s.record_device(a, rec("198.18.0.2", "28:57:be:00:00:01"), HIK) == d
+        (row,) = s.devices(a)
+        assert row["manufacturer"] == "Hikvision"
+        assert len(list(s.observations(a))) == 2
+
+
+def test_children_keep_identity_by_parent_and_channel(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        ids = []
+        for _ in range(2):
+            sc = s.start_scan(["198.18.0.9"])
+            nvr = s.record_device(sc, rec("198.18.0.9", "28:57:be:00:00:09"), HIK)
+            ch = parse_record({"ip": "192.168.254.2", "discovery": [{"protocol": "nvr_channel",
+                                                                     "fields": {"channel": "1"}}]})
+            ids.append(s.record_device(sc, ch, AXIS, parent_id=nvr, channel="1"))
+            s.finish_scan(sc)
+        assert ids[0] == ids[1]
+        kid = next(d for d in s.devices(sc) if d["parent_id"])
+        assert kid["channel"] == "1" and kid["parent_id"] == nvr
+        assert s.identified_ips(sc) == {"198.18.0.9"}  # children are not hosts to rescan
+
+
+def test_killed_scan_is_marked_incomplete_and_can_be_reopened(tmp_path):
+    db = tmp_path / "s.db"
+    code = f"""
+import os, sys
+from scanner.store import Store
+from scanner.evidence import parse_record, Identification
+s = Store({str(db)!r})
+sid = s.start_scan(["198.18.0.0/24"], options={{"_pid": os.getpid()}})
+s.record_device(sid, parse_record({{"ip": "198.18.0.2"}}), Identification(manufacturer="Dahua", restricted=True))
+print(sid, flush=True)
+os.kill(os.getpid(), 9)
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == -9
+    sid = int(p.stdout.strip())
+    with Store(db) as s:
+        info = s.scan(sid)
+        assert info.status == "incomplete" and info.device_count == 1 and info.restricted_count == 1
+        assert "_pid" not in info.options
+        assert s.identified_ips(sid) == {"198.18.0.2"}
+        s.reopen_scan(sid, pid=os.getpid())
+        assert s.scan(sid).status == "running"
+    with Store(db) as s:  # our own pid is alive: still running
+        assert s.scan(sid).status == "running"
+        s.finish_scan(sid)
+        assert s.scan(sid).status == "complete"
+
+
+def test_running_scan_of_a_live_process_is_left_alone(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        sid = s.start_scan(["x"], options={"_pid": os.getpid()})
+    with Store(tmp_path / "s.db") as s:
+        assert s.scan(sid).status == "running"
+
+
+def test_bad_store_paths_are_clear_errors(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open the store"):
+        Store(junk)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError):
+        Store(blocker / "sub" / "s.db")
+    with Store(tmp_path / "ok.db") as s, pytest.raises(StoreError, match="no scan"):
+        s.scan(99)
+
+
+def test_options_are_stored_without_pid_and_readable_while_writing(tmp_path):
+    db = tmp_path / "s.db"
+    with Store(db) as s:
+        sid = s.start_scan(["198.18.0.0/24"], options={"rate": 100, "_pid": os.getpid()})
+        s.record_device(sid, rec("198.18.0.2"), HIK)
+        # another connection reads while the writer holds the db open (WAL)
+        conn = sqlite3.connect(db)
+        n = conn.execute("select count(*) from identifications").fetchone()[0]
+        conn.close()
+        assert n == 1
+        assert s.scan(sid).options == {"rate": 100}
+        raw = next(s.db.query("select options from scans where id = ?", [sid]))["options"]
+        assert json.loads(raw)["_pid"] == os.getpid()

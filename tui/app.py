@@ -1,0 +1,511 @@
+"""The camsweep Textual app: composes the screens, holds what was loaded from the store, runs workers.
+
+Everything it decides is decided in scanner/ (store queries, plan.py for plans, filters and totals,
+engine.run_scan for scans); the app only moves values between the core and the widgets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import time
+from dataclasses import fields as dc_fields
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.timer import Timer
+
+from scanner import plan as planlib
+from scanner.errors import CamsweepError
+from scanner.store import Store
+from tui.screens import DeviceScreen, DevicesScreen, ExportDialog, HelpScreen, PlanEditor, ScanDialog
+from tui.widgets import (
+    Cell,
+    CountBar,
+    DeviceTable,
+    PlanChanged,
+    PlanPanel,
+    ScanFinished,
+    clean,
+)
+
+
+def _ip_key(ip: str | None) -> tuple[int, int, str]:
+    try:
+        a = ipaddress.ip_address(str(ip or "").split("%")[0])
+        return (a.version, int(a), "")
+    except ValueError:
+        return (9, 0, str(ip or ""))
+
+
+_SORTS = {
+    "restricted": lambda d: {True: 0, None: 1, False: 2}.get(d.get("restricted"), 3),
+    "ip": lambda d: _ip_key(d.get("ip")),
+    "maker": lambda d: (d.get("manufacturer") or "~").lower(),
+    "brand": lambda d: (d.get("brand") or "~").lower(),
+    "model": lambda d: (d.get("model") or "~").lower(),
+    "type": lambda d: d.get("device_type") or "~",
+    "lists": lambda d: (-len(d.get("lists") or ()), ",".join(d.get("lists") or ())),
+    "mac": lambda d: d.get("mac") or "~",
+    "site": lambda d: planlib.site_of(d).lower(),
+    "first": lambda d: d.get("first_seen") or "",
+    "last": lambda d: d.get("last_seen") or "",
+}
+
+
+class CamsweepApp(App[None]):
+    """``CamsweepApp(db_path)``; ``camsweep tui --db PATH`` runs it."""
+
+    TITLE = "camsweep"
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("n", "new_scan", "Scan"),
+        Binding("x", "export", "Export"),
+        Binding("d", "toggle_dark", "Dark/light"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, db_path: str | Path | None = None, *, policy: str | None = None,
+                 catalog_path: str | Path | None = None, export_dir: str | Path | None = None) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.policy_arg = policy
+        self.catalog_path = catalog_path
+        self.export_dir = Path(export_dir) if export_dir else Path.cwd()
+        self.store: Store | None = None
+        self.catalog: planlib.Catalog | None = None
+        self.policy = policy or planlib.DEFAULT_POLICY
+        self.devices: list[dict[str, Any]] = []
+        self.by_id: dict[int, dict[str, Any]] = {}
+        self.search: dict[int, str] = {}
+        self.cells: dict[int, list[Cell]] = {}
+        self.items: dict[int, planlib.PlanItem] = {}
+        self.totals: planlib.PlanTotals | None = None
+        self.counts = planlib.DeviceCounts(0, 0, 0)
+        self.restricted_only = False
+        self.filter_text = ""
+        self.sort_key: str | None = None
+        self.sort_reverse = False
+        self.shown = 0
+        self.loaded = False
+        self.load_seconds: float | None = None
+        self.progress = ""
+        self.scanning = False
+        self._view_timer: Timer | None = None
+        self._pending_rows: list[dict[str, Any]] = []
+        self._t0 = time.perf_counter()
+
+    # -- start ------------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.push_screen(DevicesScreen())
+        try:
+            self.store = Store(self.db_path)
+            self.catalog = planlib.load_catalog(self.catalog_path)
+        except CamsweepError as exc:
+            self.query_one(CountBar).update(clean(f"error: {exc}", 300))
+            self.notify(str(exc), title="cannot open", severity="error", timeout=30)
+            return
+        if not self.policy_arg:
+            sid = self.store.latest_scan_id()
+            if sid:
+                self.policy = self.store.scan(sid).policy or planlib.DEFAULT_POLICY
+        self.load_store()
+
+    @work(thread=True, exclusive=True, group="load")
+    def load_store(self) -> None:
+        assert self.store is not None and self.catalog is not None
+        try:
+            devices = self.store.devices()
+            # first from the catalog's own policy data (fast), then checked against the fingerprint lists
+            plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices,
+                                     use_fingerprints=False)
+        except Exception as exc:  # a damaged store: a message, not a traceback
+            self.call_from_thread(self.notify, f"cannot read the store: {exc}", severity="error", timeout=30)
+            return
+        self.call_from_thread(self._loaded, devices, plan)
+        try:
+            disagree = planlib.fingerprints_disagree(self.catalog, self.policy)
+            if disagree:
+                plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices)
+                self.call_from_thread(self._replan, plan, disagree)
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"policy check failed: {exc}", severity="warning")
+
+    def _loaded(self, devices: list[dict[str, Any]], plan: planlib.Plan) -> None:
+        self.devices = devices
+        self.by_id = {d["device_id"]: d for d in devices}
+        self.items = {it.device_id: it for it in plan.items}
+        self.totals = plan.totals
+        self.counts = planlib.count_devices(devices)
+        self.search = {}
+        self.cells = {}
+        self.loaded = True
+        self.apply_view()
+        self.load_seconds = time.perf_counter() - self._t0
+        self.log(f"camsweep: {len(devices)} devices loaded in {self.load_seconds:.2f} s since start")
+
+    def _replan(self, plan: planlib.Plan, makers: list[str]) -> None:
+        self.items = {it.device_id: it for it in plan.items}
+        self.totals = plan.totals
+        self.cells = {}
+        self.notify(f"the {self.policy} policy restricts {', '.join(makers)}: suggestions updated", timeout=6)
+        self.apply_view()
+
+    # -- the devices view ------------------------------------------------------------------------
+    def cells_for(self, device_id: int) -> list[Cell]:
+        d = self.by_id.get(device_id)
+        return self.row_cells(d) if d is not None else [("", "")] * 12
+
+    def row_cells(self, d: dict[str, Any]) -> list[Cell]:
+        did = d["device_id"]
+        c = self.cells.get(did)
+        if c is not None:
+            return c
+        r = d.get("restricted")
+        brand = planlib.brand_display(d.get("brand"), d.get("manufacturer"))
+        it = self.items.get(did)
+        c = [
+            ("YES", "bad") if r is True else ("no", "good") if r is False else ("?", "warn"),
+            (clean(d.get("ip"), 45), ""),
+            (clean(d.get("manufacturer") or "?", 40), "" if d.get("manufacturer") else "dim"),
+            (clean(brand, 60), "relabel" if " -> " in brand else ""),
+            (clean(d.get("model") or "", 60), ""),
+            (clean(d.get("device_type") or "", 20), ""),
+            ((f"{it.tier} {it.status}", "warn" if it.status in ("planned", "ordered") else "dim") if it
+             else ("", "")),
+            (clean(",".join(d.get("lists") or ()), 80), "dim"),
+            (clean(d.get("mac") or "", 20), "dim"),
+            (clean(planlib.site_of(d), 40), ""),
+            (clean((d.get("first_seen") or "")[:16].replace("T", " "), 20), "dim"),
+            (clean((d.get("last_seen") or "")[:16].replace("T", " "), 20), "dim"),
+        ]
+        self.cells[did] = c
+        return c
+
+    def schedule_view(self) -> None:
+        if self._view_timer is not None:
+            self._view_timer.stop()
+        self._view_timer = self.set_timer(0.15, self.apply_view)
+
+    def apply_view(self) -> None:
+        if not self.loaded:
+            return
+        f = planlib.parse_filter(self.filter_text, self.restricted_only)
+        rows = self.devices
+        if f.active:
+            if f.words and len(self.search) < len(self.devices):
+                for d in self.devices:
+                    if d["device_id"] not in self.search:
+                        self.search[d["device_id"]] = planlib.search_text(d)
+            rows = [d for d in rows if planlib.match_device(
+                d, f, self.search.get(d["device_id"]),
+                self.items[d["device_id"]].status if d["device_id"] in self.items else None)]
+        if self.sort_key in _SORTS:
+            rows = sorted(rows, key=_SORTS[self.sort_key], reverse=self.sort_reverse)
+        elif self.sort_key == "plan":
+            rows = sorted(rows, key=lambda d: -(self.items[d["device_id"]].priority
+                                                if d["device_id"] in self.items else -1),
+                          reverse=self.sort_reverse)
+        try:
+            table = self.screen_devices.query_one(DeviceTable)
+        except Exception:
+            return
+        table.sort_key, table.sort_reverse = self.sort_key, self.sort_reverse
+        table.set_rows([d["device_id"] for d in rows], self.cells_for)
+        self.shown = len(rows)
+        if f.errors:
+            self.notify("; ".join(f.errors), severity="warning")
+        self.update_counts()
+        self.show_panel(table.current_key)
+
+    @property
+    def screen_devices(self) -> DevicesScreen:
+        for s in self.screen_stack:
+            if isinstance(s, DevicesScreen):
+                return s
+        raise LookupError("no devices screen")
+
+    def update_counts(self) -> None:
+        try:
+            bar = self.screen_devices.query_one(CountBar)
+        except Exception:
+            return
+        o = self.totals.overall if self.totals else None
+        bar.show(devices=self.counts.devices, restricted=self.counts.restricted, unknown=self.counts.unknown,
+                 shown=self.shown, total=o.total if o else None, remaining=o.remaining if o else None,
+                 currency=self.catalog.currency if self.catalog else "USD", policy=self.policy,
+                 progress=self.progress)
+
+    def show_panel(self, device_id: int | None) -> None:
+        try:
+            panel = self.screen_devices.query_one(PlanPanel)
+        except Exception:
+            return
+        panel.show(self.items.get(device_id) if device_id is not None else None,
+                   self.by_id.get(device_id) if device_id is not None else None, self.totals,
+                   self.catalog.currency if self.catalog else "USD")
+
+    # -- device detail, notes -------------------------------------------------------------------
+    def open_device(self, device_id: int) -> None:
+        d = self.by_id.get(device_id)
+        if d is None or self.store is None:
+            return
+        history = self.store.device_history(device_id)
+        note = self.store.note(Store.note_key(d.get("mac"), device_id))
+        it = self.items.get(device_id)
+        reasons = it.reasons if it else planlib.score_priority(d).reasons
+        self.push_screen(DeviceScreen(d, history, note, reasons))
+
+    def save_note(self, device: dict[str, Any], text: str) -> None:
+        if self.store is None:
+            return
+        if len(text) > 20_000:
+            self.notify("the note is longer than 20,000 characters", severity="error")
+            return
+        key = Store.note_key(device.get("mac"), device["device_id"])
+        self.store.set_note(key, text)
+        for d in self.devices:  # the same MAC may be several rows only across stores; keep all in step
+            if Store.note_key(d.get("mac"), d["device_id"]) == key:
+                d["note"] = text
+                self.search.pop(d["device_id"], None)
+        self.notify("note saved" + (f" for {device.get('mac')}" if device.get("mac") else ""))
+
+    # -- plans -------------------------------------------------------------------------------------
+    def plan_item(self, device_id: int) -> planlib.PlanItem | None:
+        it = self.items.get(device_id)
+        if it is None and device_id in self.by_id and self.catalog is not None:
+            it = planlib.build_item(self.by_id[device_id], None, self.catalog, self.policy)
+        return it
+
+    def models_for(self, cls: str) -> list[tuple[str, str]]:
+        assert self.catalog is not None
+        return [(f"{m.maker} {m.model}", f"{m.maker}\t{m.model}")
+                for m in planlib.suggest_models(self.catalog, cls, self.policy)]
+
+    def open_plan_editor(self, device_id: int) -> None:
+        it = self.plan_item(device_id)
+        if it is None or self.catalog is None:
+            return
+        classes = [(k, c.label) for k, c in self.catalog.classes.items()]
+        self.push_screen(PlanEditor(it, classes, self.models_for, self.catalog.currency))
+
+    def save_plan_changes(self, item: planlib.PlanItem, changes: dict[str, Any]) -> str | None:
+        """Save through plan.py; returns an error message for the editor, or None."""
+        if self.store is None or self.catalog is None:
+            return "no store"
+        try:
+            new = planlib.save_item(self.store, item, self.catalog, self.policy, **changes)
+        except CamsweepError as exc:
+            return str(exc)
+        self.items[new.device_id] = new
+        self.totals = planlib.compute_totals(list(self.items.values()))
+        self.cells.pop(new.device_id, None)
+        d = self.by_id.get(new.device_id)
+        if d is not None:
+            try:
+                self.screen_devices.query_one(DeviceTable).update_row(new.device_id)
+            except LookupError:
+                pass
+        self.update_counts()
+        self.show_panel(new.device_id)
+        self.post_message(PlanChanged(new))
+        return None
+
+    def on_plan_changed(self, event: PlanChanged) -> None:
+        it = event.item
+        self.notify(f"plan saved: {clean(it.ip, 40)} {it.status}, {it.class_label}, "
+                    f"{self.catalog.currency if self.catalog else ''} {it.cost_total:,.0f}", timeout=3)
+
+    def export_plan(self, base: str) -> tuple[Path, Path]:
+        assert self.catalog is not None
+        plan = planlib.Plan(items=tuple(sorted(self.items.values(), key=lambda i: (-i.priority, i.site,
+                                                                                      i.ip or ""))),
+                            totals=self.totals or planlib.compute_totals([]), policy=self.policy,
+                            currency=self.catalog.currency, catalog_version=self.catalog.version)
+        p = Path(base).expanduser()
+        if p.suffix.lower() in (".csv", ".json"):
+            p = p.with_suffix("")
+        if not p.is_absolute():
+            p = self.export_dir / p
+        csv_path, json_path = p.with_suffix(".csv"), p.with_suffix(".json")
+        with csv_path.open("w", encoding="utf-8", newline="") as fp:
+            planlib.write_csv(plan, fp)
+        with json_path.open("w", encoding="utf-8") as fp:
+            json.dump(planlib.plan_to_json(plan, store=str(self.store.path) if self.store else None), fp,
+                      indent=2, ensure_ascii=False)
+        return csv_path, json_path
+
+    def action_export(self) -> None:
+        if not self.loaded:
+            return
+
+        def done(base: str | None) -> None:
+            if not base:
+                return
+            try:
+                c, j = self.export_plan(base)
+            except OSError as exc:
+                self.notify(f"cannot write the plan: {exc.strerror or exc}", severity="error")
+                return
+            self.notify(f"plan exported: {c} and {j}", timeout=6)
+
+        self.push_screen(ExportDialog("camsweep-plan"), done)
+
+    # -- scans -------------------------------------------------------------------------------------
+    def action_new_scan(self) -> None:
+        if self.scanning:
+            self.notify("a scan is already running", severity="warning")
+            return
+
+        def done(spec: dict[str, Any] | None) -> None:
+            if spec:
+                self.start_scan(spec["targets"], spec["options"], spec["site"])
+
+        self.push_screen(ScanDialog(), done)
+
+    def build_scan_options(self, engine: Any, options: dict[str, str], site: str | None) -> Any:
+        known = {f.name: f for f in dc_fields(engine.ScanOptions)}
+        kwargs: dict[str, Any] = {}
+        for k, v in options.items():
+            if k not in known:
+                raise CamsweepError(f"unknown scan option {k!r}; known: {', '.join(sorted(known))}")
+            ftype = str(known[k].type)
+            if ftype.startswith("tuple") or "tuple[" in ftype:
+                kwargs[k] = tuple(x for x in v.split(",") if x)
+            elif k.startswith("_") or k in getattr(engine.ScanOptions, "_SEAMS", ()):
+                raise CamsweepError(f"scan option {k!r} cannot be set here")
+            else:
+                kwargs[k] = _coerce(v)
+        if site and "site" in known:
+            kwargs["site"] = site
+        if "policy" in known and "policy" not in kwargs:
+            kwargs["policy"] = self.policy
+        try:
+            return engine.ScanOptions(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise CamsweepError(f"bad scan options: {exc}") from None
+
+    def start_scan(self, targets: list[str], options: dict[str, str], site: str | None) -> None:
+        try:
+            from scanner import engine
+        except ImportError as exc:
+            self.notify(f"scanning is not available in this build (scanner.engine: {exc})", severity="error",
+                        timeout=10)
+            return
+        try:
+            opts = self.build_scan_options(engine, options, site)
+        except CamsweepError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.scanning = True
+        self.progress = "scan starting"
+        self.update_counts()
+        self.run_scan(engine, targets, opts)
+
+    @work(thread=True, exclusive=True, group="scan")
+    def run_scan(self, engine: Any, targets: list[str], opts: Any) -> None:
+        store = Store(self.store.path if self.store else self.db_path)  # its own connection in this thread
+        scan_id: int | None = None
+        error: str | None = None
+
+        def on_event(ev: Any) -> None:
+            self.call_from_thread(self._scan_event, getattr(ev, "kind", ""), getattr(ev, "data", None))
+
+        try:
+            scan_id = asyncio.run(engine.run_scan(targets, opts, store, on_event=on_event))
+        except CamsweepError as exc:
+            error = str(exc)
+        except Exception as exc:  # the engine failed: say so, keep the app
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            store.close()
+        self.call_from_thread(self.post_message, ScanFinished(scan_id, error))
+
+    def _scan_event(self, kind: str, data: Any) -> None:
+        if kind == "progress":
+            try:
+                done, total = data if isinstance(data, (tuple, list)) else (data.get("done"), data.get("total"))
+                self.progress = f"scanning {done}/{total}"
+            except Exception:
+                self.progress = "scanning"
+        elif kind == "hosts_found":
+            n = len(data) if isinstance(data, (list, tuple, set)) else data
+            self.progress = f"scanning: {n} hosts"
+        elif kind == "device_identified" and isinstance(data, dict) and "device_id" in data:
+            self._pending_rows.append(data)
+            if len(self._pending_rows) == 1:
+                self.set_timer(0.3, self._flush_scan_rows)
+        self.update_counts()
+
+    def _flush_scan_rows(self) -> None:
+        rows, self._pending_rows = self._pending_rows, []
+        if not rows or self.catalog is None:
+            return
+        for d in rows:
+            did = d["device_id"]
+            if did in self.by_id:
+                self.by_id[did].update(d)
+            else:
+                self.by_id[did] = d
+                self.devices.append(d)
+            self.cells.pop(did, None)
+            self.search.pop(did, None)
+            saved = self.store.plan(did) if self.store else None
+            if planlib.needs_plan(self.by_id[did]) or saved:
+                self.items[did] = planlib.build_item(self.by_id[did], saved, self.catalog, self.policy)
+        self.counts = planlib.count_devices(self.devices)
+        self.totals = planlib.compute_totals(list(self.items.values()))
+        self.apply_view()
+
+    def on_scan_finished(self, event: ScanFinished) -> None:
+        self._flush_scan_rows()
+        self.scanning = False
+        if event.error:
+            self.progress = "scan failed"
+            self.notify(f"scan failed: {event.error}", severity="error", timeout=15)
+        else:
+            self.progress = f"scan {event.scan_id} finished"
+            self.notify(f"scan {event.scan_id} finished", timeout=5)
+        self.update_counts()
+        self.load_store()  # the store is the truth: reload it (history, first/last seen)
+
+    # -- misc ----------------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def on_unmount(self) -> None:
+        if self.store is not None:
+            try:
+                self.store.close()
+            except Exception:
+                pass
+
+
+def _coerce(v: str) -> Any:
+    low = v.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    try:
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def run(db_path: str | Path | None = None, *, policy: str | None = None,
+        catalog_path: str | Path | None = None) -> None:
+    CamsweepApp(db_path, policy=policy, catalog_path=catalog_path).run()

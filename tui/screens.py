@@ -1,0 +1,458 @@
+"""Screens: devices (table, filter bar, count bar, plan panel), device detail, plan editor, scan dialog, help.
+
+Screens read the app's loaded state and call the app (which calls scanner/) to change anything."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
+
+from tui.widgets import (
+    Column,
+    CountBar,
+    DeviceHighlighted,
+    DeviceSelected,
+    DeviceTable,
+    PlanChanged,
+    PlanPanel,
+    clean,
+    plain,
+)
+
+if TYPE_CHECKING:
+    from tui.app import CamsweepApp
+
+COLUMNS = (
+    Column("restricted", "Restr", 5, 5),
+    Column("ip", "IP", 15, 8),
+    Column("maker", "Maker", 14, 5),
+    Column("brand", "Brand", 24, 5),
+    Column("model", "Model", 20, 5),
+    Column("type", "Type", 8, 4),
+    Column("plan", "Plan", 11, 4),
+    Column("lists", "Lists", 28, 5),
+    Column("mac", "MAC", 17, 3),
+    Column("site", "Site", 18, 4),
+    Column("first", "First seen", 16, 10),
+    Column("last", "Last seen", 16, 9),
+)
+
+
+class DevicesScreen(Screen[None]):
+    """The main view: count bar, filter bar, the devices table and the plan side panel."""
+
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("r", "toggle_restricted", "Restricted only"),
+        Binding("e", "edit_plan", "Plan"),
+        Binding("p", "toggle_panel", "Panel", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    app: CamsweepApp
+
+    def compose(self) -> ComposeResult:
+        yield CountBar("Loading the store...", id="counts")
+        with Horizontal(id="filterbar"):
+            yield Input(placeholder="/ filter: words, maker:hik subnet:198.18.1.0/24 type:nvr site:HQ",
+                        id="filter", compact=True)
+            yield Static("", id="flags")
+        with Horizontal(id="main"):
+            yield DeviceTable(COLUMNS, id="devices")
+            yield PlanPanel("", id="planpanel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DeviceTable).focus()
+        self.update_flags()
+
+    def on_resize(self) -> None:
+        panel = self.query_one(PlanPanel)
+        narrow = self.size.width < 110
+        panel.set_class(narrow, "narrow")
+
+    def update_flags(self) -> None:
+        t = Text(no_wrap=True)
+        on_ = self.app.restricted_only
+        t.append(" r ", "reverse")
+        t.append(" restricted only " + ("ON" if on_ else "off"), "bold red" if on_ else "dim")
+        self.query_one("#flags", Static).update(t)
+
+    # -- actions -------------------------------------------------------------------------------
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_toggle_restricted(self) -> None:
+        self.app.restricted_only = not self.app.restricted_only
+        self.update_flags()
+        self.app.apply_view()
+
+    def action_clear_filter(self) -> None:
+        inp = self.query_one("#filter", Input)
+        if inp.value:
+            inp.value = ""
+            self.app.filter_text = ""
+            self.app.apply_view()
+        self.query_one(DeviceTable).focus()
+
+    def action_edit_plan(self) -> None:
+        key = self.query_one(DeviceTable).current_key
+        if key is not None:
+            self.app.open_plan_editor(key)
+
+    def action_toggle_panel(self) -> None:
+        panel = self.query_one(PlanPanel)
+        panel.display = not panel.display
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.app.filter_text = event.value
+        self.app.schedule_view()
+
+    @on(Input.Submitted, "#filter")
+    def filter_submitted(self, event: Input.Submitted) -> None:
+        self.app.filter_text = event.value
+        self.app.apply_view()
+        self.query_one(DeviceTable).focus()
+
+    @on(DeviceHighlighted)
+    def highlighted(self, event: DeviceHighlighted) -> None:
+        self.app.show_panel(event.device_id)
+
+    @on(DeviceSelected)
+    def selected(self, event: DeviceSelected) -> None:
+        self.app.open_device(event.device_id)
+
+    @on(DeviceTable.SortRequested)
+    def sort_requested(self, event: DeviceTable.SortRequested) -> None:
+        self.app.sort_key, self.app.sort_reverse = event.key, event.reverse
+        self.app.apply_view()
+
+
+class DeviceScreen(Screen[None]):
+    """One device: every piece of evidence with the rule that read it, its history, notes (kept by MAC)."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("e", "edit_plan", "Plan"),
+        Binding("ctrl+s", "save_note", "Save note"),
+        Binding("1", "tab('evidence')", "Evidence", show=False),
+        Binding("2", "tab('history')", "History", show=False),
+        Binding("3", "tab('notes')", "Notes", show=False),
+    ]
+
+    app: CamsweepApp
+
+    def __init__(self, device: dict[str, Any], history: list[dict[str, Any]], note: str,
+                 reasons: tuple[str, ...]) -> None:
+        super().__init__()
+        self.device = device
+        self.history = history
+        self.note_text = note
+        self.reasons = reasons
+
+    def compose(self) -> ComposeResult:
+        d = self.device
+        from scanner.plan import brand_display
+
+        t = Text(no_wrap=False)
+        r = d.get("restricted")
+        t.append(" RESTRICTED " if r is True else " not restricted " if r is False else " maker unknown ",
+                 "bold white on red" if r is True else "bold black on green" if r is False else "bold black on yellow")
+        t.append(f"  {clean(d.get('ip'), 40)}  {clean(d.get('mac'), 20)}\n", "bold")
+        t.append("Maker ", "dim")
+        t.append(clean(d.get("manufacturer") or "unknown", 40))
+        t.append("  Brand ", "dim")
+        t.append(clean(brand_display(d.get("brand"), d.get("manufacturer")) or "-", 60))
+        t.append("  Model ", "dim")
+        t.append(clean(d.get("model") or "-", 60))
+        t.append("  Type ", "dim")
+        t.append(clean(d.get("device_type") or "-", 20))
+        t.append("\nLists ", "dim")
+        t.append(clean(", ".join(d.get("lists") or []) or "-", 120))
+        t.append("  Confidence ", "dim")
+        t.append(f"{(d.get('confidence') or 0):.2f}")
+        t.append("  Firmware ", "dim")
+        t.append(clean(d.get("firmware") or "-", 60))
+        t.append("\nSite ", "dim")
+        from scanner.plan import site_of
+
+        t.append(clean(site_of(d), 40))
+        t.append("  First seen ", "dim")
+        t.append(clean((d.get("first_seen") or "")[:16], 20))
+        t.append("  Last seen ", "dim")
+        t.append(clean((d.get("last_seen") or "")[:16], 20))
+        if self.reasons:
+            t.append("\nPriority ", "dim")
+            t.append(clean("; ".join(self.reasons), 200))
+        yield Static(t, id="devhead")
+        with TabbedContent(initial="evidence", id="devtabs"):
+            with TabPane("Evidence [1]", id="evidence"):
+                yield DataTable(id="evtable", cursor_type="row", zebra_stripes=True)
+            with TabPane("History [2]", id="history"):
+                yield DataTable(id="histtable", cursor_type="row", zebra_stripes=True)
+            with TabPane("Notes [3]", id="notes"):
+                yield Label("Notes follow the device by its MAC. ctrl+s saves.", classes="hint")
+                yield TextArea(self.note_text, id="note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        ev = self.query_one("#evtable", DataTable)
+        ev.add_columns("Strength", "Rule", "Field", "Value")
+        hits = self.device.get("evidence") or []
+        for h in hits:
+            if not isinstance(h, dict):
+                continue
+            st = str(h.get("strength") or "")
+            style = {"proof": "bold red", "strong": "red", "medium": "yellow", "weak": "dim", "hint": "dim"}.get(st, "")
+            ev.add_row(plain(st, 10, style), plain(h.get("rule"), 60), plain(h.get("field"), 40),
+                       plain(h.get("value"), 120))
+        if not hits:
+            ev.add_row(plain("-"), plain("no rule fired: the maker is not established", 80), plain(""), plain(""))
+        hist = self.query_one("#histtable", DataTable)
+        hist.add_columns("Scan", "Started", "IP", "Maker", "Model", "Firmware", "Restricted")
+        for h in self.history:
+            r = h.get("restricted")
+            hist.add_row(plain(h.get("scan_id")), plain((h.get("started_at") or "")[:19]), plain(h.get("ip")),
+                         plain(h.get("manufacturer") or "?"), plain(h.get("model") or "-", 40),
+                         plain(h.get("firmware") or "-", 40),
+                         plain("yes" if r is True else "no" if r is False else "?",
+                               style="bold red" if r is True else ""))
+        ev.focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_edit_plan(self) -> None:
+        self.app.open_plan_editor(self.device["device_id"])
+
+    def action_save_note(self) -> None:
+        text = self.query_one("#note", TextArea).text
+        self.app.save_note(self.device, text)
+
+
+class PlanEditor(ModalScreen[Any]):
+    """Edit one device's replacement: class, model (catalog, filtered by policy), status, costs, role."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+
+    app: CamsweepApp
+
+    def __init__(self, item: Any, classes: list[tuple[str, str]], models_for: Any, currency: str) -> None:
+        super().__init__()
+        self.item = item
+        self.class_options = classes
+        self.models_for = models_for  # class key -> list of (label, "maker\tmodel")
+        self.currency = currency
+
+    def _model_options(self, cls: str) -> list[tuple[str, str]]:
+        return self.models_for(cls) or [("(no catalog model)", "")]
+
+    def compose(self) -> ComposeResult:
+        it = self.item
+        with Vertical(id="dialog"):
+            yield Static(plain(f"Plan for {it.ip or '-'}  {it.brand or it.manufacturer or ''} {it.model or ''}", 90,
+                               "bold"), id="ptitle")
+            with Grid(id="pgrid"):
+                yield Label("Class")
+                yield Select([(label, key) for key, label in self.class_options], value=it.replacement_class,
+                             allow_blank=False, id="cls", compact=True)
+                yield Label("Model")
+                opts = self._model_options(it.replacement_class)
+                cur = f"{it.suggested_maker}\t{it.suggested_model}" if it.suggested_model else ""
+                if cur and cur not in [v for _, v in opts]:
+                    opts = [(clean(f"{it.suggested_maker or ''} {it.suggested_model}", 60), cur), *opts]
+                yield Select(opts, value=cur if cur else opts[0][1], allow_blank=False, id="model",
+                             compact=True)
+                yield Label("Status")
+                yield Select([(s, s) for s in ("planned", "ordered", "replaced", "exempt")], value=it.status,
+                             allow_blank=False, id="status", compact=True)
+                yield Label("Exempt why")
+                yield Input(it.exempt_reason or "", placeholder="required when exempt", id="reason",
+                            compact=True)
+                yield Label(f"Hardware {self.currency}")
+                yield Input(f"{it.cost_hardware:.2f}", id="hw", compact=True, restrict=r"[0-9.,]*")
+                yield Label(f"Labour {self.currency}")
+                yield Input(f"{it.cost_labour:.2f}", id="lab", compact=True, restrict=r"[0-9.,]*")
+                yield Label(f"Licence {self.currency}")
+                yield Input(f"{it.cost_licence:.2f}", id="lic", compact=True, restrict=r"[0-9.,]*")
+                yield Label("Role")
+                yield Checkbox("public-safety role", it.public_safety, id="ps", compact=True)
+            yield Static("", id="perror")
+            with Horizontal(id="pbuttons"):
+                yield Button("Save", variant="primary", id="save", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#status", Select).focus()
+
+    @on(Select.Changed, "#cls")
+    def class_changed(self, event: Select.Changed) -> None:
+        model = self.query_one("#model", Select)
+        opts = self._model_options(str(event.value))
+        model.set_options(opts)
+        model.value = opts[0][1]
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        cls = str(self.query_one("#cls", Select).value)
+        mm = str(self.query_one("#model", Select).value or "")
+        maker, _, model = mm.partition("\t")
+        changes: dict[str, Any] = {
+            "status": str(self.query_one("#status", Select).value),
+            "exempt_reason": self.query_one("#reason", Input).value,
+            "public_safety": self.query_one("#ps", Checkbox).value,
+            "cost_hardware": self.query_one("#hw", Input).value,
+            "cost_labour": self.query_one("#lab", Input).value,
+            "cost_licence": self.query_one("#lic", Input).value,
+        }
+        if cls != self.item.replacement_class:
+            changes["replacement_class"] = cls
+        if model != (self.item.suggested_model or "") or maker != (self.item.suggested_maker or ""):
+            changes["suggested_maker"] = maker or None
+            changes["suggested_model"] = model or None
+        error = self.app.save_plan_changes(self.item, changes)
+        if error:
+            self.query_one("#perror", Static).update(plain(error, 200, "bold red"))
+        else:
+            self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ScanDialog(ModalScreen[dict[str, Any] | None]):
+    """Targets and options for a scan run from the TUI."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(Text("New scan", "bold"))
+            yield Static(Text("Only the networks you name are scanned.", "dim"))
+            with Grid(id="sgrid"):
+                yield Label("Targets")
+                yield Input(placeholder="e.g. 198.18.0.0/24 198.18.1.10-20", id="targets", compact=True)
+                yield Label("Site")
+                yield Input(placeholder="optional site name", id="site", compact=True)
+                yield Label("Options")
+                yield Input(placeholder="key=value ... (e.g. timeout=2 rate=200)", id="options", compact=True)
+            yield Static("", id="serror")
+            with Horizontal(id="pbuttons"):
+                yield Button("Start", variant="primary", id="start", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#targets", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#start")
+    def start(self) -> None:
+        targets = self.query_one("#targets", Input).value.replace(",", " ").split()
+        if not targets:
+            self.query_one("#serror", Static).update(Text("Name at least one target.", "bold red"))
+            return
+        options: dict[str, str] = {}
+        for tok in self.query_one("#options", Input).value.split():
+            k, sep, v = tok.partition("=")
+            if not sep or not k:
+                self.query_one("#serror", Static).update(plain(f"option {tok!r} is not key=value", 80, "bold red"))
+                return
+            options[k] = v
+        site = self.query_one("#site", Input).value.strip() or None
+        self.dismiss({"targets": targets, "options": options, "site": site})
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+HELP = """\
+camsweep: keys
+
+Devices view
+  up/down j/k, PgUp/PgDn, Home/End   move
+  enter / double-click               open the device (evidence, history, notes)
+  /                                  filter: free words, maker:NAME, subnet:CIDR,
+                                     type:nvr, site:NAME, status:exempt
+  r                                  restricted devices only (on/off)
+  s / S, click a header              sort by the next column / reverse
+  left/right h/l                     scroll columns
+  e                                  edit the replacement plan of the device
+  p                                  show/hide the plan panel
+  escape                             clear the filter
+Device view
+  1 2 3                              evidence / history / notes tabs
+  ctrl+s                             save the note (kept by MAC)
+  e                                  edit the plan;  escape  back
+Plan editor
+  tab / shift+tab                    next / previous field;  ctrl+s save;  escape cancel
+Everywhere
+  n  new scan (targets, options)     x  export the plan (CSV and JSON)
+  d  dark / light                    ?  this help        q  quit
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static(Text(HELP))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ExportDialog(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, default: str) -> None:
+        super().__init__()
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(Text("Export the plan", "bold"))
+            yield Static(Text("Writes PATH.csv and PATH.json", "dim"))
+            yield Input(self.default, id="path", compact=True)
+            with Horizontal(id="pbuttons"):
+                yield Button("Export", variant="primary", id="go", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#go")
+    def go(self) -> None:
+        v = self.query_one("#path", Input).value.strip()
+        self.dismiss(v or None)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+__all__ = ["DevicesScreen", "DeviceScreen", "PlanEditor", "ScanDialog", "HelpScreen", "ExportDialog",
+           "PlanChanged"]
