@@ -73,6 +73,7 @@ class Vendor:
     aliases: tuple[str, ...] = ()
     oem: tuple[dict[str, Any], ...] = ()
     group: str = ""  # the top of the parent chain (a maker's own id)
+    risk: str | None = None  # component makers: the component_risk their parts carry
 
 
 @dataclass(slots=True)
@@ -110,12 +111,15 @@ _GENERIC_NAMES = frozenset(("", "none", "null", "unknown", "general", "ipcam", "
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-&.+]*")
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
 def norm_name(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
+    return _NOT_ALNUM.sub("", text.lower())
 
 
 def norm_registrant(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9]+", " ", text.lower())).strip()
+    return _NOT_ALNUM.sub(" ", text.lower()).strip()
 
 
 _LEGAL_SUFFIX = re.compile(
@@ -177,7 +181,7 @@ class Database:
             if kind not in KINDS:
                 raise FingerprintError(f"{path.name}: vendor {vid}: unknown kind {kind!r}")
             self.vendors[vid] = Vendor(vid, v.get("name") or vid, kind, v.get("parent"), v.get("country"),
-                                       tuple(v.get("aliases") or ()), tuple(v.get("oem") or ()))
+                                       tuple(v.get("aliases") or ()), tuple(v.get("oem") or ()), "", v.get("risk"))
             for pat in v.get("registrants") or ():
                 excl = v.get("not_registrants")
                 try:
@@ -195,7 +199,7 @@ class Database:
                     raise FingerprintError(f"{path.name}: vendor {vid}: parent cycle")
                 seen.add(top.id)
             self.vendors[vid] = Vendor(v.id, v.name, v.kind, v.parent, v.country or top.country, v.aliases, v.oem,
-                                       top.id)
+                                       top.id, v.risk)
             for o in v.oem:
                 if o.get("maker") not in self.vendors:
                     raise FingerprintError(f"{path.name}: vendor {vid}: OEM maker {o.get('maker')!r} unknown")
@@ -305,12 +309,16 @@ class Database:
                 raise FingerprintError(f"{where}: example {ex['value']!r} extracts {key}={got!r}, not {want!r}")
 
     # ------------------------------------------------------------------ matching
-    def match_rule(self, rule: Rule, value: str) -> RuleMatch | None:
-        """One rule against one value (already capped by the caller for speed; capped again here)."""
+    def match_rule(self, rule: Rule, value: str, m: re.Match[str] | None = None) -> RuleMatch | None:
+        """One rule against one value (at most `rule.cap` characters of it are read).
+
+        `m` is the rule's regex match when the caller already has it.
+        """
         value = value[: rule.cap]
         extract: dict[str, str] = {}
         if rule.regex is not None:
-            m = rule.regex.search(value)
+            if m is None:
+                m = rule.regex.search(value)
             if m is None:
                 return None
             if rule.groups:

@@ -22,6 +22,7 @@ _XMLNS = re.compile(r"<DeviceInfo\b[^>]{0,300}?\bxmlns\s*=\s*\"([^\"]{1,200})\""
 _KV = re.compile(r"^([A-Za-z][\w.\[\]]{0,60})=(.{0,256})$", re.M)
 _SCOPE = re.compile(r"^onvif://www\.onvif\.org/([A-Za-z_]+)/(.+)$", re.I)
 _RTSP_REQ = re.compile(r"^([A-Z_]{3,20})\s+rtsp://[^/\s]*(/[^\s]*)?", re.I)
+_ACTION = re.compile(r"action=(\w+)")
 MAX_SCAN = 16384
 
 
@@ -55,7 +56,7 @@ def record_fields(rec: EvidenceRecord) -> list[tuple[str, str]]:
             pairs = _KV.findall(head.replace("\r\n", "\n"))[:64]
             if pairs:
                 if ok and "magicBox" in path:
-                    action = re.search(r"action=(\w+)", path)
+                    action = _ACTION.search(path)
                     add(("http.api", "magicBox " + (action.group(1) if action else "")))
                 for key, val in pairs:
                     val = val.strip()

@@ -22,8 +22,10 @@ The scan row carries ``_pid`` so that a killed scan is marked ``incomplete`` on 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
+import functools
 import importlib
 import ipaddress
 import json
@@ -51,6 +53,7 @@ ARP_PARALLEL = 2  # ARP sweeps at once
 MULTICAST_COVERS = {"wsd": "wsd", "sadp": "sadp", "dhip": "dhip", "ssdp": "ssdp"}
 DISCOVERY_PROBES = ("arp", "wsd", "ssdp", "mdns", "sadp", "dhip")
 NVR_CHANNEL = "nvr_channel"
+RECORDER_TYPES = ("nvr", "dvr")
 
 ProbeFn = Callable[[str, Any], Awaitable[dict]]
 DiscoverFn = Callable[[Any], Awaitable[list[dict]]]
@@ -69,11 +72,11 @@ class ScanOptions:
     exclude: tuple[str, ...] = ()
     max_hosts: int | None = None
     rate: float = 5000.0  # packets (connections, datagrams) a second; 0 = unlimited
-    concurrency: int = 128  # hosts probed at once
+    concurrency: int = 64  # hosts probed at once
     per_host: int = 6  # probes at once on one host
-    timeout: float = 3.0  # one probe on one host
+    timeout: float = 4.0  # one probe on one host
     connect_timeout: float = 1.0
-    host_timeout: float = 10.0  # everything on one host
+    host_timeout: float = 15.0  # everything on one host
     max_bytes: int = 64 * 1024  # read from one reply
     retries: int = 1  # extra tries for a unicast UDP exchange that got no reply
     discovery_wait: float = 1.5  # seconds a multicast discovery round listens
@@ -138,27 +141,28 @@ class ScanEvent:
 
 
 class RateLimiter:
-    """A token bucket: ``await acquire()`` once per packet; ``rate`` tokens a second, small bursts."""
+    """A token bucket: ``await acquire()`` once per packet; ``rate`` tokens a second, bursts of ``burst``.
+
+    Lock-free reservation (the event loop runs one coroutine at a time): a caller takes a token, letting
+    the balance go negative, and sleeps until its own token is due. Waiters therefore do not queue behind
+    one another one loop iteration at a time, which would cap a busy scan far below ``rate``.
+    """
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         self.rate = float(rate)
         self.capacity = burst if burst is not None else max(1.0, self.rate / 20)
         self.tokens = self.capacity
         self.stamp = time.monotonic()
-        self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
         if self.rate <= 0:
             return
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= 1
+        if self.tokens < 0:
+            await asyncio.sleep(-self.tokens / self.rate)
 
     __call__ = acquire
 
@@ -380,6 +384,8 @@ class _Scan:
         self.macs: dict[str, str] = {}
         self.done = 0
         self.devices = 0
+        # one writer thread: a slow commit (a busy disk) must not stall every probe on the event loop
+        self.writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="camsweep-store")
         self.arp_swept: list[ipaddress.IPv4Network] = []
         self.multicast_ran: set[str] = set()  # discovery protocols that ran on the attached segments
         self.attached_nets = [r.network for r in self.routes if r.interface in self.interfaces
@@ -677,19 +683,48 @@ class _Scan:
                 if not t.cancelled() and t.exception() is None:
                     frags.append(t.result())
         rec = merge_fragments(ip, mac, frags)
+        rec = await self.follow_up_recorder(ip, rec)
         await self.record(rec)
+
+    async def follow_up_recorder(self, ip: str, rec: EvidenceRecord) -> EvidenceRecord:
+        """A recorder we hold credentials for but got no channel list from (a busy NVR answers slowly):
+        ask its HTTP interface once more, alone and with three times the time, before it is written."""
+        http = self.host_probes.get("http")
+        if http is None or not self.o.credentials or any(d.protocol == NVR_CHANNEL for d in rec.discovery):
+            return rec
+        ident = self._identify(rec)
+        if ident.device_type not in RECORDER_TYPES:
+            return rec
+        ctx = self.context(timeout=self.o.timeout * 3)
+        if not ctx.credentials_for(ip):
+            return rec
+        try:
+            frag = await asyncio.wait_for(http(ip, ctx), self.o.timeout * 9 + self.o.connect_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return rec
+        have = {d.protocol for d in rec.discovery}
+        extra = [d for d in (frag or {}).get("discovery", []) or []
+                 if isinstance(d, Mapping) and (d.get("protocol") == NVR_CHANNEL or d.get("protocol") not in have)]
+        return merge_fragments(ip, rec.mac, [rec.to_dict(), {"discovery": extra}]) if extra else rec
+
+    async def write(self, rec: EvidenceRecord, ident: Identification, **kw: Any) -> int:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self.store.record_device, self.scan_id, rec, ident, policy=self.o.policy,
+                                 site=self.o.site, **kw)
+        return await asyncio.shield(loop.run_in_executor(self.writer, call))
 
     async def record(self, rec: EvidenceRecord) -> None:
         parent, children = split_channels(rec)
         ident = self._identify(parent)
-        dev_id = self.store.record_device(self.scan_id, parent, ident, policy=self.o.policy, site=self.o.site)
+        dev_id = await self.write(parent, ident)
         self.devices += 1
         self.emit("device_identified", _row(dev_id, parent, ident))
         for child in children:
             cident = self._identify(child)
             chan = next((d.fields.get("channel") for d in child.discovery if d.protocol == NVR_CHANNEL), None)
-            cid = self.store.record_device(self.scan_id, child, cident, policy=self.o.policy, site=self.o.site,
-                                           parent_id=dev_id, channel=chan)
+            cid = await self.write(child, cident, parent_id=dev_id, channel=chan)
             self.devices += 1
             self.emit("device_identified", {**_row(cid, child, cident), "parent_id": dev_id, "channel": chan})
 
@@ -786,6 +821,7 @@ async def run_scan(targets: list[str] | TargetSet, options: ScanOptions, store: 
         scan_id = store.start_scan(tset.texts, options=opts, site=options.site, policy=options.policy,
                                    fingerprints_version=fp_version)
     status, error = "incomplete", None
+    scan: _Scan | None = None
     try:
         scan = _Scan(tset, options, store, scan_id, on_event, skip)
         await scan.discover()
@@ -804,6 +840,8 @@ async def run_scan(targets: list[str] | TargetSet, options: ScanOptions, store: 
         status, error = "error", f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        if scan is not None:
+            scan.writer.shutdown(wait=True)  # a write already started finishes; none is left half-done
         with contextlib.suppress(Exception):
             store.finish_scan(scan_id, status=status, error=error)
         if on_event is not None:

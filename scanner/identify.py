@@ -12,6 +12,7 @@ worse than none.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -45,11 +46,34 @@ def _fast_mac(value: str) -> str | None:
     return ":".join((d[0:2], d[2:4], d[4:6], d[6:8], d[8:10], d[10:12]))
 
 
+_NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+_LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+
+
+def _combine(rules: list[Any]) -> re.Pattern[str] | None:
+    """One alternation of the rules' patterns (named groups made anonymous, flags scoped), used only
+    to tell quickly that none of them can match. None when the patterns cannot be combined."""
+    parts = []
+    for r in rules:
+        pat = _NAMED_GROUP.sub("(?:", r.regex.pattern)
+        flags = ""
+        m = _LEADING_FLAGS.match(pat)
+        if m:
+            flags, pat = m.group(1), pat[m.end():]
+        if r.regex.flags & re.IGNORECASE and "i" not in flags:
+            flags += "i"
+        parts.append(f"(?{flags}:{pat})" if flags else f"(?:{pat})")
+    try:
+        return re.compile("|".join(parts))
+    except re.error:
+        return None
+
+
 class _Acc:
     """Per-record accumulator (plain attributes: cheap to build, 100k records a second matter)."""
 
     __slots__ = ("hits", "maker", "maker_hint", "brands", "registrants", "unknown_names", "attrs", "components",
-                 "notes")
+                 "notes", "module")
 
     def __init__(self) -> None:
         self.hits: list[EvidenceHit] = []
@@ -61,6 +85,7 @@ class _Acc:
         self.attrs: dict[str, tuple[float, str]] = {}  # model/firmware/serial/device_type -> (weight, value)
         self.components: list[str] = []
         self.notes: list[str] = []
+        self.module = False  # a MAC from a network-module or chip maker's block
 
 
 class Identifier:
@@ -76,15 +101,22 @@ class Identifier:
         self._serial_rules = self.db.index.get("@serial", [])
         self._plan: dict[str, tuple[tuple[tuple[Any, int, Any], ...], str | None]] = {}
 
-    def _plan_field(self, fname: str) -> tuple[tuple[tuple[Any, int, Any], ...], str | None]:
-        """The rules a field name is matched by (its own and its groups'), compiled once per name."""
+    def _plan_field(self, fname: str) -> tuple[Any, int, tuple[tuple[Any, int, Any], ...], tuple[Any, ...], str | None]:
+        """How a field name is matched, worked out once per name: its rules (own and its groups'),
+        a combined 'does any of them match' regex to skip the rest cheaply, and its lookup rules."""
         from fingerprints.db import keys_for
 
         keys = keys_for(fname)
-        rules = tuple((r.regex.search if r.regex is not None else None, r.cap, r)
-                      for k in keys for r in self._index.get(k, ()))
+        all_rules = [r for k in keys for r in self._index.get(k, ())]
+        rules = tuple((r.regex.search, r.cap, r) for r in all_rules if r.regex is not None)
+        lookups = tuple(r for r in all_rules if r.regex is None)
+        any_search, any_cap = None, 0
+        if len(rules) >= 3:
+            combined = _combine([r for _, _, r in rules])
+            if combined is not None:
+                any_search, any_cap = combined.search, max(cap for _, cap, _ in rules)
         raw_attr = next((_RAW_GROUPS[k] for k in keys if k in _RAW_GROUPS), None)
-        entry = (rules, raw_attr)
+        entry = (any_search, any_cap, rules, lookups, raw_attr)
         if len(self._plan) < 20000:  # field names come from devices: bound the cache
             self._plan[fname] = entry
         return entry
@@ -111,15 +143,22 @@ class Identifier:
             entry = plan.get(fname)
             if entry is None:
                 entry = self._plan_field(fname)
-            rules, raw_attr = entry
+            any_search, any_cap, rules, lookups, raw_attr = entry
             if raw_attr is not None and raw_attr not in raw:
                 raw[raw_attr] = value
-            for search, cap, rule in rules:
-                if search is not None and search(value, 0, cap) is None:
-                    continue  # the common case, kept cheap
+            if rules and (any_search is None or any_search(value, 0, any_cap) is not None):
+                for search, cap, rule in rules:
+                    rm = search(value, 0, cap)
+                    if rm is not None:
+                        m = match(rule, value, rm)
+                        if m is not None:
+                            self._take(acc, m, fname, value)
+            for rule in lookups:
                 m = match(rule, value)
                 if m is not None:
                     self._take(acc, m, fname, value)
+        if rec.mac:  # already normalised by parse_record
+            self._oui(acc, rec.mac, "mac", _OUI_STRENGTH_OWN, normalised=True)
         for attr, value in raw.items():  # the device's own words where no rule parsed them
             if attr not in acc.attrs:
                 acc.attrs[attr] = (0.0, value.strip()[:128])
@@ -166,13 +205,16 @@ class Identifier:
             strength = rule.strength if not m.vendors else "medium"
             self._oui(acc, ex["mac"], fname, strength if strength != "hint" else "weak")
 
-    def _claim(self, acc: _Acc, vid: str, w: float, strength: str) -> None:
+    def _claim(self, acc: _Acc, vid: str, w: float, strength: str, registry: bool = False) -> None:
         v = self._vendors[vid]
         if v.kind == "component_maker":
-            comp = f"{v.id}_soc" if v.id == "hisilicon" else v.id
-            if comp not in acc.components:
-                acc.components.append(comp)
-            return
+            if v.risk and v.risk not in acc.components:
+                acc.components.append(v.risk)
+            if not (registry and v.parent):
+                # a chip named in a banner is a component; a module maker's MAC block names the module
+                acc.module = True
+                return
+            # a block registered to a restricted group's chip subsidiary (HiSilicon): that group's device
         if v.kind == "oem_brand":
             acc.brands.append((3, w, v.name, vid))
             return
@@ -214,7 +256,7 @@ class Identifier:
         acc.hits.append(EvidenceHit(f"oui/{vid}", field, f"{norm} {org}", strength,
                                     f"IEEE registry: {org}" + (" (an OEM brand's block: the label, not the maker)"
                                                                if v.kind == "oem_brand" else "")))
-        self._claim(acc, vid, w, strength)
+        self._claim(acc, vid, w, strength, registry=True)
 
     # ------------------------------------------------------------------ decision
     def _decide(self, rec: EvidenceRecord, acc: _Acc) -> Identification:
@@ -247,6 +289,8 @@ class Identifier:
                 manufacturer = name
                 confidence = w * 0.8
                 notes.append("maker from the IEEE registrant of the MAC address only")
+        elif acc.module and not ranked:
+            notes.append("only a chip or network-module maker is named: the device maker is not established")
         elif acc.unknown_names and not ranked:
             notes.append(f"device names itself {acc.unknown_names[0]!r}: not a maker camsweep knows")
 

@@ -14,6 +14,7 @@ from dataclasses import fields as dc_fields
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding
@@ -88,6 +89,7 @@ class CamsweepApp(App[None]):
         self.totals: planlib.PlanTotals | None = None
         self.counts = planlib.DeviceCounts(0, 0, 0)
         self.restricted_only = False
+        self.panel_forced = False
         self.filter_text = ""
         self.sort_key: str | None = None
         self.sort_reverse = False
@@ -107,8 +109,8 @@ class CamsweepApp(App[None]):
             self.store = Store(self.db_path)
             self.catalog = planlib.load_catalog(self.catalog_path)
         except CamsweepError as exc:
-            self.query_one(CountBar).update(clean(f"error: {exc}", 300))
             self.notify(str(exc), title="cannot open", severity="error", timeout=30)
+            self.call_after_refresh(self._show_error, f"error: {exc}")
             return
         if not self.policy_arg:
             sid = self.store.latest_scan_id()
@@ -149,6 +151,12 @@ class CamsweepApp(App[None]):
         self.load_seconds = time.perf_counter() - self._t0
         self.log(f"camsweep: {len(devices)} devices loaded in {self.load_seconds:.2f} s since start")
 
+    def _show_error(self, message: str) -> None:
+        try:
+            self.screen_devices.query_one(CountBar).update(Text(clean(message, 300), "bold red"))
+        except Exception:
+            pass
+
     def _replan(self, plan: planlib.Plan, makers: list[str]) -> None:
         self.items = {it.device_id: it for it in plan.items}
         self.totals = plan.totals
@@ -167,20 +175,22 @@ class CamsweepApp(App[None]):
         if c is not None:
             return c
         r = d.get("restricted")
-        brand = planlib.brand_display(d.get("brand"), d.get("manufacturer"))
+        maker = d.get("manufacturer")
+        shown = planlib.brand_display(d.get("brand"), maker) if maker else \
+            (f"{d['brand']} -> ?" if d.get("brand") else "?")
         it = self.items.get(did)
         c = [
             ("YES", "bad") if r is True else ("no", "good") if r is False else ("?", "warn"),
             (clean(d.get("ip"), 45), ""),
-            (clean(d.get("manufacturer") or "?", 40), "" if d.get("manufacturer") else "dim"),
-            (clean(brand, 60), "relabel" if " -> " in brand else ""),
+            (clean(shown, 60), "relabel" if " -> " in shown else "" if maker else "dim"),
             (clean(d.get("model") or "", 60), ""),
-            (clean(d.get("device_type") or "", 20), ""),
             ((f"{it.tier} {it.status}", "warn" if it.status in ("planned", "ordered") else "dim") if it
              else ("", "")),
+            (clean(d.get("device_type") or "", 20), ""),
             (clean(",".join(d.get("lists") or ()), 80), "dim"),
             (clean(d.get("mac") or "", 20), "dim"),
             (clean(planlib.site_of(d), 40), ""),
+            (clean(d.get("brand") or "", 40), "dim"),
             (clean((d.get("first_seen") or "")[:16].replace("T", " "), 20), "dim"),
             (clean((d.get("last_seen") or "")[:16].replace("T", " "), 20), "dim"),
         ]
@@ -292,7 +302,13 @@ class CamsweepApp(App[None]):
         if it is None or self.catalog is None:
             return
         classes = [(k, c.label) for k, c in self.catalog.classes.items()]
-        self.push_screen(PlanEditor(it, classes, self.models_for, self.catalog.currency))
+        self.push_screen(PlanEditor(it, classes, self.models_for, self.catalog.currency, self.costs_for))
+
+    def costs_for(self, cls: str, maker_model: str) -> tuple[float, float, float]:
+        assert self.catalog is not None
+        _maker, _, model = maker_model.partition("\t")
+        chosen = next((m for m in self.catalog.cls(cls).models if m.model == model), None)
+        return planlib.default_costs(self.catalog, cls, chosen)
 
     def save_plan_changes(self, item: planlib.PlanItem, changes: dict[str, Any]) -> str | None:
         """Save through plan.py; returns an error message for the editor, or None."""
@@ -375,10 +391,10 @@ class CamsweepApp(App[None]):
             if k not in known:
                 raise CamsweepError(f"unknown scan option {k!r}; known: {', '.join(sorted(known))}")
             ftype = str(known[k].type)
-            if ftype.startswith("tuple") or "tuple[" in ftype:
-                kwargs[k] = tuple(x for x in v.split(",") if x)
-            elif k.startswith("_") or k in getattr(engine.ScanOptions, "_SEAMS", ()):
+            if k.startswith("_") or k in getattr(engine.ScanOptions, "_SEAMS", ()) or ftype.startswith("dict"):
                 raise CamsweepError(f"scan option {k!r} cannot be set here")
+            if ftype.split("|")[0].strip().startswith("tuple"):
+                kwargs[k] = tuple(x for x in v.split(",") if x)
             else:
                 kwargs[k] = _coerce(v)
         if site and "site" in known:
@@ -472,6 +488,7 @@ class CamsweepApp(App[None]):
             self.progress = f"scan {event.scan_id} finished"
             self.notify(f"scan {event.scan_id} finished", timeout=5)
         self.update_counts()
+        self.loaded = False  # until the reload lands (tests and the count bar wait on it)
         self.load_store()  # the store is the truth: reload it (history, first/last seen)
 
     # -- misc ----------------------------------------------------------------------------------------

@@ -42,16 +42,16 @@ if TYPE_CHECKING:
     from tui.app import CamsweepApp
 
 COLUMNS = (
-    Column("restricted", "Restr", 5, 5),
+    Column("restricted", "Rst", 3, 3),
     Column("ip", "IP", 15, 8),
-    Column("maker", "Maker", 14, 5),
-    Column("brand", "Brand", 24, 5),
-    Column("model", "Model", 20, 5),
+    Column("maker", "Brand -> maker", 22, 8),
+    Column("model", "Model", 16, 5),
+    Column("plan", "Plan", 10, 4),
     Column("type", "Type", 8, 4),
-    Column("plan", "Plan", 11, 4),
     Column("lists", "Lists", 28, 5),
     Column("mac", "MAC", 17, 3),
     Column("site", "Site", 18, 4),
+    Column("brand", "Brand", 16, 5),
     Column("first", "First seen", 16, 10),
     Column("last", "Last seen", 16, 9),
 )
@@ -64,7 +64,7 @@ class DevicesScreen(Screen[None]):
         Binding("slash", "focus_filter", "Filter"),
         Binding("r", "toggle_restricted", "Restricted only"),
         Binding("e", "edit_plan", "Plan"),
-        Binding("p", "toggle_panel", "Panel", show=False),
+        Binding("p", "toggle_panel", "Panel"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -86,9 +86,9 @@ class DevicesScreen(Screen[None]):
         self.update_flags()
 
     def on_resize(self) -> None:
-        panel = self.query_one(PlanPanel)
-        narrow = self.size.width < 110
-        panel.set_class(narrow, "narrow")
+        # below 100 columns the table needs the room: the count bar still shows the plan total, p shows the panel
+        if not self.app.panel_forced:
+            self.query_one(PlanPanel).display = self.size.width >= 100
 
     def update_flags(self) -> None:
         t = Text(no_wrap=True)
@@ -122,6 +122,7 @@ class DevicesScreen(Screen[None]):
     def action_toggle_panel(self) -> None:
         panel = self.query_one(PlanPanel)
         panel.display = not panel.display
+        self.app.panel_forced = True
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
@@ -260,9 +261,11 @@ class PlanEditor(ModalScreen[Any]):
 
     app: CamsweepApp
 
-    def __init__(self, item: Any, classes: list[tuple[str, str]], models_for: Any, currency: str) -> None:
+    def __init__(self, item: Any, classes: list[tuple[str, str]], models_for: Any, currency: str,
+                 costs_for: Any = None) -> None:
         super().__init__()
         self.item = item
+        self.costs_for = costs_for  # (class, "maker\tmodel") -> (hardware, labour, licence) defaults
         self.class_options = classes
         self.models_for = models_for  # class key -> list of (label, "maker\tmodel")
         self.currency = currency
@@ -305,15 +308,46 @@ class PlanEditor(ModalScreen[Any]):
                 yield Button("Save", variant="primary", id="save", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
+    _ready = False
+
     def on_mount(self) -> None:
         self.query_one("#status", Select).focus()
+        # Select.Changed messages from setting the initial values arrive first; only later ones are the user's
+        self.call_after_refresh(self._set_ready)
+
+    def _set_ready(self) -> None:
+        self._ready = True
 
     @on(Select.Changed, "#cls")
     def class_changed(self, event: Select.Changed) -> None:
+        if not self._ready or (str(event.value) == self.item.replacement_class and not self._class_touched):
+            return
+        self._class_touched = True
         model = self.query_one("#model", Select)
         opts = self._model_options(str(event.value))
         model.set_options(opts)
         model.value = opts[0][1]
+        self._fill_costs(str(event.value), opts[0][1], labour=True)
+
+    @on(Select.Changed, "#model")
+    def model_changed(self, event: Select.Changed) -> None:
+        if not self._ready:
+            return
+        it = self.item
+        cur = f"{it.suggested_maker}\t{it.suggested_model}" if it.suggested_model else ""
+        if str(event.value or "") != cur or self._class_touched:
+            self._fill_costs(str(self.query_one("#cls", Select).value), str(event.value or ""), labour=False)
+
+    _class_touched = False
+
+    def _fill_costs(self, cls: str, model: str, *, labour: bool) -> None:
+        if self.costs_for is None:
+            return
+        hw, lab, lic = self.costs_for(cls, model)
+        self.query_one("#hw", Input).value = f"{hw:.2f}"
+        self.query_one("#lic", Input).value = f"{lic:.2f}"
+        if labour:
+            self.query_one("#lab", Input).value = f"{lab:.2f}"
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:

@@ -104,16 +104,16 @@ class DeviceTable(ScrollView, can_focus=True):
                          "devtable--warn", "devtable--dim", "devtable--relabel", "devtable--odd"}
 
     DEFAULT_CSS = """
-    DeviceTable { height: 1fr; scrollbar-gutter: stable; }
+    DeviceTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 1; }
     DeviceTable > .devtable--header { text-style: bold; background: $panel; color: $text; }
-    DeviceTable > .devtable--cursor { background: $accent 60%; color: $text; text-style: bold; }
-    DeviceTable:blur > .devtable--cursor { background: $accent 25%; }
+    DeviceTable > .devtable--cursor { background: $accent; color: $text; text-style: bold; }
+    DeviceTable:blur > .devtable--cursor { background: $secondary; }
     DeviceTable > .devtable--bad { color: $error; text-style: bold; }
     DeviceTable > .devtable--good { color: $success; }
     DeviceTable > .devtable--warn { color: $warning; }
     DeviceTable > .devtable--dim { color: $text-muted; }
     DeviceTable > .devtable--relabel { color: $warning; text-style: bold; }
-    DeviceTable > .devtable--odd { background: $boost; }
+    DeviceTable > .devtable--odd { background: $panel; }
     """
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
@@ -319,7 +319,7 @@ class PlanPanel(Static):
     """The highlighted device's plan and the totals per site and overall."""
 
     DEFAULT_CSS = """
-    PlanPanel { width: 32; height: 1fr; border-left: solid $primary; padding: 0 1; overflow-y: auto; }
+    PlanPanel { width: 28; height: 1fr; border-left: solid $primary; padding: 0 1; overflow-y: auto; }
     """
 
     def show(self, item: Any | None, device: dict[str, Any] | None, totals: Any | None, currency: str) -> None:
@@ -355,15 +355,16 @@ class PlanPanel(Static):
             t.append("\nPlan totals\n", "bold underline")
             t.append(f"{o.devices:,} devices ", "bold")
             t.append(f"{money(o.total, currency)}\n", "bold")
-            t.append(f"plan {bs.get('planned', 0)} ord {bs.get('ordered', 0)} "
-                     f"done {bs.get('replaced', 0)} exempt {bs.get('exempt', 0)}\n", "dim")
+            t.append(f"planned {bs.get('planned', 0)} ordered {bs.get('ordered', 0)}\n"
+                     f"replaced {bs.get('replaced', 0)} exempt {bs.get('exempt', 0)}\n", "dim")
             t.append(f"hw {money(o.hardware)} lab {money(o.labour)}\nlic {money(o.licence)} ", "dim")
             t.append(f"left {money(o.remaining)}\n")
             sites = sorted(totals.by_site.items(), key=lambda kv: (-kv[1].total, kv[0]))
             if sites:
-                t.append("\nPer site      devs    total\n", "bold underline")
+                t.append("\nPer site    devs    total\n", "bold underline")
             for name, st in sites[:12]:
-                t.append(f"{clean(name, 13):<13.13} {st.devices:>4} {money(st.total):>8}\n")
+                short = name[:-5] + ".*" if name.endswith(".0/24") else name
+                t.append(f"{clean(short, 11):<11.11} {st.devices:>4} {money(st.total):>8}\n")
             if len(sites) > 12:
                 t.append(f"+ {len(sites) - 12} more sites\n", "dim")
         self.update(t)

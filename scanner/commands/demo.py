@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,10 +52,20 @@ def scan_command(st: manager.LabStatus, db: str) -> list[str]:
     return cmd
 
 
+def _hangup_as_interrupt() -> None:
+    """A closed terminal (SIGHUP) or a SIGTERM unwinds like Ctrl-C, so the lab still goes down."""
+    def on_signal(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, on_signal)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("scanner.commands.scan") is None:
         raise CamsweepError("the scan engine is not built yet (scanner/commands/scan.py is missing), so the "
                             "demo has nothing to scan with; `camsweep lab up` still brings the lab up")
+    _hangup_as_interrupt()
     tmpdir = None
     if args.db:
         db = str(Path(args.db).expanduser().resolve())
@@ -116,6 +127,8 @@ def show_results(db: str, st: manager.LabStatus, *, tui: bool) -> None:
         table.append(cells)
     print(format_table(cols, table))
     cmp = manager.compare_with_ground_truth(rows, st.ground_truth_rows())
-    print(f"\nfound {cmp['found']} of {cmp['devices']} devices; maker right for {cmp['manufacturer_right']}, "
+    chans, chans_found = cmp["devices"] - cmp["hosts"], cmp["found"] - cmp["hosts_found"]
+    print(f"\nfound {cmp['hosts_found']} of {cmp['hosts']} devices on the network and {chans_found} of {chans} "
+          f"cameras behind recorders; maker right for {cmp['manufacturer_right']}, "
           f"wrong for {cmp['manufacturer_wrong']}, unknown for {cmp['manufacturer_null']}; restricted: "
           f"{cmp['restricted_found']} of {cmp['restricted_truth']} flagged, {cmp['false_alarms']} false alarms")

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from scanner.errors import StoreError
+from scanner.errors import CamsweepError, StoreError
 from scanner.logs import add_log_arguments, setup_logging_from_args
 from scanner.store import Store, default_db_path
 
@@ -24,9 +24,10 @@ def open_existing_store(path: str | None) -> Store:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "report", help="write an HTML, JSON or CSV report of a scan",
+        "report", help="write an HTML, JSON, CSV or PDF report of a scan",
         description="Write a report of one stored scan: HTML (one self-contained, printable file), JSON "
-        "(schema scanner/report/schema/report-v1.json) or CSV. Reads only the store.",
+        "(schema scanner/report/schema/report-v1.json), CSV, or PDF (the HTML printed by headless Chromium). "
+        "Reads only the store.",
         epilog="Exit codes: 0 written (and no --fail-on condition met), 1 a --fail-on condition met, "
         "2 error. Example: camsweep report --latest --site hq --format html -o hq.html --fail-on restricted")
     which = p.add_mutually_exclusive_group()
@@ -34,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--latest", action="store_true", help="the latest scan (the default)")
     which.add_argument("--list", action="store_true", help="list the stored scans and exit")
     p.add_argument("--site", help="with --latest or --list: only scans of this site label")
-    p.add_argument("--format", "-f", choices=("html", "json", "csv"),
+    p.add_argument("--since", metavar="AGE", help="with --list: only scans started since (7d, 12h, 2026-11-01)")
+    p.add_argument("--format", "-f", choices=("html", "json", "csv", "pdf"),
                    help="report format (default: from the -o file's extension, else html)")
     p.add_argument("-o", "--output", default="-", metavar="FILE", help="file to write (default: stdout)")
     p.add_argument("--policy", help="evaluate restriction under this policy instead of the scan's own")
@@ -46,10 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _list(store: Store, site: str | None) -> int:
+def _list(store: Store, site: str | None, since: str | None) -> int:
+    from scanner.diff import parse_since
     from scanner.report.escape import visible_text
 
-    scans = store.scans(site=site)
+    try:
+        since_iso = parse_since(since) if since else None
+    except ValueError as exc:
+        raise CamsweepError(str(exc)) from None
+    scans = store.scans(site=site, since=since_iso)
     if not scans:
         print("no scans stored", file=sys.stderr)
         return 0
@@ -75,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
     store = open_existing_store(args.db)
     try:
         if args.list:
-            return _list(store, args.site)
+            return _list(store, args.site, args.since)
         fmt = args.format
         if fmt is None:
             fmt = parse_report_spec(args.output)[0] if args.output != "-" and Path(args.output).suffix.lower() in (
-                ".html", ".htm", ".json", ".csv") else "html"
+                ".html", ".htm", ".json", ".csv", ".pdf") else "html"
         scan_id = resolve_scan_id(store, args.scan, args.site)
         hits = fail_on_hits(store, scan_id, conditions) if conditions else []  # checks the names first
         model = build_report_model(store, scan_id, args.policy)

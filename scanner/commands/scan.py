@@ -59,10 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated per-host probes to run (default: all)")
     d.add_argument("--rate", type=_nonneg_float, default=5000.0, metavar="PPS",
                    help="packets a second at most (0: no limit; default 5000)")
-    d.add_argument("--concurrency", type=_positive_int, default=128, metavar="N", help="hosts probed at once")
+    d.add_argument("--concurrency", type=_positive_int, default=64, metavar="N", help="hosts probed at once")
     d.add_argument("--per-host", type=_positive_int, default=6, metavar="N", help="probes at once on one host")
-    d.add_argument("--timeout", type=_positive_float, default=3.0, metavar="S", help="seconds for one probe")
-    d.add_argument("--host-timeout", type=_positive_float, default=10.0, metavar="S",
+    d.add_argument("--timeout", type=_positive_float, default=4.0, metavar="S", help="seconds for one probe")
+    d.add_argument("--host-timeout", type=_positive_float, default=15.0, metavar="S",
                    help="seconds for everything on one host")
     d.add_argument("--retries", type=_nonneg_int, default=1, metavar="N", help="extra tries for UDP probes")
     d.add_argument("--credentials", default=None, metavar="FILE|keyring:NAME",

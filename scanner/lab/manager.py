@@ -548,7 +548,7 @@ def compare_with_ground_truth(found: Sequence[dict[str, Any]], truth: Sequence[d
     """How a scan's device rows (``Store.devices()``) match the lab's ground truth.
 
     Devices on the network are matched by IP, cameras behind a recorder by (parent IP, channel).
-    Returns counts: ``devices``/``found``, ``manufacturer_right``/``manufacturer_wrong``/``manufacturer_null``
+    Returns counts: ``devices``/``found`` (``hosts``/``hosts_found``: those on the network), ``manufacturer_right``/``manufacturer_wrong``/``manufacturer_null``
     over the found ones whose truth names a maker, ``restricted_truth``/``restricted_found`` (true positives),
     ``false_alarms`` (flagged restricted, truth says not), ``missed`` (ips of devices not found).
     """
@@ -558,7 +558,8 @@ def compare_with_ground_truth(found: Sequence[dict[str, Any]], truth: Sequence[d
                for r in found if r.get("parent_id") is not None and r.get("channel") is not None}
     out: dict[str, Any] = {"devices": len(truth), "found": 0, "manufacturer_right": 0, "manufacturer_wrong": 0,
                            "manufacturer_null": 0, "restricted_truth": 0, "restricted_found": 0,
-                           "false_alarms": 0, "missed": []}
+                           "false_alarms": 0, "missed": [],
+                           "hosts": sum(1 for t in truth if not t.get("parent_ip")), "hosts_found": 0}
     for t in truth:
         if t.get("parent_ip"):
             got = by_chan.get((t["parent_ip"], str(t.get("channel"))))
@@ -570,6 +571,8 @@ def compare_with_ground_truth(found: Sequence[dict[str, Any]], truth: Sequence[d
             out["missed"].append(t.get("ip") or f"{t.get('parent_ip')}#ch{t.get('channel')}")
             continue
         out["found"] += 1
+        if not t.get("parent_ip"):
+            out["hosts_found"] += 1
         if t.get("manufacturer"):
             want, have = str(t["manufacturer"]).lower(), str(got.get("manufacturer") or "").lower()
             key = "manufacturer_null" if not have else "manufacturer_right" if have == want else "manufacturer_wrong"

@@ -43,13 +43,13 @@ from pathlib import Path
 from typing import Any
 
 from scanner.lab.profiles import DeviceSpec
-from scanner.lab.responders import Device, OpenSocket, open_sockets, serve, tls
+from scanner.lab.responders import TCP_SERVICES, Device, OpenSocket, open_sockets, serve, tls, udp_services
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
 MAX_PLAN_BYTES = 64 * 1024 * 1024
 DEFAULT_WSD_MAX_DELAY = 0.5
-FDS_PER_DEVICE = 24
+CONNECTION_FDS = 8192  # room for open connections on top of the listening sockets
 
 
 class PlanError(ValueError):
@@ -212,8 +212,18 @@ def open_all(devices: list[Device]) -> list[tuple[Device, list[OpenSocket]]]:
     return out
 
 
-def raise_fd_limit(devices: int) -> None:
-    want = 256 + devices * FDS_PER_DEVICE
+def sockets_needed(devices: list[Device]) -> int:
+    n = 0
+    for dev in devices:
+        n += sum(1 for s in dev.spec.services if s in TCP_SERVICES)
+        n += len(udp_services(dev)) * (2 if dev.netns else 1)
+    return n
+
+
+def raise_fd_limit(devices: list[Device]) -> None:
+    """Raise RLIMIT_NOFILE to cover every listening socket plus room for connections."""
+    need = sockets_needed(devices)
+    want = need + CONNECTION_FDS + 64
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft >= want:
         return
@@ -221,9 +231,12 @@ def raise_fd_limit(devices: int) -> None:
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ValueError, OSError):
-        pass
+        target = soft
+    if target < need + 64:
+        raise PlanError(f"the plan needs {need} sockets but the open-file limit is {target}; "
+                        "raise it (ulimit -n) or serve fewer devices")
     if target < want:
-        _log(f"warning: open-file limit {target} may be too low for {devices} devices (want {want})")
+        _log(f"warning: open-file limit {target} leaves room for only {target - need} connections")
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     except PlanError as e:
         _log(f"error: {e}")
         return 2
-    raise_fd_limit(len(devices))
+    try:
+        raise_fd_limit(devices)
+    except PlanError as e:
+        _log(f"error: {e}")
+        return 2
     try:
         asyncio.run(run(devices))
     except OSError as e:

@@ -59,7 +59,7 @@ async def sweep(network: str, ctx: ProbeContext) -> list[dict]:
     out: dict[str, dict] = {}
     for psrc, hwsrc in pairs:
         frag = parse_arp_reply(psrc, hwsrc)
-        if frag and frag["ip"] in net and ctx.allowed(frag["ip"]) and frag["ip"] not in out:
+        if frag and ipaddress.IPv4Address(frag["ip"]) in net and ctx.allowed(frag["ip"]) and frag["ip"] not in out:
             out[frag["ip"]] = frag
     return list(out.values())
 

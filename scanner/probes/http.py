@@ -31,6 +31,7 @@ MAX_HEADERS = 64
 MAX_HEADER_VALUE = 4096
 MAX_BODY_TEXT = 16 * 1024  # body text kept in the evidence (identifier reads the first bytes)
 MAX_JSON_DEPTH = 32
+PORT_BUDGET = 2.5  # one port's whole request sequence, in multiples of ctx.timeout
 
 ISAPI_DEVICE_INFO = "/ISAPI/System/deviceInfo"
 HIK_LOGIN_PAGE = "/doc/page/login.asp"
@@ -386,118 +387,123 @@ def _url(scheme: str, host: str, port: int, path: str) -> str:
     return f"{scheme}://{h}{'' if default else ':' + str(port)}{path}"
 
 
-async def _probe_port(client: httpx.AsyncClient, host: str, port: int, tls: bool, ctx: ProbeContext
-                      ) -> tuple[list[dict], list[dict]]:
+async def _probe_port(client: httpx.AsyncClient, host: str, port: int, tls: bool, ctx: ProbeContext,
+                      entries: list[dict], discovery: list[dict]) -> None:
+    """Fill ``entries``/``discovery`` as answers arrive, so a deadline keeps what was already read."""
     scheme = "https" if tls else "http"
     cap = ctx.max_bytes
     await ctx.throttle()
     root = await fetch(client, "GET", _url(scheme, host, port, "/"), cap)
     if root is None:
-        return [], []
-    entries: list[dict] = []
-    discovery: list[dict] = []
-    fav = await fetch(client, "GET", _url(scheme, host, port, "/favicon.ico"), cap)
-    md5 = favicon_md5(fav[2]) if fav is not None and fav[0] == 200 and fav[2] else ""
-    entries.append(build_http_entry(root[0], root[1], root[2], port=port, tls=tls, path="/", favicon_md5=md5))
+        return
+    root_entry = build_http_entry(root[0], root[1], root[2], port=port, tls=tls, path="/")
+    entries.append(root_entry)
 
     async def get(path: str, **kw: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
         await ctx.throttle()
-        return await fetch(client, kw.pop("method", "GET"), _url(scheme, host, port, path), cap, **kw)
-
-    def keep(path: str, res: tuple[int, list[tuple[str, str]], bytes] | None) -> None:
+        res = await fetch(client, kw.pop("method", "GET"), _url(scheme, host, port, path), cap, **kw)
         if res is not None:
             entries.append(build_http_entry(res[0], res[1], res[2], port=port, tls=tls, path=path))
+        return res
 
-    isapi, login_page, magic, rpc2 = await asyncio.gather(
+    fav, isapi, _login, magic, rpc2 = await asyncio.gather(
+        fetch(client, "GET", _url(scheme, host, port, "/favicon.ico"), cap),
         get(ISAPI_DEVICE_INFO), get(HIK_LOGIN_PAGE), get(MAGICBOX_SYSTEM),
         get(RPC2_LOGIN, method="POST", content=RPC2_CHALLENGE,
             headers={"Content-Type": "application/json", "X-Requested-With": "XMLHttpRequest"}),
     )
-    for path, res in ((ISAPI_DEVICE_INFO, isapi), (HIK_LOGIN_PAGE, login_page), (MAGICBOX_SYSTEM, magic),
-                      (RPC2_LOGIN, rpc2)):
-        keep(path, res)
+    if fav is not None and fav[0] == 200 and fav[2]:
+        root_entry["favicon_md5"] = favicon_md5(fav[2])
     if isapi is not None and isapi[0] == 200:
         d = parse_isapi_device_info(isapi[2])
-        if d:
-            discovery.append(d)
-    if magic is not None and magic[0] == 200:
-        more = await asyncio.gather(get(MAGICBOX_VENDOR), get(MAGICBOX_SOFTWARE))
-        for path, res in zip((MAGICBOX_VENDOR, MAGICBOX_SOFTWARE), more, strict=True):
-            keep(path, res)
-        d = parse_magicbox(magic[2], *(r[2] for r in more if r is not None and r[0] == 200))
         if d:
             discovery.append(d)
     if rpc2 is not None and rpc2[0] == 200:
         d = parse_rpc2_login(rpc2[2])
         if d:
             discovery.append(d)
-    return entries, discovery
+    if magic is not None and magic[0] == 200:
+        more = await asyncio.gather(get(MAGICBOX_VENDOR), get(MAGICBOX_SOFTWARE))
+        d = parse_magicbox(magic[2], *(r[2] for r in more if r is not None and r[0] == 200))
+        if d:
+            discovery.append(d)
+
+
+def _looks_like(entries: list[dict], vendor: str) -> bool:
+    """Whether the unauthenticated answers point at a Hikvision (ISAPI) or Dahua (CGI) web server."""
+    for e in entries:
+        status, path = e.get("status"), e.get("path", "")
+        if vendor == "hikvision" and path in (ISAPI_DEVICE_INFO, HIK_LOGIN_PAGE) and status in (200, 401):
+            return True
+        if vendor == "dahua" and (path.startswith("/cgi-bin/magicBox") or path == RPC2_LOGIN) and status in (200, 401):
+            return True
+    return False
 
 
 async def _with_credentials(client: httpx.AsyncClient, host: str, port: int, tls: bool, ctx: ProbeContext,
-                            user: str, password: str, known: set[str]) -> list[dict]:
-    """Device info and NVR channel lists with digest authentication (credentials the user gave)."""
+                            user: str, password: str, entries: list[dict], discovery: list[dict]) -> None:
+    """Device info and NVR channel lists with digest authentication (credentials the user gave).
+
+    Only the vendor API the unauthenticated answers pointed at is asked; results are appended as they
+    arrive. The bodies read with credentials are not kept as http entries (only the parsed facts)."""
     scheme = "https" if tls else "http"
     auth = httpx.DigestAuth(user, password)
     cap = ctx.max_bytes
-    out: list[dict] = []
+    known = {d["protocol"] for d in discovery}
 
     async def get(path: str) -> bytes | None:
         await ctx.throttle()
         res = await fetch(client, "GET", _url(scheme, host, port, path), cap, auth=auth)
         return res[2] if res is not None and res[0] == 200 else None
 
-    if "isapi" not in known:
-        body = await get(ISAPI_DEVICE_INFO)
-        d = parse_isapi_device_info(body) if body else None
-        if d:
-            out.append(d)
-            known.add("isapi")
-    if "magicbox" not in known:
-        bodies = [b for b in await asyncio.gather(get(MAGICBOX_SYSTEM), get(MAGICBOX_VENDOR),
-                                                  get(MAGICBOX_SOFTWARE), get(MAGICBOX_DEVICE_TYPE)) if b]
-        d = parse_magicbox(*bodies) if bodies else None
-        if d:
-            out.append(d)
-            known.add("magicbox")
-    if "isapi" in known:
+    hik = "isapi" in known or _looks_like(entries, "hikvision")
+    dahua = "magicbox" in known or "rpc2" in known or _looks_like(entries, "dahua")
+    if hik:
+        if "isapi" not in known:
+            body = await get(ISAPI_DEVICE_INFO)
+            d = parse_isapi_device_info(body) if body else None
+            if d:
+                discovery.append(d)
         body = await get(HIK_CHANNELS)
-        out.extend(parse_hik_channels(body) if body else [])
-    if "magicbox" in known:
+        discovery.extend(parse_hik_channels(body) if body else [])
+    if dahua:
+        if "magicbox" not in known:
+            bodies = [b for b in await asyncio.gather(get(MAGICBOX_SYSTEM), get(MAGICBOX_VENDOR),
+                                                      get(MAGICBOX_SOFTWARE), get(MAGICBOX_DEVICE_TYPE)) if b]
+            d = parse_magicbox(*bodies) if bodies else None
+            if d:
+                discovery.append(d)
         body = await get(DAHUA_REMOTE_DEVICES)
-        out.extend(parse_dahua_remote_devices(body) if body else [])
-    return out
+        discovery.extend(parse_dahua_remote_devices(body) if body else [])
 
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
-    """``{"http": [...], "discovery": [...]}`` for every HTTP(S) port of ``host`` that answered."""
+    """``{"http": [...], "discovery": [...]}`` for every HTTP(S) port of ``host`` that answered.
+
+    Each port gets ``PORT_BUDGET`` x ``ctx.timeout`` in total (each request is bounded by ctx.timeout,
+    the port's whole sequence by the budget); what was read before a deadline is kept."""
     targets = [(p, False) for p in ctx.ports_for("http")] + [(p, True) for p in ctx.ports_for("https")]
     if not targets:
         return {}
-    http: list[dict] = []
-    discovery: list[dict] = []
+    per_port: list[tuple[list[dict], list[dict]]] = [([], []) for _ in targets]
     try:
         async with ctx.http_client() as client:
-            async def one(port: int, tls: bool) -> tuple[list[dict], list[dict]]:
+            async def one(i: int, port: int, tls: bool) -> None:
                 try:
-                    return await asyncio.wait_for(_probe_port(client, host, port, tls, ctx), ctx.timeout)
+                    await asyncio.wait_for(_probe_port(client, host, port, tls, ctx, *per_port[i]),
+                                           PORT_BUDGET * ctx.timeout)
                 except (TimeoutError, httpx.HTTPError, OSError):
-                    return [], []
+                    pass
 
-            results = await asyncio.gather(*(one(p, t) for p, t in targets))
-            answered: list[tuple[int, bool]] = []
-            for (port, tls), (e, d) in zip(targets, results, strict=True):
-                http.extend(e)
-                discovery.extend(d)
-                if e:
-                    answered.append((port, tls))
+            await asyncio.gather(*(one(i, p, t) for i, (p, t) in enumerate(targets)))
             cred = ctx.credentials_for(host)
+            answered = [i for i, (e, _d) in enumerate(per_port) if e]
             if cred and answered:
-                known = {d["protocol"] for d in discovery}
-                port, tls = answered[0]
+                i = answered[0]
+                port, tls = targets[i]
                 try:
-                    discovery.extend(await asyncio.wait_for(
-                        _with_credentials(client, host, port, tls, ctx, cred[0], cred[1], known), ctx.timeout))
+                    await asyncio.wait_for(_with_credentials(client, host, port, tls, ctx, cred[0], cred[1],
+                                                             *per_port[i]), PORT_BUDGET * ctx.timeout)
                 except (TimeoutError, httpx.HTTPError, OSError):
                     pass
     except asyncio.CancelledError:
@@ -505,6 +511,8 @@ async def probe(host: str, ctx: ProbeContext) -> dict:
     except Exception:  # never let a hostile device's surprise out of the probe
         pass
     out: dict[str, Any] = {}
+    http = [e for entries, _ in per_port for e in entries]
+    discovery = [d for _, ds in per_port for d in ds]
     if http:
         out["http"] = http
     if discovery:

@@ -104,12 +104,30 @@ async def _soap(client: Any, url: str, operation: str, ctx: ProbeContext
     return res[0], _fold_headers(res[1]), res[2]
 
 
-async def device_information_with_credentials(host: str, port: int, user: str, password: str,
-                                              timeout: float) -> dict | None:
-    """GetDeviceInformation through onvif-zeep-async (bundled WSDLs), or None when it fails."""
+def _import_onvif_client() -> Any:
+    """``onvif.ONVIFCamera``, imported without letting it reconfigure logging: onvif.client calls
+    ``logging.basicConfig(level=INFO)`` at import, which would send every library's INFO lines to stderr."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     try:
         from onvif import ONVIFCamera
     except ImportError:
+        return None
+    finally:
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+        root.setLevel(level)
+    return ONVIFCamera
+
+
+async def device_information_with_credentials(host: str, port: int, user: str, password: str,
+                                              timeout: float) -> dict | None:
+    """GetDeviceInformation through onvif-zeep-async (bundled WSDLs), or None when it fails."""
+    ONVIFCamera = _import_onvif_client()
+    if ONVIFCamera is None:
         return None
     cam = None
     try:

@@ -36,7 +36,8 @@ MAX_DEVICES = 65_536
 MAX_SECONDS = 3600
 
 BPF = ("arp or (udp and (port 67 or port 68 or port 5353 or port 1900 or port 3702 or port 37020 "
-       "or port 37810))")
+       "or port 37810)) or (ip[6:2] & 0x3fff != 0)")  # the last clause: IP fragments, reassembled later
+MAX_FRAGMENTS = 20_000
 
 HTTP_PORTS = {80, 8080, 8000, 8081, 88, 443}
 RTSP_PORTS = {554, 8554}
@@ -205,6 +206,54 @@ def merge_fragments(frags: Iterable[dict]) -> list[dict]:
     return out
 
 
+def _is_fragment(pkt: Any) -> bool:
+    from scapy.layers.inet import IP
+
+    if IP not in pkt:
+        return False
+    ip = pkt[IP]
+    return bool(ip.frag) or bool(int(ip.flags) & 1)
+
+
+def _reassemble(fragments: list[Any]) -> list[Any]:
+    """Whole datagrams from IP fragments (any order); incomplete or overlapping ones are dropped."""
+    from scapy.compat import raw
+    from scapy.layers.inet import IP
+    from scapy.layers.l2 import Ether
+
+    groups: dict[tuple, list[Any]] = {}
+    for p in fragments:
+        ip = p[IP]
+        groups.setdefault((ip.src, ip.dst, ip.id, ip.proto), []).append(p)
+    out: list[Any] = []
+    for (src, dst, _id, proto), parts in list(groups.items())[:4096]:
+        try:
+            parts.sort(key=lambda q: q[IP].frag)
+            data = bytearray()
+            complete = False
+            for q in parts:
+                ip = q[IP]
+                if ip.frag * 8 != len(data):
+                    break  # a gap or an overlap
+                header = ip.ihl * 4
+                data += raw(ip)[header : ip.len] if ip.len else raw(ip)[header:]
+                if len(data) > 65535:
+                    break
+                if not int(ip.flags) & 1:
+                    complete = True
+                    break
+            if not complete:
+                continue
+            first = parts[0]
+            whole = IP(raw(IP(src=src, dst=dst, proto=proto, ttl=first[IP].ttl) / bytes(data)))
+            if Ether in first:
+                whole = Ether(src=first[Ether].src, dst=first[Ether].dst) / whole
+            out.append(whole)
+        except Exception:
+            continue
+    return out
+
+
 def read_pcap(path: str, *, max_packets: int = MAX_PACKETS) -> list[dict]:
     """A pcap or pcapng file -> merged device records. Raises CaptureError with a clear message."""
     try:
@@ -224,6 +273,7 @@ def read_pcap(path: str, *, max_packets: int = MAX_PACKETS) -> list[dict]:
         raise CaptureError(f"{path!r} is not a pcap or pcapng capture ({exc})") from None
     try:
         n = 0
+        fragments: list[Any] = []
         while n < max_packets:
             try:
                 pkt = reader.read_packet()
@@ -234,7 +284,13 @@ def read_pcap(path: str, *, max_packets: int = MAX_PACKETS) -> list[dict]:
             if pkt is None:
                 break
             n += 1
+            if _is_fragment(pkt):
+                if len(fragments) < MAX_FRAGMENTS:
+                    fragments.append(pkt)
+                continue
             frags.extend(parse_packet(pkt))
+        if fragments:
+            frags.extend(f for pkt in _reassemble(fragments) for f in parse_packet(pkt))
     finally:
         try:
             reader.close()
@@ -255,13 +311,27 @@ async def capture(ctx: ProbeContext, seconds: float) -> list[dict]:
             frags.extend(parse_packet(pkt))
 
     try:
+        import scapy.layers.dhcp  # noqa: F401  (registers the link and protocol layers the dissector needs)
+        import scapy.layers.inet  # noqa: F401
+        import scapy.layers.l2  # noqa: F401
         from scapy.sendrecv import AsyncSniffer
 
-        sniffer = AsyncSniffer(iface=ctx.interface, filter=BPF, prn=on_packet, store=False)
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        from scapy.sessions import IPSession  # reassembles fragmented datagrams (long ProbeMatches)
+
+        sniffer = AsyncSniffer(iface=ctx.interface, filter=BPF, prn=on_packet, store=False, session=IPSession,
+                               started_callback=lambda: loop.call_soon_threadsafe(ready.set))
         sniffer.start()
     except Exception as exc:
         raise CaptureError(f"cannot listen on {ctx.interface!r}: {exc}") from None
     try:
+        try:  # the listening window starts once the socket is open, not when the thread was asked for
+            await asyncio.wait_for(ready.wait(), 5.0)
+        except TimeoutError:
+            pass
+        if not sniffer.running and getattr(sniffer, "exception", None):
+            raise CaptureError(f"cannot listen on {ctx.interface!r}: {sniffer.exception}")
         await asyncio.sleep(seconds)
     finally:
         try:

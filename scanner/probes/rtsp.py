@@ -98,9 +98,9 @@ def _complete(buf: bytes) -> bool:
     return len(buf) >= end + 4 + int(m.group(1))
 
 
-async def _exchange(host: str, port: int, ctx: ProbeContext, deadline: Deadline) -> list[dict]:
+async def _exchange(host: str, port: int, ctx: ProbeContext, deadline: Deadline, out: list[dict]) -> None:
+    """OPTIONS then DESCRIBE on one connection; replies are appended to ``out`` as they arrive."""
     reader, writer = await ctx.connect(host, port)
-    out: list[dict] = []
     h = f"[{host}]" if ":" in host else host
     url = f"rtsp://{h}:{port}/"
     try:
@@ -122,7 +122,6 @@ async def _exchange(host: str, port: int, ctx: ProbeContext, deadline: Deadline)
                 break
     finally:
         await close_writer(writer)
-    return out
 
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
@@ -131,10 +130,12 @@ async def probe(host: str, ctx: ProbeContext) -> dict:
 
     async def one(port: int) -> list[dict]:
         deadline = Deadline(ctx.timeout)
+        out: list[dict] = []
         try:
-            return await asyncio.wait_for(_exchange(host, port, ctx, deadline), ctx.timeout + 0.5)
+            await asyncio.wait_for(_exchange(host, port, ctx, deadline, out), ctx.timeout + 0.5)
         except (TimeoutError, OSError, ConnectionError, ValueError):
-            return []
+            pass
+        return out
 
     try:
         for res in await asyncio.gather(*(one(p) for p in ctx.ports_for("rtsp"))):

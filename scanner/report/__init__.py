@@ -1,5 +1,5 @@
 """Reports of one scan, read only from the store: HTML (self-contained, printable), JSON (schema
-``schema/report-v1.json``) and CSV.
+``schema/report-v1.json``), CSV, and PDF (the HTML printed by headless Chromium, when installed).
 
 - ``build_report_model(store, scan_id, policy=None)`` gathers the data (scanner/report/model.py).
 - ``render_report(model, fmt)`` formats it; ``write_report(store, scan_id, spec)`` does both and writes
@@ -19,8 +19,8 @@ from scanner.errors import CamsweepError
 from scanner.report.model import SCHEMA_VERSION, build_report_model, resolve_scan_id
 from scanner.store import Store
 
-FORMATS = ("html", "json", "csv")
-_EXTENSIONS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv"}
+FORMATS = ("html", "json", "csv", "pdf")
+_EXTENSIONS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv", ".pdf": "pdf"}
 FAIL_ON_CONDITIONS = ("restricted", "relabel", "unknown", "component-risk", "new", "changed")
 
 __all__ = ["FAIL_ON_CONDITIONS", "FORMATS", "SCHEMA_VERSION", "ReportError", "build_report_model",
@@ -47,7 +47,13 @@ def parse_report_spec(spec: str) -> tuple[str, str]:
                       "(for example html:report.html)")
 
 
-def render_report(model: dict[str, Any], fmt: str) -> str:
+def render_report(model: dict[str, Any], fmt: str) -> str | bytes:
+    """The report as text (html, json, csv) or bytes (pdf)."""
+    if fmt == "pdf":
+        from scanner.report.html import render_html
+        from scanner.report.pdf import render_pdf
+
+        return render_pdf(render_html(model))
     if fmt == "html":
         from scanner.report.html import render_html
 
@@ -63,11 +69,13 @@ def render_report(model: dict[str, Any], fmt: str) -> str:
     raise ReportError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` (``-``: stdout) so a reader never sees half a report."""
+def write_text_atomic(path: str, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` (``-``: stdout) so a reader never sees half a report."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
     if path == "-":
-        sys.stdout.write(text)
         sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
         return
     target = Path(path)
     if target.is_dir():
@@ -76,8 +84,8 @@ def write_text_atomic(path: str, text: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent))
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
         except BaseException:

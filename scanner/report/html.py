@@ -14,6 +14,9 @@ from typing import Any
 
 from scanner.report.escape import html_attr, html_text
 
+MAX_CHAIN_ROWS = 12
+_STRENGTH_ORDER = {"proof": 0, "strong": 1, "medium": 2, "weak": 3, "hint": 4}
+
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 RED, AMBER, GREEN, GREY, BLUE = "#c62828", "#ef8f00", "#2e7d32", "#9e9e9e", "#1565c0"
@@ -29,6 +32,7 @@ h2 { font-size: 18px; margin: 28px 0 10px; padding-bottom: 4px; border-bottom: 2
 h3 { font-size: 15px; margin: 0 0 6px; }
 .sub { color: var(--grey); margin: 0 0 16px; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }
+table.lists { margin-top: 12px; width: auto; min-width: 60%; }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px; min-width: 140px; }
 .card .n { font-size: 28px; font-weight: 700; line-height: 1.1; }
 .card .l { color: var(--grey); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
@@ -45,8 +49,8 @@ thead { display: table-header-group; }
 tr { page-break-inside: avoid; break-inside: avoid; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.nw { white-space: nowrap; }
-.mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px;
-        overflow-wrap: anywhere; }
+.mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; }
+.val { overflow-wrap: anywhere; }
 .tag { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 11.5px; font-weight: 600;
        white-space: nowrap; }
 .tag.r { background: #fde8e8; color: var(--red); } .tag.ok { background: #e6f4ea; color: var(--green); }
@@ -67,7 +71,13 @@ footer { margin-top: 32px; color: var(--grey); font-size: 12px; }
   body { padding: 0; font-size: 11px; }
   h2 { break-after: avoid; page-break-after: avoid; }
   .charts, .cards, .chart { break-inside: avoid; page-break-inside: avoid; }
-  table { font-size: 10px; }
+  table { font-size: 9.5px; }
+  th, td { padding: 2px 4px; overflow-wrap: anywhere; }
+  td.nw, td.num { white-space: nowrap; overflow-wrap: normal; }
+  .mono, .ctl { font-size: 9px; }
+  .tag { font-size: 8px; padding: 0 3px; }
+  .card { padding: 6px 10px; min-width: 110px; } .card .n { font-size: 20px; }
+  .chart svg { max-width: 100%; height: auto; }
   a { color: inherit; text-decoration: none; }
 }
 """
@@ -218,11 +228,30 @@ def _summary(model: dict[str, Any]) -> str:
                   for m in s["by_maker"]]
     out.append('<div class="chart"><h3>Devices by real maker</h3>' + build_bar_chart(
         "Devices by real maker", maker_rows, legend=[("restricted", RED), ("other", GREY)]) + "</div>")
-    list_rows = [(f'{x["name"]}', [(x["devices"], AMBER)]) for x in s["by_list"]]
+    list_rows = [(x.get("short") or x["list"], [(x["devices"], AMBER)]) for x in s["by_list"]]
     out.append('<div class="chart"><h3>Restricted devices by list</h3>' + build_bar_chart(
         "Restricted devices by list", list_rows) + "</div>")
-    out.append("</div></section>")
+    out.append("</div>")
+    if s["by_list"]:
+        out.append('<table class="lists"><thead><tr><th>List</th><th>Kind</th><th class=num>Devices</th></tr>'
+                   "</thead><tbody>")
+        for x in s["by_list"]:
+            kind = {True: "statute or regulation", False: "policy"}.get(x.get("legal"), "—")
+            out.append(f'<tr><td><span class="mono">{_t(x["list"])}</span> · {_t(x["name"])}</td><td>{kind}</td>'
+                       f'<td class="num">{x["devices"]}</td></tr>')
+        out.append("</tbody></table>")
+    out.append("</section>")
     return "".join(out)
+
+
+def _lists_cell(lists: list[str], shown: int = 3) -> str:
+    if not lists:
+        return _t(None)
+    text = html_text(", ".join(lists[:shown]))
+    if len(lists) > shown:
+        text = (f'<span title="{html_attr(", ".join(lists), 1024)}">{text} '
+                f'<span class="muted">+{len(lists) - shown} more</span></span>')
+    return text
 
 
 def _device_table(model: dict[str, Any]) -> str:
@@ -241,10 +270,10 @@ def _device_table(model: dict[str, Any]) -> str:
         if d["relabel"]:
             brand += ' <span class="tag rl">relabel</span>'
         out.append(
-            f'<tr id="dev-{int(d["device_id"])}"><td class="mono">{ip}</td><td class="mono nw">{_t(d["mac"])}</td>'
+            f'<tr id="dev-{int(d["device_id"])}"><td class="mono nw">{ip}</td><td class="mono nw">{_t(d["mac"])}</td>'
             f'<td>{_t(d["manufacturer"])}</td><td>{brand}</td><td class="mono">{_t(d["model"])}</td>'
-            f'<td class="mono">{_t(d["firmware"])}</td><td>{_t(d["device_type"])}</td>'
-            f'<td>{_restricted_tag(d["restricted"])}</td><td>{_t(", ".join(d["lists"]))}</td>'
+            f'<td class="mono">{_t(d["firmware"])}</td><td class="nw">{_t(d["device_type"])}</td>'
+            f'<td class="nw">{_restricted_tag(d["restricted"])}</td><td>{_lists_cell(d["lists"])}</td>'
             f'<td class="num">{d["confidence"]:.2f}</td></tr>')
     out.append("</tbody></table></section>")
     return "".join(out)
@@ -276,6 +305,8 @@ def _chains(model: dict[str, Any]) -> str:
         head = f'{_t(d["ip"])} · {_t(d["manufacturer"] or "unknown maker")}'
         if d["relabel"]:
             head += f' (sold as {_t(d["brand"])})'
+        if d.get("parent_ip"):
+            head += f' · behind NVR {_t(d["parent_ip"])} channel {_t(d.get("channel") or "?")}'
         out.append(f'<div class="{cls}"><h3 class="mono">{head}</h3><p>{_t(d["model"])} · firmware '
                    f'{_t(d["firmware"])} · MAC <span class="mono">{_t(d["mac"])}</span> · serial '
                    f'<span class="mono">{_t(d.get("serial"))}</span> · {_restricted_tag(d["restricted"])} '
@@ -285,12 +316,18 @@ def _chains(model: dict[str, Any]) -> str:
         if d.get("note"):
             out.append(f"<p>Note: {_t(d['note'])}</p>")
         if d["evidence"]:
+            hits = sorted(d["evidence"], key=lambda e: _STRENGTH_ORDER.get(e.get("strength") or "", 9))
+            shown, rest = hits[:MAX_CHAIN_ROWS], hits[MAX_CHAIN_ROWS:]
             out.append("<table><thead><tr><th>Rule</th><th>Field</th><th>Value observed</th><th>Strength</th>"
                        "</tr></thead><tbody>")
-            for e in d["evidence"]:
+            for e in shown:
                 note = f'<br><span class="muted">{_t(e["note"])}</span>' if e.get("note") else ""
                 out.append(f'<tr><td class="mono">{_t(e["rule"])}</td><td class="mono">{_t(e["field"])}</td>'
-                           f'<td class="mono">{_t(e["value"])}{note}</td><td>{_t(e.get("strength"))}</td></tr>')
+                           f'<td class="mono val">{_t(e["value"])}{note}</td><td>{_t(e.get("strength"))}</td></tr>')
+            if rest:
+                out.append(f'<tr><td colspan="4" class="muted">{_n(len(rest), "weaker hit")} more '
+                           f'({html_text(", ".join(sorted({e.get("strength") or "?" for e in rest})))}): '
+                           f'{html_text(", ".join(e["rule"] for e in rest), 600)}; every hit is in the JSON report.</td></tr>')
             out.append("</tbody></table>")
         else:
             out.append('<p class="muted">No rule evidence was stored for this device.</p>')
@@ -366,11 +403,13 @@ def _unknowns(model: dict[str, Any]) -> str:
     if not unk:
         return ""
     out = ['<section id="unknowns"><h2>Unknown devices</h2><p>The evidence does not establish who made '
-           "these; camsweep does not guess. Check them by hand.</p><table><thead><tr><th>IP</th><th>MAC</th>"
-           "<th>Presents as</th><th>Type</th></tr></thead><tbody>"]
+           "these; camsweep does not guess. Check them by hand; what each one presents is shown as text.</p>"
+           "<table><thead><tr><th>IP</th><th>MAC</th><th>Type</th><th>What it presents</th></tr></thead><tbody>"]
     for u in unk:
-        out.append(f'<tr><td class="mono">{_t(u["ip"])}</td><td class="mono">{_t(u["mac"])}</td>'
-                   f'<td>{_t(u["brand"])}</td><td>{_t(u["device_type"])}</td></tr>')
+        seen = "<br>".join(f'<span class="muted">{html_text(o["field"])}:</span> {html_text(o["value"], 300)}'
+                           for o in u.get("observed") or []) or _t(u.get("brand"))
+        out.append(f'<tr><td class="mono nw">{_t(u["ip"])}</td><td class="mono nw">{_t(u["mac"])}</td>'
+                   f'<td>{_t(u["device_type"])}</td><td class="mono val">{seen}</td></tr>')
     out.append("</tbody></table></section>")
     return "".join(out)
 
@@ -401,6 +440,7 @@ def render_html(model: dict[str, Any]) -> str:
     sc = model["scan"]
     site = f" · {html_text(sc['site'])}" if sc.get("site") else ""
     title = f"camsweep report · scan {int(sc['id'])}{site}"
+    plain_title = f"camsweep report · scan {int(sc['id'])}" + (f" · {html_attr(sc['site'])}" if sc.get("site") else "")
     status_note = ""
     if sc["status"] != "complete":
         status_note = (f'<p><span class="tag rl">scan {html_text(sc["status"])}</span> This scan did not finish; '
@@ -411,7 +451,7 @@ def render_html(model: dict[str, Any]) -> str:
         '<meta name="referrer" content="no-referrer"><meta name="color-scheme" content="light">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<link rel="icon" href="data:,">',
-        f"<title>{title}</title><style>{_CSS}</style></head><body>",
+        f"<title>{plain_title}</title><style>{_CSS}</style></head><body>",
         f"<header><h1>{title}</h1><p class=\"sub\">Targets {html_text(', '.join(sc['targets']))} · "
         f"{html_text(sc['started_at'])} · policy {html_text(sc['policy'])}</p>{status_note}</header>",
         _summary(model), _device_table(model), _relabels(model), _chains(model), _plan(model), _unknowns(model),

@@ -21,18 +21,26 @@ from scanner.store import ScanInfo, Store
 SCHEMA_VERSION = "1.0"
 log = logging.getLogger("camsweep.report")
 
-# Display names of the restriction lists, used when the fingerprint database cannot say.
-LIST_NAMES = {
-    "ndaa889": "NDAA FY2019 §889",
+# Short labels of the restriction lists for charts and tables; the fingerprint database gives full names.
+LIST_SHORT = {
+    "ndaa889": "NDAA §889",
     "fcc_covered": "FCC Covered List",
     "entity_list": "BIS Entity List",
-    "dod_1260h": "DoD 1260H list",
+    "dod_1260h": "DoD 1260H",
     "ns_cmic": "Treasury NS-CMIC",
-    "fy23_ndaa_5949": "NDAA FY2023 §5949",
-    "uk_sensitive_sites": "UK sensitive sites (policy)",
-    "australia_gov": "Australia government (policy)",
-    "taiwan_gov": "Taiwan government (policy)",
+    "fy23_ndaa_5949": "NDAA §5949",
+    "uk_sensitive_sites": "UK sensitive sites",
+    "au_commonwealth": "Australia (Cwlth)",
+    "taiwan_gov": "Taiwan government",
+    "us_vt": "Vermont",
+    "us_la": "Louisiana",
+    "us_tx_ptl": "Texas PTL",
 }
+# Observed fields shown for devices whose maker is unknown: what they present, for a manual check.
+OBSERVED_PREFIXES = ("http.headers.server", "http.title", "http.realm", "rtsp.headers.server", "rtsp.realm",
+                     "banners.", "ssdp.headers.server", "ssdp.description.", "onvif.", "mdns.", "dhcp.",
+                     "tls.subject", "wsd.scopes", "discovery.")
+MAX_OBSERVED = 8
 
 _SECRET_KEY = re.compile(r"pass|secret|token|credential|auth|keyring|user", re.I)
 _PLAN_COSTS = ("cost_hardware", "cost_labour", "cost_licence")
@@ -54,33 +62,33 @@ def _is_relabel(d: dict[str, Any]) -> bool:
     return bool(brand and maker and brand.strip().casefold() != maker.strip().casefold())
 
 
-def _reidentify(store: Store, scan_id: int, rows: list[dict[str, Any]], policy: str) -> None:
-    """Re-evaluate restriction under another policy from the scan's stored observations."""
+def _apply_policy(rows: list[dict[str, Any]], policy: str) -> None:
+    """Re-evaluate ``restricted`` under another policy: the real maker stays what the scan established;
+    whether the policy restricts that maker comes from the fingerprint database (lists covering the maker,
+    directly or through its group, against the lists the policy enforces)."""
     try:
-        identify = importlib.import_module("scanner.identify")
-    except ImportError as exc:
-        raise CamsweepError(f"cannot evaluate policy {policy!r}: the identifier is not available ({exc})") \
-            from None
-    try:
-        identifier = identify.Identifier(policy=policy)
+        db = importlib.import_module("fingerprints").load_database()
+        enforced = set(db.policy(policy).get("lists") or ())
     except CamsweepError:
         raise
-    except Exception as exc:  # an unknown policy name, most likely
-        raise CamsweepError(f"cannot evaluate policy {policy!r}: {exc}") from None
-    latest: dict[int, Any] = {}
-    for device_id, record in store.observations(scan_id):
-        latest[device_id] = record if device_id not in latest else latest[device_id].merge(record)
+    except Exception as exc:
+        raise CamsweepError(f"cannot evaluate policy {policy!r}: the fingerprint database is unavailable "
+                            f"({exc})") from None
     for row in rows:
-        rec = latest.get(row["device_id"])
-        if rec is None:
+        maker = row.get("manufacturer")
+        if not maker:
+            row["restricted"] = None
             continue
-        ident = identifier.identify(rec)
-        row["restricted"] = ident.restricted
-        row["lists"] = list(ident.lists)
+        lists: set[str] = set()
+        for vid in db.lookup_names(maker) or ():
+            lists.update(db.lists_for(vid))
+        row["restricted"] = bool(lists & enforced)
+        row["lists"] = sorted(lists, key=lambda x: (x not in enforced, x))
 
 
-def _list_names() -> dict[str, str]:
-    names = dict(LIST_NAMES)
+def _list_info() -> dict[str, dict[str, Any]]:
+    """List id -> {"name", "legal"} from the fingerprint database (empty when it cannot be read)."""
+    out: dict[str, dict[str, Any]] = {}
     try:
         fp = importlib.import_module("fingerprints")
         db = fp.load_database()
@@ -89,12 +97,36 @@ def _list_names() -> dict[str, str]:
             lists = lists()
         if isinstance(lists, dict):
             for key, val in lists.items():
-                name = val.get("name") if isinstance(val, dict) else getattr(val, "name", None)
-                if isinstance(name, str) and name:
-                    names[str(key)] = name
+                get = val.get if isinstance(val, dict) else (lambda k, v=val: getattr(v, k, None))
+                name, legal = get("name"), get("legal")
+                out[str(key)] = {"name": name if isinstance(name, str) and name else str(key),
+                                 "legal": legal if isinstance(legal, bool) else None}
     except Exception as exc:  # the database is someone else's part: fall back, say so in the log
         log.debug("list names from the fingerprint database unavailable: %s", exc)
-    return names
+    return out
+
+
+def _observed(store: Store, scan_id: int, device_ids: set[int]) -> dict[int, list[dict[str, str]]]:
+    """A few telling observed values (server strings, titles, banners) of the given devices."""
+    if not device_ids:
+        return {}
+    merged: dict[int, Any] = {}
+    for device_id, record in store.observations(scan_id):
+        if device_id in device_ids:
+            merged[device_id] = record if device_id not in merged else merged[device_id].merge(record)
+    out: dict[int, list[dict[str, str]]] = {}
+    for device_id, rec in merged.items():
+        seen: list[dict[str, str]] = []
+        for fld, value in rec.iter_fields():
+            if not fld.startswith(OBSERVED_PREFIXES) or not value:
+                continue
+            item = {"field": fld, "value": value[:300]}
+            if item not in seen:
+                seen.append(item)
+            if len(seen) >= MAX_OBSERVED:
+                break
+        out[device_id] = seen
+    return out
 
 
 _PLAN_KEYS = ("device_id", "ip", "mac", "site", "manufacturer", "brand", "model", "device_type",
@@ -218,7 +250,7 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
     policy = policy or info.policy
     rows = store.devices(scan_id=scan_id)
     if policy != info.policy:
-        _reidentify(store, scan_id, rows, policy)
+        _apply_policy(rows, policy)
     by_id = {d["device_id"]: d for d in rows}
     devices = [_device_entry(d, by_id) for d in rows]
     devices.sort(key=lambda d: (d["restricted"] is not True, d["restricted"] is not None,
@@ -228,7 +260,8 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
     makers = Counter(d["manufacturer"] or "unknown" for d in devices)
     makers_restricted = Counter(d["manufacturer"] or "unknown" for d in restricted)
     lists = Counter(lst for d in devices for lst in d["lists"])
-    names = _list_names()
+    info_by_list = _list_info()
+    observed = _observed(store, scan_id, {d["device_id"] for d in devices if d["restricted"] is None})
     summary = {
         "devices": len(devices),
         "restricted": len(restricted),
@@ -240,8 +273,10 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
         "by_maker": [{"maker": m, "devices": n, "restricted": makers_restricted.get(m, 0)}
                      for m, n in sorted(makers.items(), key=lambda kv: (-makers_restricted.get(kv[0], 0),
                                                                           -kv[1], kv[0]))],
-        "by_list": [{"list": k, "name": names.get(k, k), "devices": n}
-                    for k, n in sorted(lists.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "by_list": [{"list": k, "name": info_by_list.get(k, {}).get("name") or LIST_SHORT.get(k, k),
+                     "short": LIST_SHORT.get(k, k), "legal": info_by_list.get(k, {}).get("legal"), "devices": n}
+                    for k, n in sorted(lists.items(), key=lambda kv: (
+                        -kv[1], kv[0] != policy, info_by_list.get(kv[0], {}).get("legal") is not True, kv[0]))],
         "by_device_type": [{"device_type": t, "devices": n} for t, n in sorted(
             Counter(d["device_type"] or "unknown" for d in devices).items(), key=lambda kv: (-kv[1], kv[0]))],
     }
@@ -254,7 +289,8 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
         "relabels": [{"device_id": d["device_id"], "ip": d["ip"], "brand": d["brand"],
                       "manufacturer": d["manufacturer"], "model": d["model"]} for d in devices if d["relabel"]],
         "unknowns": [{"device_id": d["device_id"], "ip": d["ip"], "mac": d["mac"], "brand": d["brand"],
-                      "device_type": d["device_type"]} for d in devices if d["restricted"] is None],
+                      "device_type": d["device_type"], "observed": observed.get(d["device_id"], [])}
+                     for d in devices if d["restricted"] is None],
         "devices": devices,
         "plan": _plan_section(store, rows, policy),
     }

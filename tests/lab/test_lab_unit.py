@@ -83,6 +83,7 @@ def test_compare_with_ground_truth() -> None:
     ]
     c = manager.compare_with_ground_truth(found, truth)
     assert c["devices"] == 5 and c["found"] == 4 and c["missed"] == ["198.18.0.5"]
+    assert c["hosts"] == 4 and c["hosts_found"] == 3
     assert (c["manufacturer_right"], c["manufacturer_wrong"], c["manufacturer_null"]) == (2, 1, 1)
     assert (c["restricted_truth"], c["restricted_found"], c["false_alarms"]) == (3, 2, 1)
 

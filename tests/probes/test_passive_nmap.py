@@ -137,7 +137,8 @@ async def test_capture_on_loopback_sees_an_announcement():
     assert time.monotonic() - t < 6
     mine = [r for r in records if any(d.get("fields", {}).get("SerialNo") == "6C01E93PAG69A7D"
                                       for d in r.get("discovery", []))]
-    assert mine and mine[0]["ip"] == "127.0.0.1" and "mac" not in mine[0]  # unicast: no MAC attributed
+    # the frame's source is the sender's address; the MAC is the one the device reports in its payload
+    assert mine and mine[0]["ip"] == "127.0.0.1" and mine[0]["mac"] == DAHUA_MAC
 
 
 # ---------------------------------------------------------------------------------------------- nmap
@@ -189,5 +190,19 @@ def test_nmap_xml_hostile_and_wrong_files(tmp_path):
     with pytest.raises(NmapXmlError, match="cannot read"):
         read_nmap_xml(str(tmp_path / "nope.xml"))
     cut = tmp_path / "cut.xml"  # an interrupted scan keeps the hosts already written
-    cut.write_bytes((RECORDINGS / "nmap/two-cameras.xml").read_bytes()[:-400])
+    full = (RECORDINGS / "nmap/two-cameras.xml").read_bytes()
+    cut.write_bytes(full[: full.index(b'<host><status state="down"') + 20])
     assert [r["ip"] for r in read_nmap_xml(str(cut))] == ["198.18.0.2", "198.18.0.3"]
+
+
+def test_read_pcap_reassembles_fragmented_datagrams(tmp_path):
+    from scapy.layers.inet import fragment
+
+    big = recording("wsd/hikvision-ds2cd3955-probematch.xml") + b"<!--" + b"x" * 3000 + b"-->"
+    pkt = IP(src="198.18.0.2", dst="239.255.255.250", id=77) / UDP(sport=3702, dport=3702) / Raw(big)
+    parts = [Ether(src=HIK_MAC, dst="01:00:5e:7f:ff:fa") / f for f in fragment(pkt, fragsize=1400)]
+    assert len(parts) >= 3
+    path = tmp_path / "frag.pcap"
+    wrpcap(str(path), list(reversed(parts)))  # out of order, as the wire may deliver them
+    [rec] = passive.read_pcap(str(path))
+    assert rec["ip"] == "198.18.0.2" and rec["wsd"][0]["endpoint"].startswith("urn:uuid:18ec6401")

@@ -69,3 +69,43 @@ def test_plan_falls_back_to_store_rows(sample, monkeypatch):
     # exempt rows are listed but not counted: 389+180 + 249+150 + 1450+400+120
     assert plan["totals"]["cost_total"] == 2938.0
     assert plan["totals"]["by_status"] == {"exempt": 1, "ordered": 1, "planned": 2}
+
+
+def test_unknown_devices_show_what_they_present(sample):
+    store, scan_id, ids, _ = sample
+    (unk,) = build_report_model(store, scan_id)["unknowns"]
+    assert unk["observed"] == [{"field": "http.headers.server", "value": "Boa/0.94.14rc21"},
+                               {"field": "http.title", "value": "Login"}]
+
+
+def test_by_list_names_and_short_labels(sample):
+    store, scan_id, _, _ = sample
+    by_list = {x["list"]: x for x in build_report_model(store, scan_id)["summary"]["by_list"]}
+    assert by_list["ndaa889"]["short"] == "NDAA §889" and by_list["ndaa889"]["devices"] == 7
+    assert by_list["ndaa889"]["name"]  # the database's full name when it is there, else the short label
+
+
+def test_another_policy_re_evaluates_restriction_from_the_real_maker(tmp_path):
+    import pytest
+
+    from scanner.errors import CamsweepError
+    from scanner.evidence import Identification, parse_record
+    from scanner.store import Store
+
+    fingerprints = pytest.importorskip("fingerprints")
+    db = fingerprints.load_database()
+    if not {"ndaa889", "strict"} <= set(db.policies()) or not db.lookup_names("Uniview"):
+        pytest.skip("the fingerprint database has no strict policy or no Uniview")
+    store = Store(tmp_path / "p.db")
+    sid = store.start_scan(["198.18.0.0/24"], policy="ndaa889")
+    store.record_device(sid, parse_record({"ip": "198.18.0.40", "mac": "48:ea:63:00:00:01"}),
+                        Identification(manufacturer="Uniview", brand="Uniview", restricted=False,
+                                       lists=("entity_list",), confidence=0.9))
+    store.finish_scan(sid)
+    assert build_report_model(store, sid)["devices"][0]["restricted"] is False
+    m = build_report_model(store, sid, "strict")
+    assert m["devices"][0]["restricted"] is True and "entity_list" in m["devices"][0]["lists"]
+    assert (m["scan"]["policy"], m["scan"]["scan_policy"], m["summary"]["restricted"]) == ("strict", "ndaa889", 1)
+    with pytest.raises(CamsweepError, match="unknown policy"):
+        build_report_model(store, sid, "no-such-policy")
+    store.close()

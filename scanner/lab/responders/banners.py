@@ -64,8 +64,8 @@ async def ssh(dev: Device, reader: asyncio.StreamReader, writer: asyncio.StreamW
 
 
 async def hik_sdk(dev: Device, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Port 8000: the 16-byte greeting nmap knows as "Hikvision IPCam control port"."""
-    await _read_some(reader, 2.0)
+    """Port 8000: the 16-byte greeting nmap knows as "Hikvision IPCam control port" (its NULL probe:
+    the device speaks first)."""
     await send(dev, writer, HIK_SDK_GREETING)
     await _read_some(reader, 5.0)
 

@@ -69,11 +69,15 @@ def _hik_server(dev: Device) -> str:
     return "DNVRS-Webs" if dev.spec.device_type == "nvr" else "App-webs/"
 
 
+HIK_401_BODY = (b"<!DOCTYPE html>\n<html><head><title>Document Error: Unauthorized</title></head>\n"
+                b"<body><h2>Access Error: 401 -- Unauthorized</h2>\n"
+                b"<p>Authentication Error: Access Denied! Authorization required.</p>\n</body>\n</html>\n")
+
+
 def _hik_401(dev: Device) -> Response:
-    body = (b'<?xml version="1.0" encoding="UTF-8" ?>\n<userCheck>\n<statusValue>401</statusValue>\n'
-            b'<statusString>Unauthorized</statusString>\n</userCheck>\n')
-    return Response(401, [("Content-Type", "application/xml"),
-                          ("WWW-Authenticate", digest_challenge(dev, dev.spec.realm, stale="FALSE"))], body)
+    """The GoAhead-style page Hikvision firmware sends with a 401 (corpus http-hik-goahead-401-01)."""
+    return Response(401, [("Content-Type", "text/html"),
+                          ("WWW-Authenticate", digest_challenge(dev, dev.spec.realm, stale="FALSE"))], HIK_401_BODY)
 
 
 def hik_device_info(dev: Device) -> bytes:
@@ -107,8 +111,7 @@ def hik_channels(dev: Device) -> bytes:
             f"<managePortNo>{8000 if proto == 'HIKVISION' else 80}</managePortNo>\n<srcInputPort>1</srcInputPort>\n"
             f"<userName>admin</userName>\n<streamType>auto</streamType>\n"
             f"<model>{escape(c.model)}</model>\n<serialNumber>{escape(c.serial)}</serialNumber>\n"
-            f"<firmwareVersion>{escape(c.firmware)}</firmwareVersion>\n"
-            f"<deviceID>{escape(c.manufacturer or '')}</deviceID>\n</sourceInputPortDescriptor>\n"
+            f"<firmwareVersion>{escape(c.firmware)}</firmwareVersion>\n</sourceInputPortDescriptor>\n"
             f"<enableAnr>false</enableAnr>\n<enableTiming>true</enableTiming>\n</InputProxyChannel>\n")
     return _xml('<InputProxyChannelList version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema" '
                 f'size="{len(items)}">\n' + "".join(items) + "</InputProxyChannelList>\n")
@@ -210,11 +213,14 @@ def dahua_cgi(dev: Device, req: Request) -> Response:
             lines = []
             for i, c in enumerate(s.channels):
                 pre = f"table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_{i}"
+                private = c.manufacturer == "Dahua"  # Dahua and its OEMs speak the private protocol
+                onvif_maker = onvif.ONVIF_MANUFACTURER.get(c.brand or "", c.brand or "General")
                 lines += [f"{pre}.Address={c.ip}", f"{pre}.DeviceType={c.model}", f"{pre}.Enable=true",
-                          f"{pre}.Mac={c.mac}", f"{pre}.Name={c.model}", f"{pre}.Port=37777",
-                          f"{pre}.ProtocolType={'Private' if c.manufacturer == 'Dahua' else 'Onvif'}",
-                          f"{pre}.SerialNo={c.serial}", f"{pre}.SoftwareVersion={c.firmware}",
-                          f"{pre}.Vendor={c.brand or 'General'}", f"{pre}.VideoInputChannels=1",
+                          f"{pre}.HttpPort=80", f"{pre}.Mac={c.mac}", f"{pre}.Name={c.model}",
+                          f"{pre}.Port={37777 if private else 80}",
+                          f"{pre}.ProtocolType={'Private' if private else 'Onvif'}", f"{pre}.RtspPort=554",
+                          f"{pre}.SerialNo={c.serial}", f"{pre}.Vendor={'Private' if private else onvif_maker}",
+                          f"{pre}.Version={c.firmware}", f"{pre}.VideoInputChannels=1",
                           f"{pre}.VideoInputs[0].Name=Channel{c.channel}"]
             return _dahua_kv(lines)
         if name == "General":

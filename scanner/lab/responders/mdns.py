@@ -70,6 +70,7 @@ def answer(dev: Device, data: bytes, addr: tuple[str, int]) -> bytes | tuple[byt
     legacy = addr[1] != PORT
     out = DNSOutgoing(C._FLAGS_QR_RESPONSE | C._FLAGS_AA, multicast=not legacy, id_=msg.id if legacy else 0)
     answered = False
+    listed: set[str] = set()
     for q in msg.questions[:16]:
         name = q.name.lower()
         if legacy:
@@ -77,7 +78,9 @@ def answer(dev: Device, data: bytes, addr: tuple[str, int]) -> bytes | tuple[byt
         for stype, label, port, txt in svcs:
             inst = f"{label}.{stype}"
             if name == ENUM and q.type in (C._TYPE_PTR, C._TYPE_ANY):
-                out.add_answer_at_time(DNSPointer(ENUM, C._TYPE_PTR, C._CLASS_IN, TTL * 37, stype), 0)
+                if stype not in listed:
+                    listed.add(stype)
+                    out.add_answer_at_time(DNSPointer(ENUM, C._TYPE_PTR, C._CLASS_IN, TTL * 37, stype), 0)
                 answered = True
             elif name == stype.lower() and q.type in (C._TYPE_PTR, C._TYPE_ANY):
                 out.add_answer_at_time(DNSPointer(stype, C._TYPE_PTR, C._CLASS_IN, TTL * 37, inst), 0)

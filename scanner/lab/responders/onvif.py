@@ -206,10 +206,13 @@ def handle_soap(dev: Device, req: Request) -> tuple[int, list[tuple[str, str]], 
     public = call in PUBLIC or (dev.spec.onvif_auth == "none" and call == "GetDeviceInformation")
     if not public and not (_wsse_ok(dev, root) or check_digest(dev, req.header("Authorization"), req.method,
                                                                dev.spec.realm)):
-        headers = [SOAP_CT]
-        if dev.spec.onvif_auth == "digest":
-            headers.append(("WWW-Authenticate", digest_challenge(dev, dev.spec.realm)))
-        return 401, headers, _fault("Sender", "ter:NotAuthorized", "Sender not Authorized")
+        challenge = ("WWW-Authenticate", digest_challenge(dev, dev.spec.realm))
+        if dev.spec.family == "hikvision" and req.header("Authorization") is None and _find_local(
+                root, "UsernameToken") is None:
+            from scanner.lab.responders.http import HIK_401_BODY  # Hikvision's web server answers first
+
+            return 401, [("Content-Type", "text/html"), challenge], HIK_401_BODY
+        return 401, [SOAP_CT, challenge], _fault("Sender", "ter:NotAuthorized", "Sender not Authorized")
     return 200, [SOAP_CT], _envelope(CALLS[call](dev))
 
 

@@ -1,0 +1,132 @@
+"""Every rule loads, and every example of every rule is a test (recog style)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fingerprints.db import HERE, Database, load_database
+from scanner.errors import FingerprintError
+
+DB = load_database()
+CASES = [(rule, ex) for rule in DB.rules for ex in rule.examples]
+
+
+def test_rules_loaded_from_every_family() -> None:
+    families = {r.family for r in DB.rules}
+    assert {"http", "rtsp", "wsd", "model", "firmware", "serial", "name", "ssdp", "mdns", "tls", "banner", "dhcp",
+            "discovery"} <= families
+    assert len(DB.rules) >= 100
+    assert all(r.examples for r in DB.rules)
+
+
+@pytest.mark.parametrize("rule,example", CASES, ids=[f"{r.id}:{e['value'][:30]}" for r, e in CASES])
+def test_example_matches_and_extracts(rule, example) -> None:
+    m = DB.match_rule(rule, example["value"])
+    assert m is not None, f"{rule.id} does not match {example['value']!r}"
+    for key, want in (example.get("extract") or {}).items():
+        if key == "vendor":
+            assert m.vendors and m.vendors[0] == want
+        elif key == "mac":
+            norm = lambda s: s.lower().replace(":", "").replace("-", "")  # noqa: E731
+            assert norm(m.extract["mac"]) == norm(str(want))
+        else:
+            assert m.extract.get(key) == str(want), f"{rule.id}: {key}"
+
+
+@pytest.mark.parametrize("rule", DB.rules, ids=[r.id for r in DB.rules])
+def test_pattern_does_not_match_empty_string(rule) -> None:
+    if rule.regex is not None:
+        assert rule.regex.search("") is None
+
+
+def _claims(db: Database, vendors: tuple[str, ...]) -> set[str]:
+    """The maker groups a match asserts (OEM brands assert none: they are labels)."""
+    out = set()
+    for vid in vendors:
+        v = db.vendors[vid]
+        if v.kind not in ("oem_brand", "component_maker"):
+            out.add(v.group)
+    return out
+
+
+@pytest.mark.parametrize("rule,example", CASES, ids=[f"{r.id}:{e['value'][:30]}" for r, e in CASES])
+def test_no_other_rule_shadows_or_contradicts(rule, example) -> None:
+    """No other rule on the same field matches the example and names a different maker; and no
+    earlier rule of the same field makes this one redundant by asserting the same thing on it."""
+    own = DB.match_rule(rule, example["value"])
+    own_claims = _claims(DB, own.vendors)
+    for f in rule.fields:
+        for other in DB.index.get(f, []):
+            if other is rule:
+                continue
+            m = DB.match_rule(other, example["value"])
+            if m is None:
+                continue
+            other_claims = _claims(DB, m.vendors)
+            if own_claims and other_claims:
+                assert other_claims == own_claims, (
+                    f"{other.id} contradicts {rule.id} on {example['value']!r}: {other_claims} vs {own_claims}")
+
+
+def test_known_lookalikes_are_not_matched() -> None:
+    assert DB.lookup_names("Hipcam RealServer") == ("hipcam",)
+    assert DB.lookup_names("IPCAM") == ()
+    assert "hikvision" not in DB.lookup_names("HiSilicon")
+    assert DB.lookup_names("Shanghai Dahua Scale Factory") == ()
+    assert DB.lookup_names("EmpireTech/Dahua") == ("empiretech", "dahua")
+
+
+def _copy_db(tmp_path: Path) -> Path:
+    root = tmp_path / "fp"
+    shutil.copytree(HERE, root, ignore=shutil.ignore_patterns("__pycache__", "*.py", "data"))
+    return root
+
+
+def _write_rule(root: Path, body: str) -> None:
+    (root / "rules" / "zz_test.yaml").write_text("family: test\nrules:\n" + body)
+
+
+def test_rule_without_example_is_refused(tmp_path: Path) -> None:
+    root = _copy_db(tmp_path)
+    _write_rule(root, "  - id: bare\n    field: [http.headers.server]\n    pattern: '^Foo'\n    vendor: axis\n")
+    with pytest.raises(FingerprintError, match="no examples"):
+        Database(root)
+
+
+def test_rule_matching_empty_string_is_refused(tmp_path: Path) -> None:
+    root = _copy_db(tmp_path)
+    _write_rule(root, "  - id: empty\n    field: [http.title]\n    pattern: 'x*'\n    vendor: axis\n"
+                      "    examples: [{value: xx}]\n")
+    with pytest.raises(FingerprintError, match="empty string"):
+        Database(root)
+
+
+def test_rule_whose_example_does_not_match_is_refused(tmp_path: Path) -> None:
+    root = _copy_db(tmp_path)
+    _write_rule(root, "  - id: wrong\n    field: [http.title]\n    pattern: '^Foo$'\n    vendor: axis\n"
+                      "    examples: [{value: Bar}]\n")
+    with pytest.raises(FingerprintError, match="does not match its own example"):
+        Database(root)
+
+
+def test_rule_with_wrong_extract_is_refused(tmp_path: Path) -> None:
+    root = _copy_db(tmp_path)
+    _write_rule(root, "  - id: extract\n    field: ['@model']\n    pattern: '^(?P<model>X\\d+)'\n    vendor: axis\n"
+                      "    examples: [{value: X12, extract: {model: X13}}]\n")
+    with pytest.raises(FingerprintError, match="extracts model"):
+        Database(root)
+
+
+def test_rule_with_unknown_vendor_or_bad_regex_is_refused(tmp_path: Path) -> None:
+    root = _copy_db(tmp_path)
+    _write_rule(root, "  - id: v\n    field: [http.title]\n    pattern: '^Foo'\n    vendor: nosuch\n"
+                      "    examples: [{value: Foo}]\n")
+    with pytest.raises(FingerprintError, match="unknown vendor"):
+        Database(root)
+    _write_rule(root, "  - id: r\n    field: [http.title]\n    pattern: '^(Foo'\n    vendor: axis\n"
+                      "    examples: [{value: Foo}]\n")
+    with pytest.raises(FingerprintError, match="does not compile"):
+        Database(root)
