@@ -44,8 +44,8 @@ _GROUP_KEYS = {
 }
 _GROUP_PARENTS = ("onvif.", "discovery.", "http.isapi.", "http.cgi.", "ssdp.description.", "wsd.scope.")
 # fields of these parents that are not what their key suggests
-_GROUP_EXCLUDE = {"http.isapi.devicetype", "http.isapi.firmwarereleaseddate", "http.isapi.firmwareversion", "wsd.scope.type",
-                  "http.cgi.devicetype"}
+_GROUP_EXCLUDE = {"http.isapi.devicetype", "http.isapi.firmwarereleaseddate", "http.isapi.firmwareversion",
+                  "wsd.scope.type"}
 FIELD_GROUPS = tuple(_GROUP_KEYS)
 
 

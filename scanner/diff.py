@@ -10,7 +10,11 @@ rows, or any dicts with the same keys) and returns a :class:`ScanDiff`. Devices 
    turns on one address). A pair matched on IP says so (``matched_on="ip"``): it is the weakest key.
 
 What counts as a change: firmware, IP, restriction (``false``/``null`` -> ``true`` is "newly restricted"),
-real maker, brand, model and device type.
+real maker, brand, model and device type. Spelling is not a change: case and white space are ignored,
+and a model code with a vendor prefix (``DH-IP8M-2496EB``) equals the bare code (``IP8M-2496EB``), since
+one device reports these differently through different protocols. A firmware, model, brand or device
+type that one of the two scans did not learn (null) is a gap in the observation, not a change; a maker
+or restriction that becomes known is a change ("newly restricted" included).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 CHANGE_FIELDS = ("firmware", "ip", "restricted", "manufacturer", "brand", "model", "device_type")
+# Fields where "not seen this time" is a gap in the observation, not a change of the device.
+UNOBSERVED_IS_NO_CHANGE = frozenset(("firmware", "model", "device_type", "brand"))
 KEYS = ("mac", "serial", "ip")
 
 
@@ -112,12 +118,34 @@ def _conflict(a: Mapping[str, Any], b: Mapping[str, Any], name: str) -> bool:
     return ka is not None and kb is not None and ka != kb
 
 
+_SPACE = re.compile(r"\s+")
+
+
+def _same_text(field_name: str, a: str, b: str) -> bool:
+    """Whether two reported strings name the same thing, whatever their spelling.
+
+    The same device reports its firmware and model differently through different protocols (ONVIF,
+    ISAPI, SADP: ``V5.6.15 build 200924`` and ``V5.6.15build 200924``; ``DH-IP8M-2496EB`` and
+    ``IP8M-2496EB``), and which answer a scan keeps can vary. Case and white space never make a change;
+    for models, neither does a vendor prefix ending in ``-`` in front of the same code.
+    """
+    x, y = _SPACE.sub("", a).casefold(), _SPACE.sub("", b).casefold()
+    if x == y:
+        return True
+    if field_name == "model" and x and y:
+        longer, shorter = (x, y) if len(x) > len(y) else (y, x)
+        return longer.endswith("-" + shorter) and "-" not in longer[: len(longer) - len(shorter) - 1]
+    return False
+
+
 def _compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[FieldChange, ...]:
     out = []
     for f in CHANGE_FIELDS:
         a, b = _norm(old.get(f)), _norm(new.get(f))
-        if f in ("manufacturer", "brand") and isinstance(a, str) and isinstance(b, str) \
-                and a.casefold() == b.casefold():
+        if f in UNOBSERVED_IS_NO_CHANGE and (a is None or b is None):
+            continue  # one scan did not learn it (a probe timed out, no credentials): not a change
+        if f in ("manufacturer", "brand", "firmware", "model", "device_type") and isinstance(a, str) \
+                and isinstance(b, str) and _same_text(f, a, b):
             continue
         if a != b:
             out.append(FieldChange(f, a, b))

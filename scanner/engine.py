@@ -27,6 +27,7 @@ import contextlib
 import fcntl
 import functools
 import importlib
+import importlib.util
 import ipaddress
 import json
 import os
@@ -47,7 +48,7 @@ from scanner.targets import TargetSet, parse_targets
 # there (not written yet, or removed) is skipped.
 HOST_PROBES = ("http", "rtsp", "onvif", "tls", "banner", "sadp", "dhip", "wsd", "ssdp")
 LIVENESS_PORTS = (80, 443, 554, 8000, 37777, 8080, 22, 23)
-ARP_CHUNK = 1024  # addresses per ARP sweep call
+ARP_CHUNK = 4096  # addresses per ARP sweep call (the ARP module's limit)
 ARP_PARALLEL = 2  # ARP sweeps at once
 # per-host probes that a multicast round on the host's own segment already covers
 MULTICAST_COVERS = {"wsd": "wsd", "sadp": "sadp", "dhip": "dhip", "ssdp": "ssdp"}
@@ -80,13 +81,14 @@ class ScanOptions:
     max_bytes: int = 64 * 1024  # read from one reply
     retries: int = 1  # extra tries for a unicast UDP exchange that got no reply
     discovery_wait: float = 1.5  # seconds a multicast discovery round listens
+    arp_wait: float = 1.0  # seconds an ARP sweep waits for replies after its last request
     liveness_timeout: float = 1.0
     arp: bool = True
     multicast: bool = True
     assume_up: bool = False  # -Pn: probe every target, discovered or not
     passive: float = 0.0  # seconds of passive listening
     pcap: str | None = None
-    probes: tuple[str, ...] | None = None  # names of per-host probes to run (default: all)
+    probes: tuple[str, ...] | None = None  # names of per-host probes to run (default: all; () = none)
     ports: dict[str, tuple[int, ...]] | None = None
     policy: str = "ndaa889"
     site: str | None = None
@@ -255,7 +257,7 @@ def read_neighbours(path: str = "/proc/net/arp") -> dict[str, str]:
 
 def load_host_probes(names: Iterable[str] | None = None) -> dict[str, ProbeFn]:
     out: dict[str, ProbeFn] = {}
-    for name in names or HOST_PROBES:
+    for name in HOST_PROBES if names is None else names:
         fn = _module_attr(name, "probe")
         if fn is not None:
             out[name] = fn
@@ -282,14 +284,25 @@ def _module_attr(name: str, attr: str) -> Any:
     return fn if callable(fn) else None
 
 
+def require_identify() -> None:
+    """Fail clearly, before any scan row is written, when identification is not there at all."""
+    if importlib.util.find_spec("scanner.identify") is None:
+        raise CamsweepError("identification is not available (scanner.identify is missing)")
+
+
 def load_identifier(policy: str) -> Any:
-    try:
-        from scanner.identify import Identifier
-    except ModuleNotFoundError as exc:
-        if exc.name == "scanner.identify":
-            raise CamsweepError("identification is not available (scanner.identify is missing)") from None
-        raise
+    require_identify()
+    from scanner.identify import Identifier
+
     return Identifier(policy=policy)
+
+
+def fingerprints_version() -> str | None:
+    with contextlib.suppress(Exception):
+        import fingerprints
+
+        return str(fingerprints.load_database().version)  # type: ignore[attr-defined]
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,6 +388,7 @@ class _Scan:
             if ip:
                 self.own.add(ip)
         self.identifier = options.identifier
+        self.identifier_future: asyncio.Future | None = None  # loading in a thread while discovery runs
         self.host_probes = dict(options.host_probes) if options.host_probes is not None else \
             load_host_probes(options.probes)
         if options.probes is not None:
@@ -506,10 +520,10 @@ class _Scan:
                     self.macs[ip] = mac
 
     async def _run_discoverer(self, name: str, fn: DiscoverFn, iface: str) -> None:
-        ctx = self.context(interface=iface)
         if name == "arp":
-            await self._arp(fn, iface, ctx)
+            await self._arp(fn, iface, self.context(interface=iface, discover_wait=self.o.arp_wait))
             return
+        ctx = self.context(interface=iface)
         limit = self.o.discovery_wait + 4 * self.o.timeout
         t0 = time.monotonic()
         try:
@@ -608,15 +622,29 @@ class _Scan:
                     continue
                 self._add_fragments(frags)
 
+    def reachable(self, ip: str) -> bool:
+        """Whether any route leads to ``ip`` (loopback and IPv6 are taken as reachable). A target with no
+        route at all cannot be sent a packet: it costs no liveness attempt and no rate token."""
+        addr = ipaddress.ip_address(ip)
+        if addr.version != 4 or addr.is_loopback or not self.routes:
+            return True
+        return any(addr in r.network for r in self.routes)
+
     def _routed_targets(self) -> Iterator[str]:
         """Targets not on an attached segment (those get TCP liveness; attached ones ARP)."""
         swept = self.arp_swept
+        unroutable = 0
         for ip in self.targets:
             if ip in self.skip:
                 continue
             if swept and any(ipaddress.ip_address(ip) in n for n in swept):
                 continue
+            if not self.reachable(ip):
+                unroutable += 1
+                continue
             yield ip
+        if unroutable:
+            self.emit("warning", f"{unroutable} targets have no route from this host and were skipped")
 
     async def _liveness(self) -> None:
         """TCP liveness (all ports of a host at once) for every target no ARP sweep covered."""
@@ -692,6 +720,7 @@ class _Scan:
         http = self.host_probes.get("http")
         if http is None or not self.o.credentials or any(d.protocol == NVR_CHANNEL for d in rec.discovery):
             return rec
+        await self.ready()
         ident = self._identify(rec)
         if ident.device_type not in RECORDER_TYPES:
             return rec
@@ -715,7 +744,22 @@ class _Scan:
                                  site=self.o.site, **kw)
         return await asyncio.shield(loop.run_in_executor(self.writer, call))
 
+    async def ready(self) -> None:
+        """Wait for the identifier (and the fingerprint database) loading in its thread."""
+        if self.identifier is None and self.identifier_future is not None:
+            try:
+                self.identifier = await asyncio.shield(self.identifier_future)
+            except CamsweepError:
+                raise
+            except Exception as exc:
+                raise CamsweepError(f"cannot load the fingerprints: {type(exc).__name__}: {exc}") from None
+            version = fingerprints_version()
+            if version:
+                await asyncio.get_running_loop().run_in_executor(
+                    self.writer, functools.partial(self.store.set_fingerprints_version, self.scan_id, version))
+
     async def record(self, rec: EvidenceRecord) -> None:
+        await self.ready()
         parent, children = split_channels(rec)
         ident = self._identify(parent)
         dev_id = await self.write(parent, ident)
@@ -799,8 +843,9 @@ async def run_scan(targets: list[str] | TargetSet, options: ScanOptions, store: 
     With ``options.resume``, ``targets`` may be empty: the last incomplete scan carries on (its
     targets and options are reused; the seams and credentials of ``options`` apply)."""
     skip: set[str] = set()
-    if options.identifier is None:
-        options.identifier = load_identifier(options.policy)  # fails before any scan row is written
+    load_later = options.identifier is None
+    if load_later:
+        require_identify()  # fails before any scan row is written
     if options.resume:
         scan_id, old_targets, recorded, skip = _resume_plan(store)
         for name in ScanOptions._SEAMS:
@@ -812,19 +857,27 @@ async def run_scan(targets: list[str] | TargetSet, options: ScanOptions, store: 
     else:
         tset = targets if isinstance(targets, TargetSet) else \
             parse_targets(targets, exclude=options.exclude, max_hosts=options.max_hosts)
-        fp_version = None
-        with contextlib.suppress(Exception):
-            import fingerprints
-
-            fp_version = fingerprints.load_database().version  # type: ignore[attr-defined]
         opts = {**options.recordable(), "_pid": os.getpid()}
         scan_id = store.start_scan(tset.texts, options=opts, site=options.site, policy=options.policy,
-                                   fingerprints_version=fp_version)
+                                   fingerprints_version=None if load_later else fingerprints_version())
     status, error = "incomplete", None
     scan: _Scan | None = None
     try:
         scan = _Scan(tset, options, store, scan_id, on_event, skip)
-        await scan.discover()
+        if load_later:
+            # the fingerprints load in a thread while discovery runs; if they cannot (an unknown
+            # policy, a broken database), the scan stops at once with that message
+            fut = scan.identifier_future = asyncio.get_running_loop().run_in_executor(
+                None, load_identifier, options.policy)
+            disc = asyncio.ensure_future(scan.discover())
+            await asyncio.wait({disc, fut}, return_when=asyncio.FIRST_EXCEPTION)
+            if fut.done() and fut.exception() is not None:
+                disc.cancel()
+                await asyncio.gather(disc, return_exceptions=True)
+                await scan.ready()  # raises the loader's error
+            await disc
+        else:
+            await scan.discover()
         await scan.probe_all()
         status = "complete"
     except asyncio.CancelledError:

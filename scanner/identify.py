@@ -32,6 +32,12 @@ THRESHOLD = STRENGTHS["weak"]  # a weak claim is enough when nothing contradicts
 CONFLICT_MARGIN = 0.2
 _RANK = {"proof": 4, "strong": 3, "medium": 2, "weak": 1, "hint": 0}
 _OUI_STRENGTH_OWN = "strong"
+def _hit_rank(h: EvidenceHit) -> int:
+    return -_RANK.get(h.strength, 0)
+
+
+_MEMO_SIZE = 50_000  # (field, value) pairs remembered; cleared when full
+_MEMO_VALUE_MAX = 512
 _RAW_GROUPS = {"@model": "model", "@firmware": "firmware", "@serial": "serial"}  # the record's own MAC in the registry (restrictions.md 2.5)
 
 
@@ -99,6 +105,7 @@ class Identifier:
         self._index = self.db.index
         self._vendors = self.db.vendors
         self._serial_rules = self.db.index.get("@serial", [])
+        self._memo: dict[tuple[str, str], tuple[tuple[tuple[RuleMatch, EvidenceHit], ...], str | None]] = {}
         self._plan: dict[str, tuple[tuple[tuple[Any, int, Any], ...], str | None]] = {}
 
     def _plan_field(self, fname: str) -> tuple[Any, int, tuple[tuple[Any, int, Any], ...], tuple[Any, ...], str | None]:
@@ -107,7 +114,7 @@ class Identifier:
         from fingerprints.db import keys_for
 
         keys = keys_for(fname)
-        all_rules = [r for k in keys for r in self._index.get(k, ())]
+        all_rules = list({id(r): r for k in keys for r in self._index.get(k, ())}.values())  # once each
         rules = tuple((r.regex.search, r.cap, r) for r in all_rules if r.regex is not None)
         lookups = tuple(r for r in all_rules if r.regex is None)
         any_search, any_cap = None, 0
@@ -120,6 +127,31 @@ class Identifier:
         if len(self._plan) < 20000:  # field names come from devices: bound the cache
             self._plan[fname] = entry
         return entry
+
+    def _match_field(self, fname: str, value: str, raw: dict[str, str]
+                     ) -> tuple[tuple[tuple[RuleMatch, EvidenceHit], ...], str | None]:
+        """Every rule match for one (field, value): a pure function of the two, so it is memoised
+        (a fleet repeats the same banners); the identifier's judgement is made per record."""
+        entry = self._plan.get(fname)
+        if entry is None:
+            entry = self._plan_field(fname)
+        any_search, any_cap, rules, lookups, raw_attr = entry
+        if raw_attr is not None and raw_attr not in raw:
+            raw[raw_attr] = value
+        match = self.db.match_rule
+        out: list[RuleMatch] = []
+        if rules and (any_search is None or any_search(value, 0, any_cap) is not None):
+            for search, cap, rule in rules:
+                rm = search(value, 0, cap)
+                if rm is not None:
+                    m = match(rule, value, rm)
+                    if m is not None:
+                        out.append(m)
+        for rule in lookups:
+            m = match(rule, value)
+            if m is not None:
+                out.append(m)
+        return tuple((m, EvidenceHit(m.rule.id, fname, value, m.rule.strength, m.rule.note)) for m in out), raw_attr
 
     # ------------------------------------------------------------------ public
     def identify(self, record: EvidenceRecord | dict[str, Any]) -> Identification:
@@ -137,26 +169,23 @@ class Identifier:
     # ------------------------------------------------------------------ matching
     def _identify(self, rec: EvidenceRecord) -> Identification:
         acc = _Acc()
-        plan, match = self._plan, self.db.match_rule
         raw: dict[str, str] = {}
+        memo = self._memo
         for fname, value in record_fields(rec):
-            entry = plan.get(fname)
-            if entry is None:
-                entry = self._plan_field(fname)
-            any_search, any_cap, rules, lookups, raw_attr = entry
-            if raw_attr is not None and raw_attr not in raw:
-                raw[raw_attr] = value
-            if rules and (any_search is None or any_search(value, 0, any_cap) is not None):
-                for search, cap, rule in rules:
-                    rm = search(value, 0, cap)
-                    if rm is not None:
-                        m = match(rule, value, rm)
-                        if m is not None:
-                            self._take(acc, m, fname, value)
-            for rule in lookups:
-                m = match(rule, value)
-                if m is not None:
-                    self._take(acc, m, fname, value)
+            key = (fname, value)
+            found = memo.get(key)
+            if found is None:
+                found = self._match_field(fname, value, raw)
+                if len(value) <= _MEMO_VALUE_MAX:
+                    if len(memo) >= _MEMO_SIZE:
+                        memo.clear()
+                    memo[key] = found
+            else:
+                raw_attr = found[1]
+                if raw_attr is not None and raw_attr not in raw:
+                    raw[raw_attr] = value
+            for m, hit in found[0]:
+                self._take(acc, m, fname, value, hit=hit)
         if rec.mac:  # already normalised by parse_record
             self._oui(acc, rec.mac, "mac", _OUI_STRENGTH_OWN, normalised=True)
         for attr, value in raw.items():  # the device's own words where no rule parsed them
@@ -164,15 +193,15 @@ class Identifier:
                 acc.attrs[attr] = (0.0, value.strip()[:128])
         return self._decide(rec, acc)
 
-    def _take(self, acc: _Acc, m: RuleMatch, fname: str, value: str, depth: int = 0) -> None:
+    def _take(self, acc: _Acc, m: RuleMatch, fname: str, value: str, depth: int = 0,
+              hit: EvidenceHit | None = None) -> None:
         rule = m.rule
         w = rule.weight
-        note = rule.note
         if m.unknown_name is not None:
             if fname != "http.title":
                 acc.unknown_names.append(m.unknown_name)
             return
-        acc.hits.append(EvidenceHit(rule.id, fname, value, rule.strength, note))
+        acc.hits.append(hit or EvidenceHit(rule.id, fname, value, rule.strength, rule.note))
         for vid in m.vendors:
             self._claim(acc, vid, w, rule.strength)
         if rule.brand:
@@ -201,9 +230,9 @@ class Identifier:
                 v = self._vendors[vid]
                 acc.brands.append((3 if v.kind in ("oem_brand", "subsidiary", "brand") else 1, STRENGTHS["weak"],
                                    v.name, vid))
-        if "mac" in ex:
-            strength = rule.strength if not m.vendors else "medium"
-            self._oui(acc, ex["mac"], fname, strength if strength != "hint" else "weak")
+        if "mac" in ex:  # a MAC inside another value: as strong as the rule that found it, at most medium
+            strength = rule.strength if not m.vendors and rule.strength in ("hint", "weak") else "medium"
+            self._oui(acc, ex["mac"], fname, strength)
 
     def _claim(self, acc: _Acc, vid: str, w: float, strength: str, registry: bool = False) -> None:
         v = self._vendors[vid]
@@ -215,13 +244,10 @@ class Identifier:
                 acc.module = True
                 return
             # a block registered to a restricted group's chip subsidiary (HiSilicon): that group's device
+        if strength != "hint":  # a hint does not name the label either
+            acc.brands.append((3 if v.kind in ("oem_brand", "subsidiary", "brand") else 1, w, v.name, vid))
         if v.kind == "oem_brand":
-            acc.brands.append((3, w, v.name, vid))
             return
-        if v.kind in ("subsidiary", "brand"):
-            acc.brands.append((3, w, v.name, vid))
-        else:
-            acc.brands.append((1, w, v.name, vid))
         group = v.group
         if strength == "hint":
             acc.maker_hint[group] = 1 - (1 - acc.maker_hint.get(group, 0.0)) * (1 - w)
@@ -250,7 +276,8 @@ class Identifier:
         if vid is None:
             acc.hits.append(EvidenceHit("oui/registrant", field, f"{norm} {org}", "weak",
                                         "IEEE registrant not mapped to a known maker"))
-            acc.registrants.append((w, org))
+            if source == "mac":  # only the device's own MAC names its maker by registrant
+                acc.registrants.append((w, org))
             return
         v = self._vendors[vid]
         acc.hits.append(EvidenceHit(f"oui/{vid}", field, f"{norm} {org}", strength,
@@ -265,7 +292,7 @@ class Identifier:
         maker_id: str | None = None
         manufacturer: str | None = None
         confidence = 0.0
-        ranked = sorted(acc.maker.items(), key=lambda kv: -kv[1])
+        ranked = sorted(acc.maker.items(), key=lambda kv: -kv[1]) if len(acc.maker) > 1 else list(acc.maker.items())
         if ranked and ranked[0][1] >= THRESHOLD:
             top, score = ranked[0]
             if len(ranked) > 1 and ranked[1][1] >= THRESHOLD and score - ranked[1][1] < CONFLICT_MARGIN:
@@ -296,8 +323,9 @@ class Identifier:
 
         # brand: the label the device presents; an OEM or subsidiary label beats the maker's own name
         brand: str | None = None
-        if acc.brands:
-            best = max(acc.brands, key=lambda b: (b[0], b[1]))
+        brands = acc.brands if manufacturer or not ranked else [b for b in acc.brands if b[0] >= 2]
+        if brands:  # with conflicting makers only an OEM or subsidiary label is trusted
+            best = max(brands, key=lambda b: (b[0], b[1]))
             brand = best[2]
             if best[3] and maker_id:
                 bv = self._vendors[best[3]]
@@ -321,7 +349,8 @@ class Identifier:
             notes.append("HiSilicon (Huawei) SoC indicated: component risk under section 889; ask for a BOM attestation")
 
         attrs = acc.attrs
-        evidence = tuple(sorted(acc.hits, key=lambda h: -_RANK.get(h.strength, 0)))
+        hits = acc.hits
+        evidence = tuple(sorted(hits, key=_hit_rank)) if len(hits) > 1 else tuple(hits)
         return Identification(
             id=rec.id,
             manufacturer=manufacturer,

@@ -216,7 +216,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         if size > CATALOG_MAX_BYTES:
             raise PlanError(f"catalog {path} is larger than {CATALOG_MAX_BYTES} bytes")
         with path.open("r", encoding="utf-8") as fp:
-            data = yaml.safe_load(fp.read(CATALOG_MAX_BYTES + 1))
+            text = fp.read(CATALOG_MAX_BYTES + 1)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: same safe subset
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader
     except OSError as exc:
         raise PlanError(f"cannot read the catalog {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -486,6 +488,16 @@ def tier_of(score: int) -> str:
 
 def score_priority(device: Mapping[str, Any], *, public_safety: bool = False,
                    record: EvidenceRecord | None = None) -> Priority:
+    exposure = exposure_from_record(record) if record is not None else \
+        exposure_from_evidence(device.get("evidence") or ())
+    return _score(device.get("restricted"), tuple(str(x) for x in (device.get("lists") or ())),
+                  tuple(str(c) for c in (device.get("component_risk") or ())), exposure,
+                  device.get("device_type") or "", bool(public_safety))
+
+
+@functools.lru_cache(maxsize=4096)
+def _score(restricted: bool | None, lists: tuple[str, ...], component_risk: tuple[str, ...],
+           exposure: frozenset[str], device_type: str, public_safety: bool) -> Priority:
     """Priority of replacing a device: which lists it is on, what it exposes, and its role.
 
     P1 (60+) is a covered device in a public-safety role or exposed (telnet, open web UI); P2 (40+) is
@@ -493,33 +505,30 @@ def score_priority(device: Mapping[str, Any], *, public_safety: bool = False,
     """
     reasons: list[str] = []
     score = 0
-    lists = [str(x) for x in (device.get("lists") or [])]
     list_part = 0
     for name in lists:
         w = LIST_WEIGHTS.get(name, POLICY_LIST_WEIGHT)
         list_part += w
-    if device.get("restricted") is True and not lists:
+    if restricted is True and not lists:
         list_part = max(list_part, 30)
     list_part = min(list_part, 55)
     if lists:
         reasons.append("lists: " + ", ".join(lists))
-    elif device.get("restricted") is True:
+    elif restricted is True:
         reasons.append("restricted by policy")
     score += list_part
-    if device.get("restricted") is None:
+    if restricted is None:
         score += 5
         reasons.append("maker unknown")
-    if device.get("component_risk"):
+    if component_risk:
         score += 5
-        reasons.append("component risk: " + ", ".join(str(c) for c in device["component_risk"]))
-    exposure = exposure_from_record(record) if record is not None else \
-        exposure_from_evidence(device.get("evidence") or ())
-    for tag in sorted(exposure, key=lambda t: -EXPOSURE_WEIGHTS.get(t, 0)):
+        reasons.append("component risk: " + ", ".join(component_risk))
+    for tag in sorted(exposure, key=lambda t: (-EXPOSURE_WEIGHTS.get(t, 0), t)):
         if tag == "web_ui" and "web_ui_open" in exposure:
             continue
         score += EXPOSURE_WEIGHTS.get(tag, 0)
         reasons.append(EXPOSURE_LABELS.get(tag, tag))
-    if (device.get("device_type") or "") in ("nvr", "dvr"):
+    if device_type in ("nvr", "dvr"):
         score += 5
         reasons.append("recorder (holds every camera's video)")
     if public_safety:

@@ -190,6 +190,11 @@ class Store:
             self.db["scans"].update(scan_id, {"finished_at": now_iso(), "status": status, "error": error,
                                               "device_count": counts["n"], "restricted_count": counts["r"]})
 
+    def set_fingerprints_version(self, scan_id: int, version: str | None) -> None:
+        """Record the fingerprint database a scan used (known once it has loaded)."""
+        with self.db.conn:
+            self.db["scans"].update(scan_id, {"fingerprints_version": version})
+
     def reopen_scan(self, scan_id: int, *, pid: int | None = None) -> None:
         """Set an incomplete scan running again (``--resume``), owned by ``pid``."""
         info = self.scan(scan_id)

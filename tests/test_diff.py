@@ -75,7 +75,7 @@ def test_newly_restricted_and_maker_change():
     d = build_scan_diff([_dev(mac="02:00:00:00:00:01", manufacturer=None, brand=None, restricted=None)],
                         [_dev(mac="02:00:00:00:00:01", manufacturer="Dahua", brand="Dahua", restricted=True)])
     (c,) = d.changed
-    assert c.newly_restricted and set(c.fields) == {"manufacturer", "brand", "restricted"}
+    assert c.newly_restricted and set(c.fields) == {"manufacturer", "restricted"}  # brand: was not seen
     assert "NEWLY RESTRICTED" in format_scan_diff(d)[-1]
     # case-only differences in a maker name are not a change
     assert build_scan_diff([_dev(mac="02:00:00:00:00:01", manufacturer="DAHUA")],
@@ -140,3 +140,27 @@ def test_cli_diff_text_is_terminal_safe(two_scans, capsys):
     assert main(["diff", str(a), str(c), "--db", str(path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\\x1b]0;pwned\\x07\\x1b[31mV9" in out
+
+
+def test_spelling_is_not_a_change_but_a_new_version_is():
+    mac = "02:00:00:00:00:09"
+    same = build_scan_diff([_dev(mac=mac, firmware="V5.6.15 build 200924", model="DH-IP8M-2496EB")],
+                           [_dev(mac=mac, firmware="V5.6.15build 200924", model="IP8M-2496EB")])
+    assert same.is_empty() and same.unchanged == 1
+    d = build_scan_diff([_dev(mac=mac, firmware="V5.6.15 build 200924", model="DS-2CD2143G0-I")],
+                        [_dev(mac=mac, firmware="V5.6.16 build 210101", model="DS-2CD2143G2-I")])
+    assert d.changed[0].fields == ("firmware", "model")
+    # a prefix is only a vendor prefix when it is a single dash-ended word
+    assert build_scan_diff([_dev(mac=mac, model="IPC-HDW1230T2")],
+                           [_dev(mac=mac, model="HDW1230T2")]).is_empty()
+    assert not build_scan_diff([_dev(mac=mac, model="A-B-HDW1230T2")],
+                               [_dev(mac=mac, model="HDW1230T2")]).is_empty()
+
+
+def test_a_field_one_scan_did_not_learn_is_not_a_change():
+    mac = "02:00:00:00:00:0a"
+    assert build_scan_diff([_dev(mac=mac, firmware="V5.5.82")], [_dev(mac=mac, firmware=None)]).is_empty()
+    assert build_scan_diff([_dev(mac=mac, model=None, device_type=None)], [_dev(mac=mac)]).is_empty()
+    # but a maker or a restriction that becomes known is reported
+    d = build_scan_diff([_dev(mac=mac, manufacturer=None, restricted=None)], [_dev(mac=mac)])
+    assert d.changed[0].fields == ("restricted", "manufacturer") and d.changed[0].newly_restricted

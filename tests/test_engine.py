@@ -399,3 +399,47 @@ async def test_real_loopback_liveness(store):
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_slow_recorder_gets_a_credentialed_follow_up(store):
+    from scanner.credentials import parse_ini
+
+    class NvrIdentifier(FakeIdentifier):
+        def identify(self, rec):
+            if any(h.headers.get("Server") == "nvr" for h in rec.http):
+                return Identification(manufacturer="Hikvision", restricted=True, device_type="nvr")
+            return super().identify(rec)
+
+    calls = []
+
+    async def http(host, ctx):
+        calls.append(ctx.timeout)
+        frag = {"http": [{"port": 80, "status": 200, "headers": {"Server": "nvr" if host == "127.0.0.2" else "x"}}]}
+        if ctx.timeout > 1.0 and ctx.credentials_for(host):  # only a patient, credentialed ask gets the channels
+            frag["discovery"] = [{"protocol": "nvr_channel", "fields": {"channel": "1", "manufacturer": "Dahua"}}]
+        return frag
+
+    o = opts(open_stream=alive_opener({"127.0.0.2", "127.0.0.3"}), identifier=NvrIdentifier(), timeout=0.5,
+             credentials=parse_ini("[default]\nusername=a\npassword=b\n"), host_probes={"http": http})
+    scan_id = await run_scan(["127.0.0.2-3"], o, store)
+    devs = store.devices(scan_id)
+    assert len(devs) == 3 and sum(1 for d in devs if d["parent_id"]) == 1
+    assert sorted(calls) == [0.5, 0.5, 1.5]  # one follow-up, for the recorder only
+    # without credentials there is no follow-up
+    calls.clear()
+    o.credentials = None
+    await run_scan(["127.0.0.2-3"], o, store)
+    assert calls == [0.5, 0.5]
+
+
+async def test_unroutable_targets_cost_nothing(store):
+    calls = []
+    warnings = []
+    routes = [Route("lab0", ipaddress.IPv4Network("198.18.0.0/30"), None)]
+    o = opts(routes=lambda: routes, open_stream=alive_opener({"198.18.0.1"}, calls), ports={"liveness": (80,)},
+             host_probes={}, arp=False)
+    scan_id = await run_scan(["198.18.0.0/29", "127.0.0.9"], o, store,
+                             on_event=lambda e: warnings.append(e.data) if e.kind == "warning" else None)
+    assert [d["ip"] for d in store.devices(scan_id)] == ["198.18.0.1"]
+    assert sorted(h for h, _ in calls) == ["127.0.0.9", "198.18.0.1", "198.18.0.2", "198.18.0.3"]  # .4-.6: no route
+    assert any("3 targets have no route" in w for w in warnings)

@@ -91,3 +91,16 @@ def test_identify_never_raises() -> None:
     for bad in ({}, {"mac": 5}, {"http": [None]}, [], "x", None, {"onvif": [1]}):
         r = idf.identify(bad)  # type: ignore[arg-type]
         assert r.manufacturer is None and r.notes
+
+
+def test_invalid_utf8_and_overlong_lines() -> None:
+    data = (b'{"id":"a","mac":"28:57:be:01:02:03"}\n'
+            b"\xff\xfe{broken}\n"
+            b'{"id":"big","http":[{"body":"' + b"x" * (5 * 1024 * 1024) + b'"}]}\n'
+            b'{"id":"z","mac":"00:40:8c:00:00:01"}\n')
+    r = subprocess.run([sys.executable, "-m", "scanner.cli", "identify", "-"], input=data, capture_output=True,
+                       timeout=60)
+    assert r.returncode == 2
+    err = r.stderr.decode()
+    assert "line 2:" in err and "line 3:" in err and "longer than" in err and "Traceback" not in err
+    assert [json.loads(x)["id"] for x in r.stdout.decode().splitlines()] == ["a", "z"]

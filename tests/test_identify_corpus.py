@@ -86,6 +86,7 @@ def test_results_carry_an_evidence_chain() -> None:
     for line in CORPUS.read_text().splitlines():
         row = json.loads(line)
         got = idf.identify(row["record"])
+        assert not any(n.startswith(("identification failed", "unreadable")) for n in got.notes), got.notes
         if got.manufacturer:
             assert got.evidence, row["record"]["id"]
             assert 0 < got.confidence < 1

@@ -96,3 +96,39 @@ def test_model_device_types() -> None:
         r = identify_record({"onvif": {"model": model}})
         assert r.device_type == dt, model
         assert r.restricted is True, model
+
+
+@pytest.mark.parametrize("record,maker,brand,restricted", [
+    ({"discovery": [{"protocol": "sadp", "fields": {"DeviceDescription": "DS-2CD2143G0-I", "MAC": "50-E5-38-D9-1E-CB",
+                                                    "DeviceSN": "DS-2CD2143G0-I20190101AAWR123456789",
+                                                    "SoftwareVersion": "V5.5.160build 230101"}}]},
+     "Hikvision", "Hikvision", True),
+    ({"discovery": [{"protocol": "sadp", "fields": {"DeviceDescription": "I91BM", "OEMInfo": "ANNKE"}}]},
+     "Hikvision", "ANNKE", True),
+    ({"discovery": [{"protocol": "dhip", "fields": {"DeviceType": "LNB8005", "SerialNo": "ND0219110ABCDE",
+                                                    "Version": "2.622.00LR000.10.R", "Vendor": "LOREX"}}]},
+     "Dahua", "Lorex", True),
+    ({"http": [{"path": "/ISAPI/System/deviceInfo", "status": 200, "body":
+                '<DeviceInfo xmlns="http://www.isapi.org/ver20/XMLSchema"><manufacturer>LTS</manufacturer>'
+                "<model>CMIP3042</model></DeviceInfo>"}]}, "Hikvision", "LTS", True),
+    ({"rtsp": [{"status": 401, "headers": {"WWW-Authenticate": 'Digest realm="IP Camera(C5654)", nonce="x"'}}]},
+     "Hikvision", "Hikvision", True),
+    ({"onvif": {"manufacturer": "VIVOTEK", "model": "SD9364-EHL"}}, "Vivotek", "Vivotek", False),
+    ({"mac": "24:0a:c4:11:22:33"}, None, None, None),  # Espressif: a Wi-Fi module, not the maker
+    ({"mac": "84:8a:59:00:00:01"}, "Huawei", "HiSilicon", True),
+    ({"wsd": [{"endpoint": "urn:uuid:18ec6401-3aa0-11b5-83f6-043926000001"}]}, None, None, None),
+    ({"onvif": {"manufacturer": "IPCAM", "serial": "00408CA681CB"}}, None, None, None),
+])
+def test_generalised_tells(record, maker, brand, restricted) -> None:
+    r = identify_record(record)
+    assert (r.manufacturer, r.brand, r.restricted) == (maker, brand, restricted), r
+
+
+def test_memoised_matching_gives_the_same_answer() -> None:
+    idf = Identifier()
+    rec = {"rtsp": [{"headers": {"Server": "Dahua Rtsp Server"}}], "mac": "28:57:be:01:02:03"}
+    first = idf.identify(rec)
+    again = idf.identify(rec)
+    assert first == again
+    other = idf.identify({"rtsp": [{"headers": {"Server": "Dahua Rtsp Server"}}]})
+    assert other.manufacturer == "Dahua"

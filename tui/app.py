@@ -96,6 +96,8 @@ class CamsweepApp(App[None]):
         self.shown = 0
         self.loaded = False
         self.load_seconds: float | None = None
+        self.first_seconds: float | None = None
+        self.first_paint = False
         self.progress = ""
         self.scanning = False
         self._view_timer: Timer | None = None
@@ -120,16 +122,22 @@ class CamsweepApp(App[None]):
 
     @work(thread=True, exclusive=True, group="load")
     def load_store(self) -> None:
+        """Restricted devices and their plan first (what a user opens the app for), then everything."""
         assert self.store is not None and self.catalog is not None
         try:
+            first = self.store.devices(restricted_only=True)
+            # the catalog's own policy data first (fast); checked against the fingerprint lists below
+            plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=first,
+                                     use_fingerprints=False)
+            if not self.loaded:
+                self.call_from_thread(self._loaded, first, plan, False)
             devices = self.store.devices()
-            # first from the catalog's own policy data (fast), then checked against the fingerprint lists
             plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices,
                                      use_fingerprints=False)
         except Exception as exc:  # a damaged store: a message, not a traceback
             self.call_from_thread(self.notify, f"cannot read the store: {exc}", severity="error", timeout=30)
             return
-        self.call_from_thread(self._loaded, devices, plan)
+        self.call_from_thread(self._loaded, devices, plan, True)
         try:
             disagree = planlib.fingerprints_disagree(self.catalog, self.policy)
             if disagree:
@@ -138,18 +146,24 @@ class CamsweepApp(App[None]):
         except Exception as exc:
             self.call_from_thread(self.notify, f"policy check failed: {exc}", severity="warning")
 
-    def _loaded(self, devices: list[dict[str, Any]], plan: planlib.Plan) -> None:
+    def _loaded(self, devices: list[dict[str, Any]], plan: planlib.Plan, complete: bool = True) -> None:
         self.devices = devices
         self.by_id = {d["device_id"]: d for d in devices}
         self.items = {it.device_id: it for it in plan.items}
         self.totals = plan.totals
-        self.counts = planlib.count_devices(devices)
+        counts = planlib.count_devices(devices)
+        self.counts = counts if complete else planlib.DeviceCounts(-1, counts.restricted, -1)
         self.search = {}
         self.cells = {}
-        self.loaded = True
-        self.apply_view()
-        self.load_seconds = time.perf_counter() - self._t0
-        self.log(f"camsweep: {len(devices)} devices loaded in {self.load_seconds:.2f} s since start")
+        self.loaded = complete
+        self.first_paint = True
+        self.apply_view(force=True)
+        if self.first_seconds is None:
+            self.first_seconds = time.perf_counter() - self._t0
+        if complete:
+            self.load_seconds = time.perf_counter() - self._t0
+            self.log(f"camsweep: restricted rows after {self.first_seconds:.2f} s, all {len(devices)} devices "
+                     f"after {self.load_seconds:.2f} s")
 
     def _show_error(self, message: str) -> None:
         try:
@@ -202,8 +216,8 @@ class CamsweepApp(App[None]):
             self._view_timer.stop()
         self._view_timer = self.set_timer(0.15, self.apply_view)
 
-    def apply_view(self) -> None:
-        if not self.loaded:
+    def apply_view(self, force: bool = False) -> None:
+        if not (self.loaded or force or self.first_paint):
             return
         f = planlib.parse_filter(self.filter_text, self.restricted_only)
         rows = self.devices

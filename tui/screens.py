@@ -14,7 +14,6 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import (
     Button,
-    Checkbox,
     DataTable,
     Footer,
     Input,
@@ -301,8 +300,9 @@ class PlanEditor(ModalScreen[Any]):
                 yield Input(f"{it.cost_labour:.2f}", id="lab", compact=True, restrict=r"[0-9.,]*")
                 yield Label(f"Licence {self.currency}")
                 yield Input(f"{it.cost_licence:.2f}", id="lic", compact=True, restrict=r"[0-9.,]*")
-                yield Label("Role")
-                yield Checkbox("public-safety role", it.public_safety, id="ps", compact=True)
+                yield Label("Public safety")
+                yield Select([("no", "no"), ("yes: a public-safety role (raises priority)", "yes")],
+                             value="yes" if it.public_safety else "no", allow_blank=False, id="ps", compact=True)
             yield Static("", id="perror")
             with Horizontal(id="pbuttons"):
                 yield Button("Save", variant="primary", id="save", compact=True)
@@ -357,7 +357,7 @@ class PlanEditor(ModalScreen[Any]):
         changes: dict[str, Any] = {
             "status": str(self.query_one("#status", Select).value),
             "exempt_reason": self.query_one("#reason", Input).value,
-            "public_safety": self.query_one("#ps", Checkbox).value,
+            "public_safety": self.query_one("#ps", Select).value == "yes",
             "cost_hardware": self.query_one("#hw", Input).value,
             "cost_labour": self.query_one("#lab", Input).value,
             "cost_licence": self.query_one("#lic", Input).value,
@@ -425,28 +425,30 @@ class ScanDialog(ModalScreen[dict[str, Any] | None]):
 
 
 HELP = """\
-camsweep: keys
+camsweep: keys (mouse works too: click a row, double-click to open,
+click a column header to sort)
 
 Devices view
-  up/down j/k, PgUp/PgDn, Home/End   move
-  enter / double-click               open the device (evidence, history, notes)
-  /                                  filter: free words, maker:NAME, subnet:CIDR,
-                                     type:nvr, site:NAME, status:exempt
-  r                                  restricted devices only (on/off)
-  s / S, click a header              sort by the next column / reverse
-  left/right h/l                     scroll columns
-  e                                  edit the replacement plan of the device
-  p                                  show/hide the plan panel
-  escape                             clear the filter
+  up/down j/k PgUp PgDn Home End   move
+  enter                            open the device: evidence, history, notes
+  /                                filter: words, maker:NAME, subnet:CIDR,
+                                   type:nvr, site:NAME, status:exempt
+  r                                restricted devices only (on/off)
+  s  S                             sort by the next column / reverse it
+  left/right h/l                   scroll the columns
+  e                                edit the device's replacement plan
+  p                                show/hide the plan panel
+  escape                           clear the filter
 Device view
-  1 2 3                              evidence / history / notes tabs
-  ctrl+s                             save the note (kept by MAC)
-  e                                  edit the plan;  escape  back
+  1 2 3                            evidence / history / notes
+  ctrl+s                           save the note (kept by MAC)
+  e  escape                        edit the plan / back
 Plan editor
-  tab / shift+tab                    next / previous field;  ctrl+s save;  escape cancel
+  tab shift+tab                    next / previous field
+  ctrl+s  escape                   save / cancel
 Everywhere
-  n  new scan (targets, options)     x  export the plan (CSV and JSON)
-  d  dark / light                    ?  this help        q  quit
+  n  new scan      x  export the plan (CSV and JSON)
+  d  dark/light    ?  this help    q  quit
 """
 
 

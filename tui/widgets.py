@@ -108,11 +108,11 @@ class DeviceTable(ScrollView, can_focus=True):
     DeviceTable > .devtable--header { text-style: bold; background: $panel; color: $text; }
     DeviceTable > .devtable--cursor { background: $accent; color: $text; text-style: bold; }
     DeviceTable:blur > .devtable--cursor { background: $secondary; }
-    DeviceTable > .devtable--bad { color: $error; text-style: bold; }
-    DeviceTable > .devtable--good { color: $success; }
-    DeviceTable > .devtable--warn { color: $warning; }
-    DeviceTable > .devtable--dim { color: $text-muted; }
-    DeviceTable > .devtable--relabel { color: $warning; text-style: bold; }
+    DeviceTable > .devtable--bad { color: $text-error; text-style: bold; }
+    DeviceTable > .devtable--good { color: $text-success; }
+    DeviceTable > .devtable--warn { color: $text-warning; }
+    DeviceTable > .devtable--dim { text-style: dim; }
+    DeviceTable > .devtable--relabel { color: $text-warning; text-style: bold; }
     DeviceTable > .devtable--odd { background: $panel; }
     """
 
@@ -128,6 +128,7 @@ class DeviceTable(ScrollView, can_focus=True):
         self.sort_reverse = False
         self._sort_funcs: dict[str, Callable[[int], Any]] = {}
         self._last_highlight: int | None = None
+        self._styles: dict[str, Style] = {}
 
     # -- data ---------------------------------------------------------------------------------
     def set_rows(self, keys: list[int], get_cells: Callable[[int], list[Cell]], *,
@@ -246,7 +247,14 @@ class DeviceTable(ScrollView, can_focus=True):
 
     # -- rendering ---------------------------------------------------------------------------
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"devtable--{name}", partial=True)
+        st = self._styles.get(name)
+        if st is None:
+            st = self._styles[name] = self.get_component_rich_style(f"devtable--{name}", partial=True)
+        return st
+
+    def notify_style_update(self) -> None:
+        self._styles = {}  # the theme or CSS changed
+        super().notify_style_update()
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = int(self.scroll_offset.x), int(self.scroll_offset.y)
@@ -297,17 +305,17 @@ class CountBar(Static):
              remaining: float | None, currency: str, policy: str, progress: str = "") -> None:
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append("Devices ", "bold")
-        t.append(f"{devices:,}")
+        t.append(f"{devices:,}" if devices >= 0 else "loading")
         t.append("  Restricted ", "bold")
         t.append(f"{restricted:,}", "bold red" if restricted else "green")
         t.append("  Unknown ", "bold")
-        t.append(f"{unknown:,}", "yellow" if unknown else "")
+        t.append(f"{unknown:,}" if unknown >= 0 else "...", "yellow" if unknown else "")
         if total is not None:
             t.append("  Plan ", "bold")
             t.append(f"{currency} {total:,.0f}")
             if remaining is not None and remaining != total:
                 t.append(f" (left {remaining:,.0f})", "dim")
-        if shown != devices:
+        if shown != devices and devices >= 0:
             t.append(f"  shown {shown:,}", "dim")
         t.append(f"  [{policy}]", "dim")
         if progress:

@@ -45,7 +45,9 @@ def _err(msg: str) -> None:
 
 def scan_command(st: manager.LabStatus, db: str) -> list[str]:
     """The scan the demo runs: from inside the scanner namespace when the lab has one."""
-    cmd = [sys.executable, "-m", "scanner.cli", "scan", st.cidr, "--db", db,
+    # a loopback lab is scanned by its device list: every 127.x address answers, device or not
+    targets = [st.cidr] if st.mode == "netns" else ["-iL", st.targets_file]
+    cmd = [sys.executable, "-m", "scanner.cli", "scan", *targets, "--db", db,
            "--credentials", st.credentials_file, "--quiet"]
     if st.mode == "netns" and st.scanner_netns:
         cmd = ["ip", "netns", "exec", st.scanner_netns, *cmd]
@@ -100,7 +102,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if st is not None:
             try:
                 rep = manager.down(st.prefix)
-                _err(f"lab {st.prefix} down ({len(rep.namespaces_removed)} namespaces removed)")
+                _err(f"lab {st.prefix} down" + (f" ({len(rep.namespaces_removed)} namespaces removed)"
+                                                 if rep.namespaces_removed else ""))
             except LabError as exc:
                 _err(f"camsweep demo: taking the lab down was incomplete: {exc}")
         if tmpdir:
@@ -121,7 +124,7 @@ def show_results(db: str, st: manager.LabStatus, *, tui: bool) -> None:
     for r in rows:
         cells = [_cell(r.get(c)) for c in cols]
         if r.get("channel") is not None and r.get("parent_id") is not None:
-            cells[0] = f"  └ ch{r['channel']}"
+            cells[0] = f"  └ ch{_cell(r['channel'], 8)}"
         if isinstance(r.get("confidence"), float):
             cells[-1] = f"{r['confidence']:.2f}"
         table.append(cells)

@@ -8,9 +8,10 @@ some did not (the others are still answered).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from scanner.errors import CamsweepError
 from scanner.evidence import EvidenceError, Identification
@@ -29,15 +30,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _bounded_lines(stream: Iterable[str]) -> Iterator[str]:
-    """Lines of a text stream; an over-long line is replaced by a marker the parser rejects."""
-    for line in stream:
-        yield line if len(line) <= MAX_LINE_BYTES else "\x00" * (MAX_LINE_BYTES + 1)
+def _bounded_lines(stream) -> Iterator[str]:
+    """Lines of a text stream, never holding more than MAX_LINE_BYTES of one line: an over-long line
+    is skipped to its end and replaced by a marker the parser rejects with a clear message."""
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith("\n"):
+            while True:  # drain the rest of the over-long line
+                rest = stream.readline(1024 * 1024)
+                if not rest or rest.endswith("\n"):
+                    break
+            yield "\x00" * (MAX_LINE_BYTES + 1)
+            continue
+        yield line
 
 
 def _open(path: str):
     if path == "-":
-        return sys.stdin
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace") \
+            if hasattr(sys.stdin, "buffer") else sys.stdin
     try:
         return open(path, encoding="utf-8", errors="replace", newline=None)
     except OSError as exc:
@@ -55,7 +68,7 @@ def records_from_input(path: str) -> Iterator[tuple[int, object]]:
     try:
         yield from read_records(_bounded_lines(f))
     finally:
-        if f is not sys.stdin:
+        if path != "-":
             f.close()
 
 
@@ -77,25 +90,28 @@ def run(args: argparse.Namespace) -> int:
         else:
             results.append(ident)
     if args.format == "table":
-        render_table(results, identifier.policy_name)
+        legal = {lid for lid, spec in identifier.db.lists.items() if spec.get("legal")}
+        render_table(results, identifier.policy_name, legal)
     out.flush()
     if bad:
         print(f"camsweep: {bad} line(s) could not be read", file=sys.stderr)
     return 2 if bad else 0
 
 
-def render_table(results: list[Identification], policy: str) -> None:
+def render_table(results: list[Identification], policy: str, legal: set[str]) -> None:
+    """A rich table; the lists column shows the statutory lists (the JSONL output has them all)."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"camsweep identify (policy {policy})", show_lines=False)
-    for col in ("id", "manufacturer", "brand", "model", "type", "restricted", "lists", "conf.", "strongest evidence"):
+    for col in ("id", "manufacturer", "brand", "model", "type", "restricted", "legal lists", "conf.", "strongest evidence"):
         table.add_column(col, overflow="fold")
     for r in results:
         flag = {True: "[bold red]yes[/]", False: "no", None: "unknown"}[r.restricted]
         ev = r.evidence[0].rule if r.evidence else ""
         table.add_row(_esc(r.id or ""), _esc(r.manufacturer or "-"), _esc(r.brand or "-"), _esc(r.model or "-"),
-                      r.device_type or "-", flag, ", ".join(r.lists), f"{r.confidence:.2f}", _esc(ev))
+                      r.device_type or "-", flag, ", ".join(x for x in r.lists if x in legal), f"{r.confidence:.2f}",
+                      _esc(ev))
     Console(file=sys.stdout, soft_wrap=False).print(table)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -106,12 +107,18 @@ def _print_how_to(st: manager.LabStatus) -> None:
     print(f"  take it down: camsweep lab down --prefix {st.prefix}")
 
 
-def _cell(v: Any) -> str:
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _cell(v: Any, limit: int = 40) -> str:
+    """A table cell: control characters (a hostile device's terminal escapes) shown escaped, never sent to
+    the terminal; long values cut."""
     if v is None:
         return "-"
     if isinstance(v, bool):
         return "yes" if v else "no"
-    return str(v)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(v))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def format_table(cols: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -150,7 +157,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for r in rows:
         cells = [_cell(r.get(c)) for c in cols]
         if r.get("parent_ip"):
-            cells[0] = f"  └ ch{r.get('channel')}"
+            cells[0] = f"  └ ch{_cell(r.get('channel'), 8)}"
         table.append(cells)
     print()
     print(format_table(cols, table))
@@ -170,10 +177,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     if not rep.found and not rep.pids_stopped:
         print(f"no lab {rep.prefix} was up; nothing left over")
         return 0
-    parts = [f"removed {len(rep.namespaces_removed)} namespaces"]
+    parts = [f"removed {len(rep.namespaces_removed)} namespaces"] if rep.namespaces_removed else []
     if rep.pids_stopped:
         parts.append("stopped pid " + ", ".join(map(str, rep.pids_stopped)))
     if rep.sysctls_restored:
         parts.append("restored " + ", ".join(f"{k}={v}" for k, v in rep.sysctls_restored.items()))
-    print(f"lab {rep.prefix} down in {rep.seconds:.2f} s: " + "; ".join(parts))
+    print(f"lab {rep.prefix} down in {rep.seconds:.2f} s" + (": " + "; ".join(parts) if parts else ""))
     return 0

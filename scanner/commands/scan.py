@@ -56,7 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--no-multicast", dest="multicast", action="store_false",
                    help="no multicast discovery (WS-Discovery, SSDP, mDNS, SADP, DHIP)")
     d.add_argument("--probes", default=None, metavar="LIST",
-                   help="comma-separated per-host probes to run (default: all)")
+                   help="comma-separated per-host probes to run (default: all of http, rtsp, onvif, tls, "
+                   "banner, sadp, dhip, wsd, ssdp)")
+    d.add_argument("-sn", "--discovery-only", action="store_true",
+                   help="find hosts (ARP, multicast discovery, TCP liveness) and identify them from that alone")
     d.add_argument("--rate", type=_nonneg_float, default=5000.0, metavar="PPS",
                    help="packets a second at most (0: no limit; default 5000)")
     d.add_argument("--concurrency", type=_positive_int, default=64, metavar="N", help="hosts probed at once")
@@ -138,13 +141,23 @@ def run(args: argparse.Namespace) -> int:
 
         setup_logging_from_args(args)
     quiet = bool(getattr(args, "quiet", False))
+    from scanner.engine import HOST_PROBES
+
+    probes: tuple[str, ...] | None = None
+    if args.discovery_only:
+        probes = ()
+    elif args.probes is not None:
+        probes = tuple(x.strip() for x in args.probes.split(",") if x.strip())
+        unknown = [p for p in probes if p not in HOST_PROBES]
+        if unknown:
+            raise CamsweepError(f"unknown probe {unknown[0]!r}; known: {', '.join(HOST_PROBES)}")
     creds = creds_mod.load(args.credentials, warn=_warn)
     opts = ScanOptions(
         interface=args.interface, exclude=tuple(args.exclude), max_hosts=args.max_hosts, rate=args.rate,
         concurrency=args.concurrency, per_host=args.per_host, timeout=args.timeout,
         host_timeout=args.host_timeout, retries=args.retries, arp=args.arp, multicast=args.multicast,
         assume_up=args.assume_up, passive=args.passive, pcap=args.pcap,
-        probes=tuple(x.strip() for x in args.probes.split(",") if x.strip()) if args.probes else None,
+        probes=probes,
         policy=args.policy, site=args.site, resume=args.resume, credentials=creds if creds else None,
     )
     if args.resume:
@@ -154,7 +167,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         targets = parse_targets(args.targets, input_lists=args.input_lists, exclude=args.exclude,
                                 exclude_files=args.excludefile, max_hosts=args.max_hosts)
-    _check_policy(args.policy)
     store = Store(args.db)
     try:
         scan_id = _run_with_progress(run_scan, targets, opts, store, quiet)
@@ -179,15 +191,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
-
-
-def _check_policy(policy: str) -> None:
-    with contextlib.suppress(Exception):
-        import fingerprints
-
-        names = fingerprints.load_database().policies()  # type: ignore[attr-defined]
-        if names and policy not in names:
-            raise CamsweepError(f"unknown policy {policy!r}; known: {', '.join(names)}")
 
 
 def _run_with_progress(run_scan: Any, targets: Any, opts: Any, store: Any, quiet: bool) -> int:

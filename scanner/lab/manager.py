@@ -10,7 +10,8 @@ a crash (no state file, a dead service, half-built namespaces).
 
 State dir: ``$CAMSWEEP_LAB_STATE_DIR/<prefix>/``, else ``/run/camsweep-lab/<prefix>/`` as root, else
 ``$XDG_RUNTIME_DIR/camsweep-lab/<prefix>/`` (or ``/tmp/camsweep-lab-<uid>/<prefix>/``). It holds
-``state.json``, ``plan.json`` (0600), ``ground-truth.jsonl``, ``credentials.ini`` (0600),
+``state.json``, ``plan.json`` (0600), ``ground-truth.jsonl``, ``credentials.ini`` (0600), ``targets.txt``
+(the devices' addresses, one a line: what to scan in a loopback lab, where every 127.x address answers),
 ``service.out`` (the service's stdout) and ``service.log`` (its stderr).
 
 Plan JSON (what the service reads; ``plan.json``, mode 0600), format 1::
@@ -110,6 +111,7 @@ class LabStatus:
     bridge_netns: str | None = None
     state_dir: str = ""
     plan: str = ""
+    targets_file: str = ""
     seed: int = 0
     port_offset: int = 0
     service_pid: int | None = None
@@ -151,16 +153,27 @@ class DownReport:
 # addressing
 
 
-def plan_addresses(n_hosts: int, mode: str) -> tuple[ipaddress.IPv4Network, str | None, list[str]]:
-    """(network, scanner ip or None, device ips). /24 up to 250 hosts, the smallest wider prefix above."""
+def plan_addresses(n_hosts: int, mode: str, *, taken: Sequence[str] = ()) -> tuple[
+        ipaddress.IPv4Network, str | None, list[str]]:
+    """(network, scanner ip or None, device ips). /24 up to 250 hosts, the smallest wider prefix above.
+
+    A netns lab always uses 198.18.0.0/.. (its namespaces are its own). A loopback lab shares the host's
+    127/8 with other loopback labs, so it takes the first block of 127.18.0.0/16 that overlaps none of
+    ``taken`` (their cidrs)."""
     if n_hosts < 0 or n_hosts > MAX_DEVICES:
         raise LabError(f"a lab holds 1 to {MAX_DEVICES} devices, not {n_hosts}")
-    base = NETNS_BASE if mode == "netns" else LOOPBACK_BASE
     need = n_hosts + 2  # the scanner (.1, also kept free in loopback mode) and room for the devices
     prefixlen = 24
     while (2 ** (32 - prefixlen)) - 2 < need:
         prefixlen -= 1
-    net = ipaddress.IPv4Network(f"{base}/{prefixlen}")
+    if mode == "netns":
+        net = ipaddress.IPv4Network(f"{NETNS_BASE}/{prefixlen}")
+    else:
+        used = [ipaddress.ip_network(c) for c in taken]
+        blocks = ipaddress.IPv4Network(f"{LOOPBACK_BASE}/16").subnets(new_prefix=prefixlen)
+        net = next((b for b in blocks if not any(b.overlaps(u) for u in used)), None)
+        if net is None:
+            raise LabError("127.18.0.0/16 is full of other loopback labs; take one down first")
     hosts = net.hosts()
     scanner = str(next(hosts))
     ips = [str(next(hosts)) for _ in range(n_hosts)]
@@ -194,10 +207,10 @@ def _load_fleet(n: int, seed: int) -> list[Any]:
 
 
 def build_plan(specs: Sequence[Any], *, prefix: str, mode: str, seed: int,
-               port_offset: int = 0) -> dict[str, Any]:
+               port_offset: int = 0, taken: Sequence[str] = ()) -> dict[str, Any]:
     """The plan (without writing it): each spec gets an address, a namespace and an admin account."""
     names = nsmod.LabNames(prefix)
-    net, scanner_ip, ips = plan_addresses(len(specs), mode)
+    net, scanner_ip, ips = plan_addresses(len(specs), mode, taken=taken)
     devices: list[dict[str, Any]] = []
     for i, (spec, ip) in enumerate(zip(specs, ips, strict=True)):
         d = _json_safe(_spec_dict(spec))
@@ -322,16 +335,41 @@ def _stop(pid: int, timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-def _start_service(sdir: Path, plan_path: Path, argv: Sequence[str] | None, timeout: float) -> int:
-    cmd = list(argv) if argv else [sys.executable, "-m", SERVICE_MODULE]
-    cmd += ["--plan", str(plan_path)]
-    out_path, log_path = sdir / "service.out", sdir / "service.log"
-    with open(out_path, "wb") as out, open(log_path, "wb") as log:
+# The service is started before the network is built, so that its interpreter start-up and imports
+# (~1 s, more on a loaded machine) overlap the build; it waits for "go" on stdin before reading the plan.
+# Its command line names the plan file, which is how `down` finds it after a crash.
+_PRELOAD = ("import sys\n"
+            f"import {SERVICE_MODULE} as service\n"
+            "if sys.stdin.readline().strip() != 'go':\n"
+            "    sys.exit(0)\n"
+            "sys.exit(service.main(sys.argv[1:]))\n")
+
+
+def _spawn_service(sdir: Path, plan_path: Path, argv: Sequence[str] | None) -> subprocess.Popen[bytes]:
+    """Start the service: preloaded and waiting for :func:`_release` (default), or ``argv --plan PLAN``."""
+    if argv:
+        cmd = [*argv, "--plan", str(plan_path)]
+    else:
+        cmd = [sys.executable, "-c", _PRELOAD, "--plan", str(plan_path)]
+    with open(sdir / "service.out", "wb") as out, open(sdir / "service.log", "wb") as log:
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=log,
-                                    start_new_session=True, close_fds=True)
+            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL if argv else subprocess.PIPE, stdout=out,
+                                    stderr=log, start_new_session=True, close_fds=True)
         except OSError as exc:
             raise LabError(f"cannot start the lab service ({cmd[0]}): {exc}") from None
+
+
+def _release(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stdin is not None:
+        try:
+            proc.stdin.write(b"go\n")
+            proc.stdin.close()
+        except OSError:
+            pass  # it has exited: _wait_ready reports why
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], sdir: Path, timeout: float) -> None:
+    out_path, log_path = sdir / "service.out", sdir / "service.log"
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -339,7 +377,7 @@ def _start_service(sdir: Path, plan_path: Path, argv: Sequence[str] | None, time
         except OSError:
             lines = []
         if any(line.strip() == "ready" for line in lines):
-            return proc.pid
+            return
         if proc.poll() is not None:
             tail = _tail(log_path) or _tail(out_path)
             raise LabError(f"the lab service exited ({proc.returncode}) before it was ready"
@@ -386,6 +424,15 @@ def _is_live(prefix: str) -> bool:
     return _alive(st.get("service_pid")) or bool(nsmod.lab_namespaces(prefix))
 
 
+def _loopback_cidrs_in_use(own: str) -> list[str]:
+    out = []
+    for p in lab_prefixes():
+        st = _read_state(p)
+        if p != own and st and st.get("mode") == "loopback" and st.get("cidr") and _is_live(p):
+            out.append(str(st["cidr"]))
+    return out
+
+
 def lab_prefixes() -> list[str]:
     """Prefixes that have a state dir (labs up, being built, or left over)."""
     try:
@@ -426,7 +473,8 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
     if not specs:
         raise LabError("the fleet is empty")
     port_offset = 10000 if (mode == "loopback" and not nsmod.has_cap(10) and _unprivileged_port_start() > 80) else 0
-    plan = build_plan(specs, prefix=prefix, mode=mode, seed=seed, port_offset=port_offset)
+    taken = [] if mode == "netns" else _loopback_cidrs_in_use(prefix)
+    plan = build_plan(specs, prefix=prefix, mode=mode, seed=seed, port_offset=port_offset, taken=taken)
     sdir = state_dir(prefix)
     sdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     names = nsmod.LabNames(prefix)
@@ -438,11 +486,15 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
         "seed": seed, "port_offset": port_offset,
         "interface": nsmod.SCANNER_IFACE if mode == "netns" else None,
         "ground_truth": str(sdir / "ground-truth.jsonl"), "credentials_file": str(sdir / "credentials.ini"),
-        "plan": str(plan_path), "service_pid": None,
+        "plan": str(plan_path), "targets_file": str(sdir / "targets.txt"), "service_pid": None,
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "timings": {},
     }
     _write_state(sdir, state)
+    proc: subprocess.Popen[bytes] | None = None
     try:
+        proc = _spawn_service(sdir, plan_path, service_argv)
+        state["service_pid"] = proc.pid
+        _write_state(sdir, state)
         if mode == "netns":
             nsmod.hold_sysctls(prefix, state_root())
             hosts = [nsmod.Host(d["netns"], d["ip"], d["mac"]) for d in plan["devices"] if d["netns"]]
@@ -457,10 +509,11 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
             for row in ground_truth_rows(specs, plan):
                 fh.write(json.dumps(row, sort_keys=False) + "\n")
         _write_private(Path(state["credentials_file"]), _credentials_text(plan))
+        (sdir / "targets.txt").write_text("".join(f"{d['ip']}\n" for d in plan["devices"] if d.get("ip")))
         t1 = time.monotonic()
         timeout = ready_timeout if ready_timeout is not None else 30 + 0.05 * len(plan["devices"])
-        state["service_pid"] = _start_service(sdir, plan_path, service_argv, timeout)
-        _write_state(sdir, state)
+        _release(proc)
+        _wait_ready(proc, sdir, timeout)
         state["timings"]["service_s"] = round(time.monotonic() - t1, 3)
         state["timings"]["up_s"] = round(time.monotonic() - t0, 3)
         state["phase"] = "up"
@@ -501,7 +554,7 @@ def status(prefix: str | None = None) -> LabStatus | None:
         cidr=st.get("cidr", ""), devices=int(st.get("devices") or 0), ground_truth=st.get("ground_truth", ""),
         credentials_file=st.get("credentials_file", ""), interface=st.get("interface"),
         scanner_ip=st.get("scanner_ip"), bridge_netns=st.get("bridge_netns"), state_dir=str(state_dir(prefix)),
-        plan=st.get("plan", ""), seed=int(st.get("seed") or 0), port_offset=int(st.get("port_offset") or 0),
+        plan=st.get("plan", ""), targets_file=st.get("targets_file", ""), seed=int(st.get("seed") or 0), port_offset=int(st.get("port_offset") or 0),
         service_pid=st.get("service_pid"), service_alive=_alive(st.get("service_pid")),
         namespaces=len(present), phase=st.get("phase", "up"), started_at=st.get("started_at", ""),
         timings=dict(st.get("timings") or {}),
@@ -521,14 +574,21 @@ def down(prefix: str | None = None) -> DownReport:
         cmd = _cmdline(int(st["service_pid"]))
         if str(sdir / "plan.json") in cmd:  # never a PID reused by something else
             pids.add(int(st["service_pid"]))
-    for pid in sorted(pids):
-        _stop(pid)
+    for pid in sorted(pids):  # SIGTERM now; the namespaces go while the service closes its sockets
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
         stopped.append(pid)
     removed: list[str] = []
     restored: dict[str, int] = {}
-    if nsmod.lab_namespaces(prefix):
-        removed = nsmod.teardown_network(prefix)
-        found = True
+    try:
+        if nsmod.lab_namespaces(prefix):
+            removed = nsmod.teardown_network(prefix)
+            found = True
+    finally:
+        for pid in stopped:
+            _stop(pid)  # waits for the exit; SIGKILL after 5 s
     if prefix in nsmod.sysctl_holders(state_root()):
         live = [p for p in lab_prefixes() if p != prefix and _is_live(p)]
         try:

@@ -74,6 +74,7 @@ class Model:
     oui: str | None = None  # vendor key overriding the profile's
     channels: int = 0  # PoE ports (NVRs)
     hardware: str = ""  # hardware id / version string as the device reports it
+    maker: str | None = None  # ground-truth manufacturer and brand overriding the profile's
 
 
 @dataclass(frozen=True)
@@ -395,7 +396,7 @@ _add(Profile(
     (
         Model("HP Color LaserJet MFP M479fdw", "printer", ("002_2149A",)),
         Model("HP LaserJet Pro M404dn", "printer", ("002_2136A",)),
-        Model("Brother HL-L2350DW", "printer", ("1.70",), oui="brother"),
+        Model("Brother HL-L2350DW", "printer", ("1.70",), oui="brother", maker="Brother"),
     ),
     _S({"http", "ipp", "jetdirect", "mdns"}), weight=3, onvif_auth="none", serial_style="printer",
 ))
@@ -403,7 +404,7 @@ _add(Profile(
     "linux_server", "linux", None, None, None, "intel",
     (
         Model("Debian 12 server", "server", ("OpenSSH_9.2p1 Debian-2+deb12u3",)),
-        Model("Ubuntu 22.04 server", "server", ("OpenSSH_8.9p1 Ubuntu-3ubuntu0.10",), oui="dell"),
+        Model("Ubuntu 22.04 server", "server", ("OpenSSH_8.9p1 Ubuntu-3ubuntu0.10",), oui="dell", maker="Dell"),
     ),
     _S({"http", "ssh"}), weight=3, onvif_auth="none",
 ))
@@ -526,8 +527,8 @@ def _realm(p: Profile, model: Model, firmware: str, serial: str, mac: str, rng: 
             major, minor = int(ver[0]), int(ver[1])
         except (ValueError, IndexError):
             major, minor = 5, 5
-        if model.device_type == "nvr":
-            return "Hikvision" if major < 4 or (major == 4 and minor < 30) else f"NVR({serial[-5:]})"
+        if model.device_type == "nvr":  # recorders name themselves by model in the realm
+            return "Hikvision" if major < 4 or (major == 4 and minor < 30) else model.name
         if (major, minor) < (5, 5):
             return "Hikvision"
         return f"IP Camera({_letters(rng, 1)}{_digits(rng, 4)})"
@@ -570,10 +571,10 @@ def build_device(profile_key: str, index: int, rng: random.Random) -> DeviceSpec
     mac = build_mac(oui, index)
     serial = build_serial(p.serial_style, model.name, firmware, mac, rng) if p.serial_style else ""
     realm = _realm(p, model, firmware, serial, mac, rng)
-    brand = p.brand
-    manufacturer = p.manufacturer
-    if p.key == "printer" and model.oui == "brother":
-        brand = manufacturer = "Brother"
+    brand, manufacturer, restricted = p.brand, p.manufacturer, p.restricted
+    if model.maker:  # e.g. a Brother among the HP printers, a Dell-built server (its NIC carries Dell's OUI)
+        brand = manufacturer = model.maker
+        restricted = False
     dev_uuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     hostname = f"{_HOSTNAME.get(p.family, 'dev')}-{mac.replace(':', '')[-6:]}"
     channels: tuple[ChannelSpec, ...] = ()
@@ -599,7 +600,7 @@ def build_device(profile_key: str, index: int, rng: random.Random) -> DeviceSpec
         index=index, profile=p.key, family=p.family, mac=mac, manufacturer=manufacturer, brand=brand,
         model=model.name or None, firmware=firmware or None, serial=serial or None,
         device_type=model.device_type if p.hostile is None or p.manufacturer else None,
-        restricted=p.restricted, hostile=p.hostile is not None, hostile_kind=p.hostile,
+        restricted=restricted, hostile=p.hostile is not None, hostile_kind=p.hostile,
         services=tuple(sorted(p.services)), onvif_auth=p.onvif_auth, hostname=hostname, uuid=dev_uuid,
         realm=realm, oem=p.oem, hardware=model.hardware, build=build, channels=channels,
     )

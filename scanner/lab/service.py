@@ -20,6 +20,9 @@ Plan format (format 1; written by scanner/lab/manager.py, whose docstring has th
 ``port_offset`` (plan-wide) serves real port P on ``port_offset + P`` (a loopback lab without root);
 an entry's ``ports`` map overrides it port by port. ``wsd_max_delay`` is the upper bound of the random
 delay before answering a multicast query (WS-Discovery's APP_MAX_DELAY, 0.5 s; lab-notes 5.8).
+``chatter`` (plan-wide seconds, default 0 = off; ``--chatter`` overrides) makes every device of a
+namespace lab announce itself periodically for passive listeners (see responders/chatter.py); an
+entry's optional ``interface`` names its interface inside its namespace (default ``eth0``).
 A top-level list instead of an object is read as the ``devices`` list.
 
 Sockets per device (as its profile's ``services`` say): TCP 80 (http), 443 (https), 554 (rtsp),
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import ipaddress
 import json
 import os
 import resource
@@ -81,7 +85,8 @@ def _port_map(value: Any, where: str) -> dict[int, int]:
     return out
 
 
-def load_plan(path: str | Path, *, wsd_max_delay: float | None = None) -> list[Device]:
+def load_plan(path: str | Path, *, wsd_max_delay: float | None = None,
+              chatter: float | None = None) -> list[Device]:
     """Read and check a plan file; raise PlanError with a clear message on anything wrong."""
     p = Path(path)
     try:
@@ -110,6 +115,13 @@ def load_plan(path: str | Path, *, wsd_max_delay: float | None = None) -> list[D
         delay = max(0.0, min(float(delay), 5.0))
     except (TypeError, ValueError):
         raise PlanError("wsd_max_delay must be a number of seconds") from None
+    chatter_raw = chatter if chatter is not None else data.get("chatter", 0)
+    try:
+        chatter_s = float(chatter_raw or 0)
+    except (TypeError, ValueError):
+        raise PlanError("chatter must be a number of seconds") from None
+    if chatter_s and not 1.0 <= chatter_s <= 3600:
+        raise PlanError(f"chatter interval {chatter_s} s is out of range (1-3600, or 0 for none)")
     devices: list[Device] = []
     seen: set[tuple[str | None, str]] = set()
     for i, entry in enumerate(data["devices"]):
@@ -119,11 +131,14 @@ def load_plan(path: str | Path, *, wsd_max_delay: float | None = None) -> list[D
         spec_data = entry.get("spec") if isinstance(entry.get("spec"), dict) else entry
         try:
             spec = DeviceSpec.from_dict(spec_data)
-        except (TypeError, ValueError) as e:
-            raise PlanError(f"{where}: not a device spec ({e})") from None
+        except (TypeError, ValueError, AttributeError) as e:
+            raise PlanError(f"{where}: not a device spec ({str(e)[:200]})") from None
+        _check_spec(spec, where)
         ip = entry.get("ip")
-        if not isinstance(ip, str) or ip.count(".") != 3:
-            raise PlanError(f"{where}: \"ip\" must be an IPv4 address")
+        try:
+            ipaddress.IPv4Address(ip)
+        except (ValueError, TypeError):
+            raise PlanError(f"{where}: \"ip\" must be an IPv4 address, not {str(ip)[:40]!r}") from None
         netns = entry.get("netns")
         if netns is not None and (not isinstance(netns, str) or "/" in netns or not netns):
             raise PlanError(f"{where}: \"netns\" must be a namespace name or null")
@@ -144,9 +159,33 @@ def load_plan(path: str | Path, *, wsd_max_delay: float | None = None) -> list[D
             raise PlanError(f"{where}: \"prefixlen\" must be a number") from None
         if not 0 < prefixlen <= 32:
             raise PlanError(f"{where}: prefixlen {prefixlen} is out of range")
+        iface = entry.get("interface") or "eth0"
+        if not isinstance(iface, str) or not 0 < len(iface) < 16 or "/" in iface:
+            raise PlanError(f"{where}: \"interface\" must be an interface name")
         devices.append(Device(spec=spec, ip=ip, username=username, password=password, netns=netns,
-                              prefixlen=prefixlen, ports=ports, wsd_max_delay=delay))
+                              prefixlen=prefixlen, ports=ports, wsd_max_delay=delay, chatter=chatter_s,
+                              iface=iface))
     return devices
+
+
+_SPEC_STRINGS = ("profile", "family", "mac", "hostname", "uuid", "realm", "onvif_auth", "oem", "hardware", "build")
+_SPEC_OPTIONAL = ("manufacturer", "brand", "model", "firmware", "serial", "device_type", "hostile_kind")
+
+
+def _check_spec(spec: DeviceSpec, where: str) -> None:
+    """The fields the responders put into answers must be text of a sane length."""
+    for name in _SPEC_STRINGS + _SPEC_OPTIONAL:
+        v = getattr(spec, name)
+        if v is None and name in _SPEC_OPTIONAL:
+            continue
+        if not isinstance(v, str) or len(v) > 512 or "\r" in v or "\n" in v:
+            raise PlanError(f"{where}: \"{name}\" must be a single line of text")
+    if not all(isinstance(x, str) for x in spec.services):
+        raise PlanError(f"{where}: \"services\" must be a list of names")
+    for c in spec.channels:
+        for name in ("model", "firmware", "serial", "mac", "ip"):
+            if not isinstance(getattr(c, name), str):
+                raise PlanError(f"{where}: channel {c.channel}: \"{name}\" must be text")
 
 
 class _OffsetPorts(dict):
@@ -216,7 +255,7 @@ def sockets_needed(devices: list[Device]) -> int:
     n = 0
     for dev in devices:
         n += sum(1 for s in dev.spec.services if s in TCP_SERVICES)
-        n += len(udp_services(dev)) * (2 if dev.netns else 1)
+        n += len(udp_services(dev)) * (2 if dev.netns else 1) + (2 if dev.netns and dev.chatter else 0)
     return n
 
 
@@ -283,9 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plan", required=True, help="the plan JSON written by the lab manager")
     ap.add_argument("--wsd-max-delay", type=float, default=None,
                     help="upper bound (s) of the random delay before answering a multicast query (default 0.5)")
+    ap.add_argument("--chatter", type=float, default=None, metavar="SECONDS",
+                    help="every SECONDS, each device announces itself (WS-Discovery Hello, SSDP NOTIFY, "
+                         "SADP, DHIP, mDNS, DHCPINFORM, an ARP request) for passive listeners; namespace "
+                         "mode only; default: the plan's \"chatter\", else off")
     args = ap.parse_args(argv)
     try:
-        devices = load_plan(args.plan, wsd_max_delay=args.wsd_max_delay)
+        devices = load_plan(args.plan, wsd_max_delay=args.wsd_max_delay, chatter=args.chatter)
     except PlanError as e:
         _log(f"error: {e}")
         return 2

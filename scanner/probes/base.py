@@ -210,10 +210,16 @@ def decode_text(data: bytes, charset: str | None = None) -> str:
 
 
 def is_mostly_text(data: bytes) -> bool:
+    """Printable ASCII and white space, or valid UTF-8 text; binary (and random bytes) is not."""
     if not data:
         return True
-    printable = sum(1 for b in data if 32 <= b < 127 or b in (9, 10, 13) or b >= 0x80)
-    return printable / len(data) >= 0.85
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        printable = sum(1 for b in data if 32 <= b < 127 or b in (9, 10, 13, 27))
+        return printable / len(data) >= 0.95
+    good = sum(1 for c in text if c.isprintable() or c in "\t\r\n\x1b")
+    return good / max(1, len(text)) >= 0.85
 
 
 # ------------------------------------------------------------------------------------------------

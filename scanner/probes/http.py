@@ -24,14 +24,15 @@ from typing import Any
 
 import httpx
 
-from scanner.probes.base import MAX_BYTES, ProbeContext, decode_text
+from scanner.probes.base import MAX_BYTES, Deadline, ProbeContext, decode_text
 from scanner.probes.safexml import find_local, iter_local, leaf_fields, local, parse_xml, text_of
 
 MAX_HEADERS = 64
 MAX_HEADER_VALUE = 4096
 MAX_BODY_TEXT = 16 * 1024  # body text kept in the evidence (identifier reads the first bytes)
 MAX_JSON_DEPTH = 32
-PORT_BUDGET = 2.5  # one port's whole request sequence, in multiples of ctx.timeout
+PORT_BUDGET = 2.0  # one port's unauthenticated request sequence, in multiples of ctx.timeout
+TOTAL_BUDGET = 3.0  # the whole probe, credentials phase included (the engine allows 3 x timeout + connect)
 
 ISAPI_DEVICE_INFO = "/ISAPI/System/deviceInfo"
 HIK_LOGIN_PAGE = "/doc/page/login.asp"
@@ -480,30 +481,32 @@ async def _with_credentials(client: httpx.AsyncClient, host: str, port: int, tls
 async def probe(host: str, ctx: ProbeContext) -> dict:
     """``{"http": [...], "discovery": [...]}`` for every HTTP(S) port of ``host`` that answered.
 
-    Each port gets ``PORT_BUDGET`` x ``ctx.timeout`` in total (each request is bounded by ctx.timeout,
-    the port's whole sequence by the budget); what was read before a deadline is kept."""
+    Each request is bounded by ctx.timeout, each port's unauthenticated sequence by PORT_BUDGET x timeout
+    (ports run in parallel) and the whole probe, credentials included, by TOTAL_BUDGET x timeout; what was
+    read before a deadline is kept."""
     targets = [(p, False) for p in ctx.ports_for("http")] + [(p, True) for p in ctx.ports_for("https")]
     if not targets:
         return {}
     per_port: list[tuple[list[dict], list[dict]]] = [([], []) for _ in targets]
+    deadline = Deadline(TOTAL_BUDGET * ctx.timeout)
     try:
         async with ctx.http_client() as client:
             async def one(i: int, port: int, tls: bool) -> None:
                 try:
                     await asyncio.wait_for(_probe_port(client, host, port, tls, ctx, *per_port[i]),
-                                           PORT_BUDGET * ctx.timeout)
+                                           min(PORT_BUDGET * ctx.timeout, deadline.left()))
                 except (TimeoutError, httpx.HTTPError, OSError):
                     pass
 
             await asyncio.gather(*(one(i, p, t) for i, (p, t) in enumerate(targets)))
             cred = ctx.credentials_for(host)
             answered = [i for i, (e, _d) in enumerate(per_port) if e]
-            if cred and answered:
+            if cred and answered and deadline.left() > 0.1:
                 i = answered[0]
                 port, tls = targets[i]
                 try:
                     await asyncio.wait_for(_with_credentials(client, host, port, tls, ctx, cred[0], cred[1],
-                                                             *per_port[i]), PORT_BUDGET * ctx.timeout)
+                                                             *per_port[i]), deadline.left())
                 except (TimeoutError, httpx.HTTPError, OSError):
                     pass
     except asyncio.CancelledError:

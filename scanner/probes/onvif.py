@@ -15,7 +15,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-from scanner.probes.base import ProbeContext
+from scanner.probes.base import Deadline, ProbeContext
 from scanner.probes.http import _fold_headers, fetch
 from scanner.probes.safexml import find_local, find_text, iter_local, local, parse_xml, text_of
 
@@ -123,30 +123,46 @@ def _import_onvif_client() -> Any:
     return ONVIFCamera
 
 
+async def _close_camera(cam: Any, create: asyncio.Future) -> None:
+    try:
+        if not create.done():
+            await asyncio.wait_for(asyncio.shield(create), 5.0)
+    except Exception:
+        pass
+    if create.done() and not create.cancelled():
+        create.exception()  # retrieved, so asyncio does not complain about it
+    try:
+        await asyncio.wait_for(cam.close(), 2.0)
+    except Exception:
+        pass
+
+
 async def device_information_with_credentials(host: str, port: int, user: str, password: str,
                                               timeout: float) -> dict | None:
     """GetDeviceInformation through onvif-zeep-async (bundled WSDLs), or None when it fails."""
     ONVIFCamera = _import_onvif_client()
     if ONVIFCamera is None:
         return None
-    cam = None
     try:
         cam = ONVIFCamera(host, port, user, password, no_cache=True)
+    except Exception:
+        return None
+    # Creating the service opens an aiohttp session that close() only knows once creation finished:
+    # shield it from cancellation and let it finish before closing, or the session would leak.
+    create = asyncio.ensure_future(cam.create_devicemgmt_service())
 
-        async def run() -> Any:
-            mgmt = await cam.create_devicemgmt_service()  # the device service; no other service needed
-            return await mgmt.GetDeviceInformation()
+    async def run() -> Any:
+        mgmt = await asyncio.shield(create)  # the device service; no other service needed
+        return await mgmt.GetDeviceInformation()
+
+    try:
         info = await asyncio.wait_for(run(), timeout)
     except asyncio.CancelledError:
         raise
     except Exception:
         return None
     finally:
-        if cam is not None:
-            try:
-                await asyncio.wait_for(cam.close(), 2.0)
-            except Exception:
-                pass
+        await _close_camera(cam, create)
     out = {}
     for attr, key in (("Manufacturer", "manufacturer"), ("Model", "model"), ("FirmwareVersion", "firmware"),
                       ("SerialNumber", "serial"), ("HardwareId", "hardware_id")):
@@ -173,13 +189,18 @@ async def probe(host: str, ctx: ProbeContext, xaddrs: list[str] | None = None) -
     urls += [f"http://{h}:{p}{DEVICE_PATH}" if p != 80 else f"http://{h}{DEVICE_PATH}"
              for p in ctx.ports_for("onvif")]
     urls = list(dict.fromkeys(urls))
+    deadline = Deadline(3 * ctx.timeout)  # within the engine's bound of 3 x timeout + connect + 1
+    result: dict[str, Any] = {}
     try:
         async with ctx.http_client() as client:
             for url in urls:
+                if deadline.left() < 0.1:
+                    break
+                result = {}
                 try:
-                    result = await asyncio.wait_for(_probe_url(client, host, url, ctx), 2 * ctx.timeout + 1)
+                    await asyncio.wait_for(_probe_url(client, host, url, ctx, result, deadline), deadline.left())
                 except TimeoutError:
-                    result = None
+                    pass
                 if result:
                     return {"onvif": result}
     except asyncio.CancelledError:
@@ -189,15 +210,17 @@ async def probe(host: str, ctx: ProbeContext, xaddrs: list[str] | None = None) -
     return {}
 
 
-async def _probe_url(client: Any, host: str, url: str, ctx: ProbeContext) -> dict | None:
+async def _probe_url(client: Any, host: str, url: str, ctx: ProbeContext, out: dict[str, Any],
+                     deadline: Deadline) -> None:
+    """Fill ``out`` as answers arrive (a deadline keeps what was read); leaves it empty for a non-ONVIF URL."""
     sdt = await _soap(client, url, "GetSystemDateAndTime", ctx)
     if sdt is None:
-        return None
+        return
     status, headers, body = sdt
     root = parse_xml(body, MAX_SOAP)
     if root is None or local(root.tag) != "Envelope":
-        return None  # not an ONVIF device service
-    out: dict[str, Any] = {"xaddr": url}
+        return  # not an ONVIF device service
+    out["xaddr"] = url
     dt = parse_system_date_and_time(body)
     if dt:
         out["system_date_time"] = dt
@@ -208,7 +231,7 @@ async def _probe_url(client: Any, host: str, url: str, ctx: ProbeContext) -> dic
     info = parse_device_information(di[2]) if di is not None else None
     if info:
         out.update(info)
-        return out
+        return
     fault = parse_fault(di[2]) if di is not None else None
     if fault or (di is not None and di[0] in (400, 401, 403, 500)):
         out["auth_required"] = True
@@ -218,8 +241,8 @@ async def _probe_url(client: Any, host: str, url: str, ctx: ProbeContext) -> dic
     if cred:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        info = await device_information_with_credentials(host, port, cred[0], cred[1], ctx.timeout)
+        info = await device_information_with_credentials(host, port, cred[0], cred[1],
+                                                         max(0.1, min(ctx.timeout, deadline.left())))
         if info:
             out.update(info)
             out["authenticated"] = True
-    return out

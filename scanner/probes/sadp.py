@@ -52,6 +52,7 @@ def parse_sadp(data: bytes | str) -> dict | None:
     if not any(k in fields for k in ("DeviceSN", "DeviceDescription", "MAC", "SoftwareVersion", "DeviceType")):
         return None
     fields.pop("Uuid", None)
+    fields.pop("Types", None)  # "inquiry": the protocol, not the device
     out: dict[str, Any] = {"discovery": [{"protocol": "sadp", "fields": fields}]}
     ip = fields.get("IPv4Address", "")
     if ip and ip not in ("0.0.0.0",):

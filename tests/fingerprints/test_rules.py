@@ -130,3 +130,19 @@ def test_rule_with_unknown_vendor_or_bad_regex_is_refused(tmp_path: Path) -> Non
                       "    examples: [{value: Foo}]\n")
     with pytest.raises(FingerprintError, match="does not compile"):
         Database(root)
+
+
+@pytest.mark.parametrize("rule", [r for r in DB.rules if r.regex is not None], ids=lambda r: r.id)
+def test_no_catastrophic_backtracking(rule) -> None:
+    """Each pattern over capped hostile values (its own examples repeated, near-misses, filler) stays fast."""
+    import time
+
+    samples = ["a" * rule.cap, " " * rule.cap]
+    for ex in rule.examples:
+        v = ex["value"]
+        samples.append((v * (rule.cap // max(len(v), 1) + 1))[: rule.cap])
+        samples.append((v[:-1] * (rule.cap // max(len(v), 1) + 1))[: rule.cap])
+    t0 = time.perf_counter()
+    for s in samples:
+        rule.regex.search(s, 0, rule.cap)
+    assert time.perf_counter() - t0 < 0.5, rule.id

@@ -70,12 +70,23 @@ def test_every_lab_device_found_and_restricted_ones_flagged_right(lab, lab_scan)
     rows = [{**d, "parent_id": ip_to_id.get(d.get("parent_ip")) if d.get("parent_ip") else None} for d in devices]
     got = compare_with_ground_truth(rows, truth)
     print(f"\nlab scan of {len(truth)} devices took {took:.1f} s: {json.dumps(got)}")
-    assert got["missed"] == [], got
-    assert got["false_alarms"] == 0, got
-    assert got["restricted_found"] == got["restricted_truth"], got
-
     by_ip = {d["ip"]: d for d in devices if not d.get("parent_ip")}
     by_chan = {(d["parent_ip"], str(d["channel"])): d for d in devices if d.get("parent_ip")}
+
+    def why(t: dict) -> str:
+        d = by_chan.get((t["parent_ip"], str(t["channel"]))) if t.get("parent_ip") else by_ip.get(t["ip"])
+        rules = [e.get("rule") for e in (d or {}).get("evidence", [])]
+        return (f"{t.get('ip') or t.get('parent_ip')}#{t.get('channel') or ''} {t['profile']}: truth "
+                f"{t.get('manufacturer')}/{t.get('restricted')}, got {d and d['manufacturer']}/"
+                f"{d and d['restricted']} by {rules}")
+
+    alarms = [why(t) for t in truth if t.get("restricted") is not True and (
+        (by_chan.get((t["parent_ip"], str(t["channel"]))) if t.get("parent_ip") else by_ip.get(t["ip"])) or {}
+    ).get("restricted") is True]
+    assert got["missed"] == [], got
+    assert got["false_alarms"] == 0, alarms
+    assert got["restricted_found"] == got["restricted_truth"], got
+
     wrong = []
     for t in truth:
         d = by_chan.get((t["parent_ip"], str(t["channel"]))) if t.get("parent_ip") else by_ip.get(t["ip"])

@@ -34,7 +34,9 @@ def test_demo_scans_the_lab_and_takes_it_down(tmp_path: Path) -> None:
     assert m and m.group(2) == "12", proc.stdout[-1500:]
     with Store(db) as store:
         rows = store.devices(store.latest_scan_id())
-    assert int(m.group(1)) == sum(1 for r in rows if r["ip"] and r["ip"].startswith("198.18.0.")) >= 10
-    for r in rows:  # every stored device is in the table the demo printed
-        if r["ip"]:
+    assert int(m.group(1)) == sum(1 for r in rows if (r["ip"] or "").startswith("198.18.0.")) >= 10
+    for r in rows:  # every stored device is in the table the demo printed (PoE cameras under their NVR)
+        if r.get("parent_id") is not None and r.get("channel") is not None:
+            assert re.search(rf"^\s+└ ch{re.escape(str(r['channel']))}\s", proc.stdout, re.M), r
+        elif r["ip"]:
             assert re.search(rf"^{re.escape(r['ip'])}\s", proc.stdout, re.M), r["ip"]

@@ -29,6 +29,13 @@ def test_addresses_fit_the_fleet() -> None:
     assert str(net) == "127.18.0.0/24" and scanner is None and ips == ["127.18.0.2", "127.18.0.3", "127.18.0.4"]
     with pytest.raises(LabError):
         manager.plan_addresses(manager.MAX_DEVICES + 1, "netns")
+    # loopback labs share 127/8: a second one takes the next free block
+    net, _, ips = manager.plan_addresses(3, "loopback", taken=["127.18.0.0/24", "127.18.2.0/24"])
+    assert str(net) == "127.18.1.0/24" and ips[0] == "127.18.1.2"
+    net, _, _ = manager.plan_addresses(300, "loopback", taken=["127.18.0.0/24"])
+    assert str(net) == "127.18.2.0/23"
+    net, _, _ = manager.plan_addresses(3, "netns", taken=["198.18.0.0/24"])
+    assert str(net) == "198.18.0.0/24", "a netns lab's addresses are its own"
 
 
 def test_names_never_match_another_prefix() -> None:
@@ -145,3 +152,14 @@ def test_corrupt_state_file_is_a_leftover_not_a_traceback(monkeypatch: pytest.Mo
     assert manager.status("cswbad") is None
     rep = manager.down("cswbad")
     assert rep.found and not (tmp_path / "cswbad").exists()
+
+
+def test_table_cells_never_carry_terminal_escapes() -> None:
+    from scanner.commands.lab import _cell, format_table
+
+    hostile = "<b>\x1b[2J\x1b]0;pwned\x07HIK\x9bVISION\r\n"
+    cell = _cell(hostile, limit=200)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in cell)
+    assert "\\x1b[2J" in cell and "HIK" in cell
+    assert len(_cell("x" * 100)) == 40 and _cell(None) == "-" and _cell(True) == "yes"
+    assert "\x1b" not in format_table(("model",), [[_cell(hostile)]])

@@ -59,9 +59,15 @@ async def main(state: str, network: str) -> dict:
                     frag[k].extend(v)
         return frag
 
-    plain = await asyncio.gather(*(host(ip, ctx) for ip in ips))
+    sem = asyncio.Semaphore(4)  # hosts in flight, as the engine bounds them
+
+    async def bounded(ip: str, c: ProbeContext) -> dict:
+        async with sem:
+            return await host(ip, c)
+
+    plain = await asyncio.gather(*(bounded(ip, ctx) for ip in ips))
     summary["timings"]["per_host_all"] = round(time.monotonic() - t, 2)
-    with_creds = await asyncio.gather(*(host(ip, ctx_creds) for ip in ips))
+    with_creds = await asyncio.gather(*(bounded(ip, ctx_creds) for ip in ips))
     summary["hosts"] = {ip: {"plain": p, "creds": c} for ip, p, c in zip(ips, plain, with_creds, strict=True)}
     summary["ground_truth"] = gt
     return summary

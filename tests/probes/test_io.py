@@ -420,3 +420,17 @@ async def test_liveness_open_refused_and_silent():
         srv.close()
     assert out == {"alive": True, "open_ports": [port]}
     assert await liveness.probe(LO, ctx_for(ports={"liveness": (closed,)})) == {"alive": True, "open_ports": []}
+
+
+async def test_http_probe_keeps_what_it_read_before_the_deadline():
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/":
+            return httpx.Response(200, headers={"Server": "App-webs/"}, content=b"<title>x</title>")
+        await asyncio.sleep(30)  # every vendor endpoint hangs
+        return httpx.Response(404)
+
+    ctx = ctx_for(http_transport=httpx.MockTransport(handler), ports={"http": (80,), "https": ()}, timeout=0.5)
+    t = time.monotonic()
+    out = await http.probe("198.18.0.2", ctx)
+    assert time.monotonic() - t < http.TOTAL_BUDGET * 0.5 + 1.0
+    assert [e["path"] for e in out["http"]] == ["/"] and out["http"][0]["headers"]["Server"] == "App-webs/"

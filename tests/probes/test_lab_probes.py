@@ -76,7 +76,8 @@ def test_credentials_give_device_info_and_nvr_channels(summary):
         if g.get("parent_ip"):
             creds = summary["hosts"][g["parent_ip"]]["creds"]
             channels = [d["fields"] for d in creds.get("discovery", []) if d["protocol"] == "nvr_channel"]
-            assert any(c.get("model") == g["model"] for c in channels), g
+            assert any(c.get("model") == g["model"] for c in channels), (g["model"], g["parent_ip"], channels,
+                                                                          [d["protocol"] for d in creds.get("discovery", [])])
     for ip, h in summary["hosts"].items():
         if h["plain"].get("onvif", {}).get("auth_required"):
-            assert h["creds"]["onvif"].get("authenticated") is True, ip
+            assert h["creds"].get("onvif", {}).get("authenticated") is True, (ip, h["creds"].get("onvif"))

@@ -370,3 +370,11 @@ def test_huge_input_is_refused_or_capped_quickly():
     e = http.parse_http_response(b"HTTP/1.1 200 OK\r\n\r\n" + b"a" * (5 * 1024 * 1024))
     assert len(e["body"]) <= http.MAX_BODY_TEXT
     assert time.monotonic() - t < 2
+
+
+def test_banner_random_binary_is_hex_not_text():
+    rng = random.Random(3)
+    data = bytes(rng.randrange(256) for _ in range(200))
+    e = banner.parse_banner(data, port=8000)
+    assert "text" not in e and e["hex"] == data.hex()
+    assert banner.parse_banner("caf\u00e9 login: ".encode(), port=2323)["text"] == "caf\u00e9 login: "

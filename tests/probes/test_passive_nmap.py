@@ -206,3 +206,21 @@ def test_read_pcap_reassembles_fragmented_datagrams(tmp_path):
     wrpcap(str(path), list(reversed(parts)))  # out of order, as the wire may deliver them
     [rec] = passive.read_pcap(str(path))
     assert rec["ip"] == "198.18.0.2" and rec["wsd"][0]["endpoint"].startswith("urn:uuid:18ec6401")
+
+
+def test_offline_read_evidence_nmap_and_pcap(tmp_path):
+    from scanner.errors import CamsweepError
+    from scanner.evidence import EvidenceRecord
+    from scanner.probes.offline import read_evidence
+
+    nm = list(read_evidence("nmap-xml", str(RECORDINGS / "nmap/two-cameras.xml")))
+    assert [n for n, _ in nm] == [1, 2] and all(isinstance(r, EvidenceRecord) for _, r in nm)
+    assert nm[1][1].rtsp[0].headers["server"] == "Dahua Rtsp Server" and nm[0][1].id == "nmap:198.18.0.2"
+    path = tmp_path / "cap.pcap"
+    wrpcap(str(path), frames())
+    recs = {r.ip: r for _, r in read_evidence("pcap", str(path))}
+    assert recs["198.18.0.5"].dhcp.vendor_class.startswith("AXIS") and recs["198.18.0.5"].id == "pcap:198.18.0.5"
+    with pytest.raises(CamsweepError, match="file"):
+        list(read_evidence("pcap", "-"))
+    with pytest.raises(CamsweepError):
+        list(read_evidence("nmap-xml", str(tmp_path / "missing.xml")))

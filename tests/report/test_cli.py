@@ -67,7 +67,7 @@ def test_write_report_spec(sample, tmp_path):
     store, scan_id, _, _ = sample
     assert parse_report_spec("html:/tmp/x") == ("html", "/tmp/x")
     assert parse_report_spec("out.JSON") == ("json", "out.JSON")
-    for bad in ("pdf:x.pdf", "html:", "report"):
+    for bad in ("xls:x.xls", "html:", "report"):
         try:
             parse_report_spec(bad)
         except Exception as exc:  # noqa: BLE001

@@ -140,7 +140,7 @@ async def test_set_replacement_and_status_totals_change_then_export(db, tmp_path
         editor = app.screen
         editor.query_one("#status").value = "planned"
         editor.query_one("#hw").value = "2500"
-        editor.query_one("#ps").value = True
+        editor.query_one("#ps").value = "yes"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, DevicesScreen))
         new2 = app.items[key]

@@ -33,12 +33,17 @@ async def test_scan_from_the_tui_then_plan(loopback_lab, tmp_path):
         await pilot.press("enter")
         await until(pilot, lambda: app.scanning)
 
+        rows_while_scanning: list[int] = []
+
         def watch() -> bool:
             seen_progress.append(app.progress)
+            if app.scanning:
+                rows_while_scanning.append(len(app.devices))
             return not app.scanning
 
         await until(pilot, watch, seconds=240)
         assert any(p.startswith("scanning") for p in seen_progress), "live progress was shown"
+        assert max(rows_while_scanning) > 0, "devices appeared while the scan ran"
         assert "finished" in app.progress, app.progress
         await wait_loaded(app, pilot)
         found = {d["ip"] for d in app.devices}

@@ -12,7 +12,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.lab.responders import banners, dhip, http, mdns, rtsp, sadp, ssdp, tls, wsd
+from scanner.lab.responders import banners, chatter, dhip, http, mdns, rtsp, sadp, ssdp, tls, wsd
 from scanner.lab.responders.base import Device, Handler, start_tcp
 from scanner.lab.responders.udp import Responder
 
@@ -101,6 +101,9 @@ def open_sockets(dev: Device) -> list[OpenSocket]:
                 mreq = socket.inet_aton(mod.GROUP) + socket.inet_aton(dev.ip)
                 m.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
                 m.setblocking(False)
+        if dev.netns is not None and dev.chatter > 0:
+            for role, sock in chatter.open_chatter_sockets(dev, dev.iface):
+                opened.append(OpenSocket(f"chatter_{role}", sock))
     except OSError:
         for o in opened:
             o.sock.close()
@@ -140,13 +143,31 @@ async def serve(dev: Device, opened: list[OpenSocket]) -> list[Any]:
             unicast[o.service] = proto
             running.append(proto)
     for o in opened:
+        if o.service.startswith("chatter_"):
+            _, proto = await loop.create_datagram_endpoint(
+                lambda: Responder(dev, lambda *a: None, multicast=False), sock=o.sock)
+            unicast[o.service.removeprefix("chatter_")] = proto
+            running.append(proto)
+    for o in opened:
         if o.service in UDP_SERVICES and o.multicast:
             mod = UDP_SERVICES[o.service]
             _, proto = await loop.create_datagram_endpoint(
                 lambda mod=mod, svc=o.service: Responder(dev, mod.answer, multicast=True, reply=unicast.get(svc)),
                 sock=o.sock)
             running.append(proto)
+    if dev.netns is not None and dev.chatter > 0:
+        running.append(_Task(asyncio.ensure_future(chatter.run(dev, dev.chatter, dict(unicast)))))
     return running
+
+
+class _Task:
+    """A background task with the .close() the service calls on everything it runs."""
+
+    def __init__(self, task: asyncio.Future) -> None:
+        self.task = task
+
+    def close(self) -> None:
+        self.task.cancel()
 
 
 _TLS_STATE: dict[str, int] = {}

@@ -18,6 +18,7 @@ import re
 import secrets
 import socket
 import struct
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ CONNECTION_LIFETIME = 600.0  # no lab connection lives longer than this
 # (OSC 0), a hyperlink (OSC 8), colours, a bell, and a script tag
 ESCAPE_TEXT = (
     "<script>alert('camsweep')</script>\x1b[2J\x1b[H\x1b]0;pwned by camera\x07"
-    "\x1b]8;;http://198.18.0.1/x\x1b\\click\x1b]8;;\x1b\\\x1b[31;5mHIKVISION\x1b[0m\x07"
+    "\x1b]8;;http://198.18.0.1/x\x1b\\click\x1b]8;;\x1b\\\x1b[31;5mNetwork Camera\x1b[0m\x07"
 )
 
 
@@ -52,6 +53,8 @@ class Device:
     prefixlen: int = 32
     ports: dict[int, int] = field(default_factory=dict)  # real port -> port bound (loopback mode)
     wsd_max_delay: float = 0.5
+    chatter: float = 0.0  # seconds between unprompted announcements (0: none; netns mode only)
+    iface: str = "eth0"  # the device's interface inside its namespace
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(16), repr=False)
     boot_time: float = field(default_factory=time.time)
 
@@ -102,8 +105,13 @@ def _h(algorithm: str, data: str) -> str:
     return fn(data.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def check_digest(dev: Device, header: str | None, method: str, realm: str) -> bool:
-    """True when ``header`` (an Authorization value) carries a valid digest for this device's account."""
+def _strip_origin(uri: str) -> str:
+    return "/" + uri.split("://", 1)[1].partition("/")[2] if "://" in uri else uri
+
+
+def check_digest(dev: Device, header: str | None, method: str, realm: str, target: str | None = None) -> bool:
+    """True when ``header`` (an Authorization value) carries a valid digest for this device's account
+    (and, given the request's ``target``, for that resource: a digest is not replayable elsewhere)."""
     if not header or not header[:7].lower() == "digest ":
         return False
     p = parse_auth_params(header[7:])
@@ -111,6 +119,8 @@ def check_digest(dev: Device, header: str | None, method: str, realm: str) -> bo
     if any(k not in p for k in need):
         return False
     if p["username"] != dev.username or p["realm"] != realm or not nonce_fresh(dev, p["nonce"]):
+        return False
+    if target is not None and p["uri"] != target and _strip_origin(p["uri"]) != _strip_origin(target):
         return False
     alg = p.get("algorithm", "MD5")
     if alg.upper() not in ("MD5", "SHA-256"):
@@ -331,12 +341,26 @@ async def run_connection(dev: Device, handler: Handler, reader: asyncio.StreamRe
         await asyncio.wait_for(handler(dev, reader, writer), CONNECTION_LIFETIME)
     except (TimeoutError, ConnectionError, BadRequest, OSError):
         pass
+    except Exception as e:  # noqa: BLE001 - a responder bug must cost one connection, not the service
+        _report_bug(dev, e)
     finally:
         if not writer.transport.is_closing():
             try:
                 writer.close()
             except Exception:  # noqa: BLE001 - closing a broken transport
                 pass
+
+
+_bugs_reported = 0
+
+
+def _report_bug(dev: Device, e: Exception) -> None:
+    """One line on stderr (the first 20 times): the lab keeps serving."""
+    global _bugs_reported
+    _bugs_reported += 1
+    if _bugs_reported <= 20:
+        print(f"camsweep-lab-service: responder error for {dev.ip} ({dev.spec.profile}): "
+              f"{type(e).__name__}: {str(e)[:200]}", file=sys.stderr, flush=True)
 
 
 async def start_tcp(dev: Device, sock: socket.socket, handler: Handler) -> asyncio.AbstractServer:

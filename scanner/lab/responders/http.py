@@ -138,7 +138,7 @@ def hik_route(dev: Device, req: Request) -> Response:
         return Response(200, [("Content-Type", "application/xml")], _xml(
             "<ActivateStatus><Activated>true</Activated></ActivateStatus>\n"))
     if path.startswith("/ISAPI/") or path.startswith("/PSIA/"):
-        if not check_digest(dev, req.header("Authorization"), req.method, dev.spec.realm):
+        if not check_digest(dev, req.header("Authorization"), req.method, dev.spec.realm, req.target):
             return _hik_401(dev)
         if path == "/ISAPI/System/deviceInfo":
             return Response(200, [("Content-Type", "application/xml")], hik_device_info(dev))
@@ -182,7 +182,7 @@ def _dahua_kv(lines: list[str]) -> Response:
 
 def dahua_cgi(dev: Device, req: Request) -> Response:
     s = dev.spec
-    if not check_digest(dev, req.header("Authorization"), req.method, s.realm):
+    if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
         return Response(401, [("WWW-Authenticate", digest_challenge(dev, s.realm, opaque=True)),
                               ("Content-Type", "text/plain; charset=utf-8")], b"Error\r\nUnauthorized!\r\n")
     q = {k: v[0] for k, v in parse_qs(req.query, keep_blank_values=True).items()}
@@ -302,7 +302,7 @@ def axis_route(dev: Device, req: Request) -> Response:
         return Response(200, hdr + [("Content-Type", "application/json")], json.dumps(
             {"apiVersion": "1.3", "data": {"propertyList": props}, "context": "camsweep"}).encode())
     if path.startswith("/axis-cgi/"):
-        if not check_digest(dev, req.header("Authorization"), req.method, s.realm):
+        if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
             return Response(401, hdr + [("WWW-Authenticate", digest_challenge(dev, s.realm, algorithm=True)),
                                         ("Content-Type", "text/html; charset=iso-8859-1")],
                             _html("401 Unauthorized", "<h1>Unauthorized</h1>"))
@@ -323,7 +323,7 @@ def hanwha_route(dev: Device, req: Request) -> Response:
     if req.path == "/wmf/index.html":
         return Response(200, [("Content-Type", "text/html")], _html("Wisenet WEBVIEWER", ""))
     if req.path.startswith("/stw-cgi/"):
-        if not check_digest(dev, req.header("Authorization"), req.method, s.realm):
+        if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
             return Response(401, [("WWW-Authenticate", digest_challenge(dev, s.realm))], b"")
         if "deviceinfo" in req.query:
             return Response(200, [("Content-Type", "text/plain")], (
@@ -336,7 +336,11 @@ def bosch_route(dev: Device, req: Request) -> Response:
     s = dev.spec
     hdr = [("Server", "VCS-VideoJet-Webserver")]
     if req.path == "/":
-        return Response(200, hdr + [("Content-Type", "text/html")], _html(escape(s.model or ""), ""))
+        return Response(200, hdr + [("Content-Type", "text/html")], _html(
+            escape(s.model or ""), '<div id="header"><span class="brand">BOSCH</span> '
+            f'<span class="product">{escape(s.model or "")}</span></div><div id="livepage"></div>'
+            "<div id=\"footer\">&copy; Bosch Security Systems</div>",
+            '<script type="text/javascript" src="/js/rcpplus.js"></script>\n'))
     if req.path == "/rcp.xml":
         return Response(401, hdr + [("WWW-Authenticate", digest_challenge(dev, s.realm))], b"")
     return Response(404, hdr, b"")
@@ -346,7 +350,7 @@ def ipro_route(dev: Device, req: Request) -> Response:
     if req.path == "/":
         return Response(200, [("Content-Type", "text/html")], _html(f"{escape(dev.spec.model or '')} Network Camera"))
     if req.path.startswith("/cgi-bin/"):
-        if not check_digest(dev, req.header("Authorization"), req.method, dev.spec.realm):
+        if not check_digest(dev, req.header("Authorization"), req.method, dev.spec.realm, req.target):
             return Response(401, [("WWW-Authenticate", digest_challenge(dev, dev.spec.realm))], b"")
         return Response(200, [("Content-Type", "text/plain")],
                         f"Model={dev.spec.model}\r\nSerial={dev.spec.serial}\r\n".encode())
@@ -383,7 +387,7 @@ def uniview_route(dev: Device, req: Request) -> Response:
         return Response(200, [("Content-Type", "text/html")], _html("Web", '<div id="login"></div>',
                                                                      '<script src="/js/lib/uniview.js"></script>\n'))
     if req.path.startswith("/LAPI/"):
-        if not check_digest(dev, req.header("Authorization"), req.method, s.realm):
+        if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
             return Response(401, [("WWW-Authenticate", digest_challenge(dev, s.realm))], b"")
         if req.path == "/LAPI/V1.0/System/DeviceInfo":
             data = {"DeviceModel": s.model, "SerialNumber": s.serial, "MAC": s.mac, "FirmwareVersion": s.firmware,

@@ -67,7 +67,7 @@ def answer(dev: Device, data: bytes, addr: tuple[str, int]) -> bytes | tuple[byt
     if not msg.valid or not msg.is_query() or not msg.questions:
         return None
     host = f"{dev.spec.hostname}.local."
-    legacy = addr[1] != PORT
+    legacy = addr[1] != PORT or dev.netns is None  # loopback mode has no multicast: answer the asker
     out = DNSOutgoing(C._FLAGS_QR_RESPONSE | C._FLAGS_AA, multicast=not legacy, id_=msg.id if legacy else 0)
     answered = False
     listed: set[str] = set()

@@ -205,7 +205,7 @@ def handle_soap(dev: Device, req: Request) -> tuple[int, list[tuple[str, str]], 
         return 400, [SOAP_CT], _fault("Sender", "ter:ActionNotSupported", "Optional Action Not Implemented")
     public = call in PUBLIC or (dev.spec.onvif_auth == "none" and call == "GetDeviceInformation")
     if not public and not (_wsse_ok(dev, root) or check_digest(dev, req.header("Authorization"), req.method,
-                                                               dev.spec.realm)):
+                                                               dev.spec.realm, req.target)):
         challenge = ("WWW-Authenticate", digest_challenge(dev, dev.spec.realm))
         if dev.spec.family == "hikvision" and req.header("Authorization") is None and _find_local(
                 root, "UsernameToken") is None:
@@ -273,8 +273,7 @@ def parse_probe(data: bytes) -> tuple[str, list[str]] | None:
 def wants_us(types: list[str]) -> bool:
     if not types:
         return True
-    return any(t.rsplit(":", 1)[-1] in ("NetworkVideoTransmitter", "Device", "NetworkVideoDisplay")
-               for t in types)
+    return any(t.rsplit(":", 1)[-1] in ("NetworkVideoTransmitter", "Device") for t in types)
 
 
 def probe_match(dev: Device, relates_to: str) -> bytes:

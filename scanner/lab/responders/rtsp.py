@@ -83,7 +83,7 @@ def answer(dev: Device, req: Request) -> bytes:
     if fam == "hikvision":
         if req.method == "OPTIONS" and cseq is not None:
             return _resp("200 OK", cseq, [("Public", PUBLIC), ("Date", http_date())])
-        if cseq is None or not check_digest(dev, req.header("Authorization"), req.method, realm):
+        if cseq is None or not check_digest(dev, req.header("Authorization"), req.method, realm, req.target):
             head = [] if cseq is None else [("CSeq", cseq)]
             tail = [] if cseq is None else [("Date", http_date())]
             return _resp("401 Unauthorized", None, head + [
@@ -95,7 +95,7 @@ def answer(dev: Device, req: Request) -> bytes:
             if fam == "dahua" and server == "Rtsp Server/3.0":
                 extra = [("WWW-Authenticate", digest_challenge(dev, realm, qop=False))]
             return _resp("200 OK", cseq, srv + [("Public", PUBLIC)] + extra)
-        if not check_digest(dev, req.header("Authorization"), req.method, realm):
+        if not check_digest(dev, req.header("Authorization"), req.method, realm, req.target):
             return _resp("401 Unauthorized", cseq, srv + [
                 ("WWW-Authenticate", digest_challenge(dev, realm, qop=False))])
     if req.method == "DESCRIBE":
