@@ -5,6 +5,7 @@
 - ``http.api``: which vendor API answered (``ISAPI deviceInfo``, ``magicBox getSystemInfo``), and
   ``http.isapi.<tag>`` / ``http.cgi.<key>`` for the fields of those answers (leaf elements and
   key=value lines read with bounded regexes: no XML parser, no entity expansion);
+- ``http.path_ok``: a probed path the device answered with 2xx (or with a body, status unknown);
 - ``rtsp.path``: the path of a non-OPTIONS request the device answered with 2xx (its URL scheme);
 - ``wsd.scope.<key>``: ONVIF scopes split into key and URL-decoded value;
 - ``discovery.protocol``: the protocol of each discovery reply that carried fields.
@@ -32,6 +33,9 @@ def record_fields(rec: EvidenceRecord) -> list[tuple[str, str]]:
     for h in rec.http:
         if h.headers:
             add(("http.header_names", ",".join(h.headers)[:1024]))
+        if h.path and h.path != "/" and ((h.status is not None and 200 <= h.status < 300)
+                                         or (h.status is None and h.body)):
+            add(("http.path_ok", h.path))  # the path exists: answered 2xx (a 401 may be a catch-all)
         body = h.body
         if not body:
             continue

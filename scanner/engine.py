@@ -48,6 +48,8 @@ from scanner.targets import TargetSet, parse_targets
 # there (not written yet, or removed) is skipped.
 HOST_PROBES = ("http", "rtsp", "onvif", "tls", "banner", "sadp", "dhip", "wsd", "ssdp")
 LIVENESS_PORTS = (80, 443, 554, 8000, 37777, 8080, 22, 23)
+WORKER_MIN_HOSTS = 32  # fewer targets than this: probing in-process is cheaper than starting workers
+MAX_WORKERS = 4
 ARP_CHUNK = 4096  # addresses per ARP sweep call (the ARP module's limit)
 ARP_PARALLEL = 2  # ARP sweeps at once
 # per-host probes that a multicast round on the host's own segment already covers
@@ -93,6 +95,7 @@ class ScanOptions:
     policy: str = "ndaa889"
     site: str | None = None
     resume: bool = False
+    workers: int = -1  # processes that probe hosts: -1 = one per core for big scans, 0 = none (in-process)
     # seams, never recorded
     credentials: Any = field(default=None, repr=False)
     host_probes: Mapping[str, ProbeFn] | None = field(default=None, repr=False)
@@ -366,6 +369,211 @@ def split_channels(rec: EvidenceRecord) -> tuple[EvidenceRecord, list[EvidenceRe
     return parent, children
 
 
+class ProbeEnv:
+    """Builds the ProbeContext every probe gets: timeouts, caps, credentials, transports, the rate limiter,
+    the interface for multicast, the scope check. One per process (the scan's, or a worker's)."""
+
+    def __init__(self, options: ScanOptions, limiter: RateLimiter, allow: Callable[[str], bool] | None = None,
+                 targets: Any = None) -> None:
+        self.o = options
+        self.limiter = limiter
+        self.allow = allow
+        self.targets = targets
+        self._datagrams: dict[str | None, Any] = {}
+
+    def context(self, interface: str | None = None, **kw: Any) -> Any:
+        from scanner.probes.base import DEFAULT_PORTS, ProbeContext
+
+        if interface not in self._datagrams:
+            self._datagrams[interface] = self._datagram_for(interface)
+        ctx_kw: dict[str, Any] = dict(
+            timeout=self.o.timeout, connect_timeout=self.o.connect_timeout, max_bytes=self.o.max_bytes,
+            credentials=self.o.credentials if self.o.credentials else None,
+            http_transport=self.o.http_transport, open_stream=self.o.open_stream,
+            datagram=self._datagrams[interface], rate_limit=self.limiter.acquire, interface=interface,
+            allow=self.allow, discover_wait=self.o.discovery_wait,
+        )
+        if self.o.ports:
+            ctx_kw["ports"] = {**DEFAULT_PORTS, **dict(self.o.ports)}
+        ctx_kw.update(kw)
+        ctx = ProbeContext(**ctx_kw)
+        if self.targets is not None:
+            with contextlib.suppress(AttributeError):
+                ctx.targets = self.targets  # type: ignore[attr-defined]
+        return ctx
+
+    def _datagram_for(self, interface: str | None) -> Callable[..., Awaitable[list[tuple[bytes, tuple[str, int]]]]]:
+        """UDP through the injected transport or the network; a unicast exchange that got no reply is
+        tried again ``retries`` times (the probe took a token for the first send; each retry takes its
+        own). Multicast goes out only on ``interface``, the one this context was made for."""
+        from scanner.probes.base import udp_exchange
+
+        source = interface_addresses(interface)[0] if interface else None
+        cap = min(self.o.max_bytes, 65536)
+        o, limiter = self.o, self.limiter
+
+        async def exchange(payload: bytes, dest: tuple[str, int], wait: float,
+                           multicast: bool) -> list[tuple[bytes, tuple[str, int]]]:
+            if multicast and not interface:
+                return []
+            tries = 1 if multicast else 1 + max(0, o.retries)
+            replies: list[tuple[bytes, tuple[str, int]]] = []
+            for attempt in range(tries):
+                if attempt:
+                    await limiter.acquire()
+                if o.datagram is not None:
+                    replies = list(await o.datagram(payload, dest, wait, multicast))
+                elif multicast:
+                    replies = await udp_exchange(payload, dest, wait, interface=interface, source=source,
+                                                 max_bytes=cap)
+                else:
+                    replies = await udp_exchange(payload, dest, wait, max_bytes=cap, stop_after=1)
+                if replies:
+                    break
+            return replies
+
+        return exchange
+
+
+async def collect_host(ip: str, frags: list[dict], ctx: Any, probes: Mapping[str, ProbeFn],
+                       options: ScanOptions) -> list[dict]:
+    """Run ``probes`` on one host, each under its own timeout, all under the host deadline; returns the
+    fragments that came back (a probe that failed, hung or raised gives nothing, and costs only itself)."""
+    sem = asyncio.Semaphore(max(1, options.per_host))
+    xaddrs = [x for f in frags for w in (f.get("wsd") or []) if isinstance(w, Mapping)
+              for x in (w.get("xaddrs") or []) if isinstance(x, str)][:4]
+
+    async def one(name: str, fn: ProbeFn) -> dict:
+        async with sem:
+            try:
+                call = fn(ip, ctx, xaddrs=xaddrs) if name == "onvif" and xaddrs else fn(ip, ctx)
+                return await asyncio.wait_for(call, options.timeout * 3 + options.connect_timeout + 1)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                return {}
+
+    tasks = [asyncio.create_task(one(n, f)) for n, f in probes.items()]
+    out: list[dict] = []
+    if tasks:
+        done, pending = await asyncio.wait(tasks, timeout=options.host_timeout)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        for t in done:
+            if not t.cancelled() and t.exception() is None and isinstance(t.result(), dict):
+                out.append(t.result())
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# worker processes: per-host probing on every core (the scan's process keeps discovery, identification
+# and the store)
+
+
+def worker_main(jobs: Any, results: Any, recorded: dict[str, Any], credentials: Any, parent: int) -> None:
+    """A worker process: probe the hosts that arrive on ``jobs`` (ip, discovery fragments, probes to
+    skip), put (ip, fragments) on ``results`` as each host is done; ``None`` ends it. It stops by itself
+    if the scan's process is gone (killed), and leaves Ctrl-C to the scan's process."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(_worker_loop(jobs, results, recorded, credentials, parent))
+    if os.getppid() == parent:
+        results.close()
+        results.join_thread()  # every result reaches the scan before this worker exits
+    else:
+        results.cancel_join_thread()  # nobody reads any more: exit without waiting to flush
+
+
+async def _worker_loop(jobs: Any, results: Any, recorded: dict[str, Any], credentials: Any, parent: int) -> None:
+    import queue
+
+    o = ScanOptions.from_recorded(recorded)
+    o.credentials = credentials
+    env = ProbeEnv(o, RateLimiter(o.rate))
+    probes = load_host_probes(o.probes)
+    loop = asyncio.get_running_loop()
+    sem = asyncio.Semaphore(max(1, o.concurrency))
+    tasks: set[asyncio.Task] = set()
+    results.put(("__ready__", []))
+    main = asyncio.current_task()
+
+    async def watchdog() -> None:
+        while os.getppid() == parent:
+            await asyncio.sleep(0.5)
+        main.cancel()  # type: ignore[union-attr]  # the scan's process is gone: stop probing at once
+
+    dog = asyncio.create_task(watchdog())
+
+    async def one(ip: str, frags: list[dict], skip: tuple[str, ...]) -> None:
+        try:
+            got = await collect_host(ip, frags, env.context(), {n: f for n, f in probes.items() if n not in skip}, o)
+        except Exception:
+            got = []
+        finally:
+            sem.release()
+        results.put((ip, got))
+
+    while True:
+        await sem.acquire()
+        try:
+            job = await loop.run_in_executor(None, functools.partial(jobs.get, timeout=1.0))
+        except queue.Empty:
+            sem.release()
+            if os.getppid() != parent:
+                return  # the scan's process is gone
+            continue
+        if job is None:
+            sem.release()
+            break
+        t = asyncio.create_task(one(*job))
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks)
+    dog.cancel()
+
+
+class WorkerPool:
+    """``n`` worker processes (spawned, so no lock or thread of this process is inherited) that probe
+    hosts for the scan; started early so that their imports overlap discovery."""
+
+    def __init__(self, n: int, options: ScanOptions) -> None:
+        import multiprocessing
+
+        mp = multiprocessing.get_context("spawn")
+        share = ScanOptions.from_recorded(options.recordable())
+        share.rate = options.rate / n if options.rate > 0 else 0
+        share.concurrency = max(1, -(-options.concurrency // n))
+        self.jobs = mp.Queue()
+        self.results = mp.Queue()
+        self.procs = [mp.Process(target=worker_main, name=f"camsweep-worker-{i}", daemon=True,
+                                 args=(self.jobs, self.results, share.recordable(), options.credentials,
+                                       os.getpid())) for i in range(n)]
+        for p in self.procs:
+            p.start()
+
+    def alive(self) -> bool:
+        return any(p.is_alive() for p in self.procs)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+        for p in self.procs:
+            p.join(timeout=2)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=2)
+        for q in (self.jobs, self.results):
+            with contextlib.suppress(Exception):
+                q.cancel_join_thread()
+                q.close()
+
+
 # --------------------------------------------------------------------------------------------
 # the scan
 
@@ -380,6 +588,7 @@ class _Scan:
         self.on_event = on_event
         self.skip = skip  # hosts already identified in this scan (resume)
         self.limiter = RateLimiter(options.rate)
+        self.env = ProbeEnv(options, self.limiter, self.in_scope, targets)
         self.routes = (options.routes or read_routes)()
         self.interfaces = attached_interfaces(targets, self.routes, options.interface)
         self.own: set[str] = set()
@@ -394,6 +603,7 @@ class _Scan:
         if options.probes is not None:
             self.host_probes = {k: v for k, v in self.host_probes.items() if k in options.probes}
         self.discoverers = dict(options.discoverers) if options.discoverers is not None else load_discoverers()
+        self.pool: WorkerPool | None = None
         self.hosts: dict[str, list[dict]] = {}  # live host -> discovery fragments
         self.macs: dict[str, str] = {}
         self.done = 0
@@ -415,57 +625,7 @@ class _Scan:
         return ip in self.targets and ip not in self.own
 
     def context(self, interface: str | None = None, **kw: Any) -> Any:
-        from scanner.probes.base import ProbeContext
-
-        ports = dict(self.o.ports) if self.o.ports else None
-        ctx_kw: dict[str, Any] = dict(
-            timeout=self.o.timeout, connect_timeout=self.o.connect_timeout, max_bytes=self.o.max_bytes,
-            credentials=self.o.credentials if self.o.credentials else None,
-            http_transport=self.o.http_transport, open_stream=self.o.open_stream,
-            datagram=self._datagram_for(interface), rate_limit=self.limiter.acquire, interface=interface,
-            allow=self.in_scope, discover_wait=self.o.discovery_wait,
-        )
-        if ports:
-            from scanner.probes.base import DEFAULT_PORTS
-
-            ctx_kw["ports"] = {**DEFAULT_PORTS, **ports}
-        ctx_kw.update(kw)
-        ctx = ProbeContext(**ctx_kw)
-        # additive, for the ARP sweep: the addresses to sweep on this interface
-        with contextlib.suppress(AttributeError):
-            ctx.targets = self.targets  # type: ignore[attr-defined]
-        return ctx
-
-    def _datagram_for(self, interface: str | None) -> Callable[..., Awaitable[list[tuple[bytes, tuple[str, int]]]]]:
-        """UDP through the injected transport or the network; a unicast exchange that got no reply is
-        tried again ``retries`` times (the probe took a token for the first send; each retry takes its
-        own). Multicast goes out only on ``interface``, the one this context was made for."""
-        from scanner.probes.base import udp_exchange
-
-        source = interface_addresses(interface)[0] if interface else None
-        cap = min(self.o.max_bytes, 65536)
-
-        async def exchange(payload: bytes, dest: tuple[str, int], wait: float,
-                           multicast: bool) -> list[tuple[bytes, tuple[str, int]]]:
-            if multicast and not interface:
-                return []
-            tries = 1 if multicast else 1 + max(0, self.o.retries)
-            replies: list[tuple[bytes, tuple[str, int]]] = []
-            for attempt in range(tries):
-                if attempt:
-                    await self.limiter.acquire()
-                if self.o.datagram is not None:
-                    replies = list(await self.o.datagram(payload, dest, wait, multicast))
-                elif multicast:
-                    replies = await udp_exchange(payload, dest, wait, interface=interface, source=source,
-                                                 max_bytes=cap)
-                else:
-                    replies = await udp_exchange(payload, dest, wait, max_bytes=cap, stop_after=1)
-                if replies:
-                    break
-            return replies
-
-        return exchange
+        return self.env.context(interface, **kw)
 
     # -- discovery --------------------------------------------------------------------------
     def add_host(self, ip: str, fragment: Mapping[str, Any] | None = None, mac: str | None = None) -> None:
@@ -679,37 +839,19 @@ class _Scan:
             await asyncio.gather(*tasks)
 
     # -- per host ---------------------------------------------------------------------------
+    def probes_for(self, ip: str) -> dict[str, ProbeFn]:
+        """The per-host probes for ``ip``: all, less those a multicast round on its segment covered."""
+        on_segment = any(ipaddress.ip_address(ip) in n for n in self.attached_nets)
+        return {n: f for n, f in self.host_probes.items()
+                if not (on_segment and MULTICAST_COVERS.get(n) in self.multicast_ran)}
+
     async def probe_host(self, ip: str) -> None:
         frags = self.hosts.pop(ip, [])
         mac = self.macs.pop(ip, None)
-        ctx = self.context()
-        sem = asyncio.Semaphore(max(1, self.o.per_host))
-        on_segment = any(ipaddress.ip_address(ip) in n for n in self.attached_nets)
-        xaddrs = [x for f in frags for w in (f.get("wsd") or []) if isinstance(w, Mapping)
-                  for x in (w.get("xaddrs") or []) if isinstance(x, str)][:4]
+        frags += await collect_host(ip, frags, self.context(), self.probes_for(ip), self.o)
+        await self.finish_host(ip, mac, frags)
 
-        async def one(name: str, fn: ProbeFn) -> dict:
-            async with sem:
-                try:
-                    call = fn(ip, ctx, xaddrs=xaddrs) if name == "onvif" and xaddrs else fn(ip, ctx)
-                    return await asyncio.wait_for(call, self.o.timeout * 3 + self.o.connect_timeout + 1)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    return {}
-
-        probes = {n: f for n, f in self.host_probes.items()
-                  if not (on_segment and MULTICAST_COVERS.get(n) in self.multicast_ran)}
-        tasks = [asyncio.create_task(one(n, f)) for n, f in probes.items()]
-        if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=self.o.host_timeout)
-            for t in pending:
-                t.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-            for t in done:
-                if not t.cancelled() and t.exception() is None:
-                    frags.append(t.result())
+    async def finish_host(self, ip: str, mac: str | None, frags: list[dict]) -> None:
         rec = merge_fragments(ip, mac, frags)
         rec = await self.follow_up_recorder(ip, rec)
         await self.record(rec)
@@ -790,6 +932,8 @@ class _Scan:
         self.emit("progress", (0, total))
 
         source = iter(hosts) if hosts is not None else (ip for ip in self.targets if ip not in self.skip)
+        if self.pool is not None and total:
+            source = await self.probe_with_workers(source, total)
         sem = asyncio.Semaphore(max(1, self.o.concurrency))
         tasks: set[asyncio.Task] = set()
         errors: list[BaseException] = []
@@ -817,6 +961,83 @@ class _Scan:
             await asyncio.gather(*tasks)
         if errors:
             raise errors[0]
+
+
+    async def probe_with_workers(self, source: Iterator[str], total: int) -> Iterator[str]:
+        """Hand the hosts to the worker processes; identify and store each as its fragments come back.
+        Returns the hosts left over if every worker died (they are then probed in this process)."""
+        import queue
+
+        assert self.pool is not None
+        loop = asyncio.get_running_loop()
+        reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="camsweep-results")
+        pending: dict[str, tuple[str | None, list[dict]]] = {}
+        for ip in source:
+            frags, mac = self.hosts.pop(ip, []), self.macs.pop(ip, None)
+            skip = tuple(n for n in self.host_probes if n not in self.probes_for(ip))
+            pending[ip] = (mac, frags)
+            self.pool.jobs.put((ip, frags, skip))
+        for _ in self.pool.procs:
+            self.pool.jobs.put(None)
+        finishing: set[asyncio.Task] = set()
+        errors: list[BaseException] = []
+        finish_sem = asyncio.Semaphore(max(1, self.o.concurrency))
+
+        async def finish(ip: str, mac: str | None, frags: list[dict]) -> None:
+            try:
+                await self.finish_host(ip, mac, frags)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                errors.append(exc)
+            finally:
+                finish_sem.release()
+                self.done += 1
+                self.emit("progress", (self.done, total))
+
+        try:
+            while pending and not errors:
+                try:
+                    ip, frags = await loop.run_in_executor(reader, functools.partial(self.pool.results.get,
+                                                                                     timeout=1.0))
+                except queue.Empty:
+                    if not self.pool.alive():
+                        self.emit("warning", "the probe workers stopped; probing the rest in this process")
+                        break
+                    continue
+                if ip not in pending:
+                    continue  # a worker's "ready"
+                mac, old = pending.pop(ip)
+                await finish_sem.acquire()
+                t = asyncio.create_task(finish(ip, mac, old + list(frags or [])))
+                finishing.add(t)
+                t.add_done_callback(finishing.discard)
+            if finishing:
+                await asyncio.gather(*finishing)
+        finally:
+            reader.shutdown(wait=False, cancel_futures=True)
+        if errors:
+            raise errors[0]
+        for ip, (mac, frags) in pending.items():
+            self.hosts[ip] = frags
+            if mac:
+                self.macs[ip] = mac
+        return iter(list(pending))
+
+
+def worker_count(options: ScanOptions, targets: TargetSet) -> int:
+    """How many worker processes a scan uses: none with injected seams (tests), none for small scans."""
+    if options.workers == 0:
+        return 0
+    if options.host_probes is not None or options.http_transport is not None or options.open_stream is not None \
+            or options.datagram is not None:
+        return 0
+    if options.workers > 0:
+        return min(options.workers, 16)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cpus < 2 or targets.upper_bound() < WORKER_MIN_HOSTS:
+        return 0
+    return min(cpus, MAX_WORKERS)
 
 
 def _row(dev_id: int, rec: EvidenceRecord, ident: Identification) -> dict[str, Any]:
@@ -864,6 +1085,9 @@ async def run_scan(targets: list[str] | TargetSet, options: ScanOptions, store: 
     scan: _Scan | None = None
     try:
         scan = _Scan(tset, options, store, scan_id, on_event, skip)
+        n_workers = worker_count(options, tset)
+        if n_workers:
+            scan.pool = WorkerPool(n_workers, options)  # their imports overlap discovery
         if load_later:
             # the fingerprints load in a thread while discovery runs; if they cannot (an unknown
             # policy, a broken database), the scan stops at once with that message
@@ -894,6 +1118,8 @@ async def run_scan(targets: list[str] | TargetSet, options: ScanOptions, store: 
         raise
     finally:
         if scan is not None:
+            if scan.pool is not None:
+                scan.pool.stop()
             scan.writer.shutdown(wait=True)  # a write already started finishes; none is left half-done
         with contextlib.suppress(Exception):
             store.finish_scan(scan_id, status=status, error=error)

@@ -12,7 +12,6 @@ worse than none.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -29,20 +28,18 @@ from scanner.evidence import (
 )
 
 THRESHOLD = STRENGTHS["weak"]  # a weak claim is enough when nothing contradicts it
-CONFLICT_MARGIN = 0.2
+CONFLICT_MARGIN = 0.2  # two makers closer than this: neither is established
 _RANK = {"proof": 4, "strong": 3, "medium": 2, "weak": 1, "hint": 0}
-_OUI_STRENGTH_OWN = "strong"
-def _hit_rank(h: EvidenceHit) -> int:
-    return -_RANK.get(h.strength, 0)
-
-
+_OUI_STRENGTH_OWN = "strong"  # the record's own MAC in the registry (restrictions.md 2.5)
+_RAW_GROUPS = {"@model": "model", "@firmware": "firmware", "@serial": "serial"}
 _MEMO_SIZE = 50_000  # (field, value) pairs remembered; cleared when full
 _MEMO_VALUE_MAX = 512
-_RAW_GROUPS = {"@model": "model", "@firmware": "firmware", "@serial": "serial"}  # the record's own MAC in the registry (restrictions.md 2.5)
-
-
 _MAC_SEP = str.maketrans("", "", ":-. ")
 _HEXDIGITS = frozenset("0123456789abcdef")
+
+
+def _hit_rank(h: EvidenceHit) -> int:
+    return -_RANK.get(h.strength, 0)
 
 
 def _fast_mac(value: str) -> str | None:
@@ -52,27 +49,7 @@ def _fast_mac(value: str) -> str | None:
     return ":".join((d[0:2], d[2:4], d[4:6], d[6:8], d[8:10], d[10:12]))
 
 
-_NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
-_LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
-
-
-def _combine(rules: list[Any]) -> re.Pattern[str] | None:
-    """One alternation of the rules' patterns (named groups made anonymous, flags scoped), used only
-    to tell quickly that none of them can match. None when the patterns cannot be combined."""
-    parts = []
-    for r in rules:
-        pat = _NAMED_GROUP.sub("(?:", r.regex.pattern)
-        flags = ""
-        m = _LEADING_FLAGS.match(pat)
-        if m:
-            flags, pat = m.group(1), pat[m.end():]
-        if r.regex.flags & re.IGNORECASE and "i" not in flags:
-            flags += "i"
-        parts.append(f"(?{flags}:{pat})" if flags else f"(?:{pat})")
-    try:
-        return re.compile("|".join(parts))
-    except re.error:
-        return None
+_Plan = tuple[tuple[tuple[Any, int, Any], ...], tuple[Any, ...], str | None]
 
 
 class _Acc:
@@ -106,24 +83,19 @@ class Identifier:
         self._vendors = self.db.vendors
         self._serial_rules = self.db.index.get("@serial", [])
         self._memo: dict[tuple[str, str], tuple[tuple[tuple[RuleMatch, EvidenceHit], ...], str | None]] = {}
-        self._plan: dict[str, tuple[tuple[tuple[Any, int, Any], ...], str | None]] = {}
+        self._plan: dict[str, _Plan] = {}
 
-    def _plan_field(self, fname: str) -> tuple[Any, int, tuple[tuple[Any, int, Any], ...], tuple[Any, ...], str | None]:
-        """How a field name is matched, worked out once per name: its rules (own and its groups'),
-        a combined 'does any of them match' regex to skip the rest cheaply, and its lookup rules."""
+    def _plan_field(self, fname: str) -> _Plan:
+        """The rules a field name is matched by (its own and its groups', once each), worked out once
+        per name: (regex search, cap, rule) for pattern rules, the lookup rules, the raw attribute."""
         from fingerprints.db import keys_for
 
         keys = keys_for(fname)
-        all_rules = list({id(r): r for k in keys for r in self._index.get(k, ())}.values())  # once each
+        all_rules = list({id(r): r for k in keys for r in self._index.get(k, ())}.values())
         rules = tuple((r.regex.search, r.cap, r) for r in all_rules if r.regex is not None)
         lookups = tuple(r for r in all_rules if r.regex is None)
-        any_search, any_cap = None, 0
-        if len(rules) >= 3:
-            combined = _combine([r for _, _, r in rules])
-            if combined is not None:
-                any_search, any_cap = combined.search, max(cap for _, cap, _ in rules)
         raw_attr = next((_RAW_GROUPS[k] for k in keys if k in _RAW_GROUPS), None)
-        entry = (any_search, any_cap, rules, lookups, raw_attr)
+        entry = (rules, lookups, raw_attr)
         if len(self._plan) < 20000:  # field names come from devices: bound the cache
             self._plan[fname] = entry
         return entry
@@ -135,18 +107,17 @@ class Identifier:
         entry = self._plan.get(fname)
         if entry is None:
             entry = self._plan_field(fname)
-        any_search, any_cap, rules, lookups, raw_attr = entry
+        rules, lookups, raw_attr = entry
         if raw_attr is not None and raw_attr not in raw:
             raw[raw_attr] = value
         match = self.db.match_rule
         out: list[RuleMatch] = []
-        if rules and (any_search is None or any_search(value, 0, any_cap) is not None):
-            for search, cap, rule in rules:
-                rm = search(value, 0, cap)
-                if rm is not None:
-                    m = match(rule, value, rm)
-                    if m is not None:
-                        out.append(m)
+        for search, cap, rule in rules:
+            rm = search(value, 0, cap)  # the common case: no match, kept cheap
+            if rm is not None:
+                m = match(rule, value, rm)
+                if m is not None:
+                    out.append(m)
         for rule in lookups:
             m = match(rule, value)
             if m is not None:
@@ -292,11 +263,13 @@ class Identifier:
         maker_id: str | None = None
         manufacturer: str | None = None
         confidence = 0.0
+        contenders: tuple[str, ...] = ()
         ranked = sorted(acc.maker.items(), key=lambda kv: -kv[1]) if len(acc.maker) > 1 else list(acc.maker.items())
         if ranked and ranked[0][1] >= THRESHOLD:
             top, score = ranked[0]
             if len(ranked) > 1 and ranked[1][1] >= THRESHOLD and score - ranked[1][1] < CONFLICT_MARGIN:
                 other = ranked[1][0]
+                contenders = (top, other)
                 notes.append(f"conflicting evidence: {self._vendors[top].name} ({score:.2f}) vs "
                              f"{self._vendors[other].name} ({ranked[1][1]:.2f}); maker not established")
             else:
@@ -344,6 +317,12 @@ class Identifier:
             restricted = bool(self.policy_lists.intersection(lists))
         elif manufacturer:  # a registrant camsweep has no vendor entry for: on no list it knows
             restricted = False
+        elif contenders:  # maker not established, but if every candidate is covered, so is the device
+            common = set(db.lists_for(contenders[0])).intersection(db.lists_for(contenders[1]))
+            if self.policy_lists.intersection(common):
+                lists = tuple(x for x in db.lists_for(contenders[0]) if x in common)
+                restricted = True
+                notes.append("restricted whichever of the candidate makers it is")
         component_risk = tuple(acc.components)
         if "hisilicon_soc" in component_risk and not (maker_id and db.vendors[maker_id].group == "huawei"):
             notes.append("HiSilicon (Huawei) SoC indicated: component risk under section 889; ask for a BOM attestation")

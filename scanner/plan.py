@@ -194,6 +194,7 @@ class Catalog:
         return self.makers.get(_norm(name)) or MakerInfo(name=name)
 
 
+@functools.lru_cache(maxsize=8192)
 def _norm(name: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "", (name or "").lower())
 
@@ -513,7 +514,8 @@ def _score(restricted: bool | None, lists: tuple[str, ...], component_risk: tupl
         list_part = max(list_part, 30)
     list_part = min(list_part, 55)
     if lists:
-        reasons.append("lists: " + ", ".join(lists))
+        shown = ", ".join(lists[:3]) + (f" +{len(lists) - 3} more" if len(lists) > 3 else "")
+        reasons.append(f"lists: {shown}")
     elif restricted is True:
         reasons.append("restricted by policy")
     score += list_part

@@ -73,6 +73,10 @@ def test_conflicting_makers_give_null() -> None:
                          "rtsp": [{"headers": {"Server": "Dahua Rtsp Server"}}]})
     assert r.manufacturer is None
     assert any("conflicting" in n for n in r.notes)
+    assert r.restricted is True and "ndaa889" in r.lists  # both candidates are covered
+    r = identify_record({"http": [{"headers": {"Server": "App-webs/"}}],
+                         "onvif": {"manufacturer": "Bosch", "model": "FLEXIDOME indoor 5100i IR"}})
+    assert r.manufacturer is None and r.restricted is None
 
 
 def test_maker_oui_on_other_brand_is_a_relabel() -> None:

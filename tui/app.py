@@ -36,6 +36,10 @@ from tui.widgets import (
 
 
 def _ip_key(ip: str | None) -> tuple[int, int, str]:
+    parts = str(ip or "").split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
+        a, b, c, d = (int(p) for p in parts)
+        return (4, (a << 24) | (b << 16) | (c << 8) | d, "")
     try:
         a = ipaddress.ip_address(str(ip or "").split("%")[0])
         return (a.version, int(a), "")
@@ -137,7 +141,8 @@ class CamsweepApp(App[None]):
         except Exception as exc:  # a damaged store: a message, not a traceback
             self.call_from_thread(self.notify, f"cannot read the store: {exc}", severity="error", timeout=30)
             return
-        self.call_from_thread(self._loaded, devices, plan, True)
+        search = {d["device_id"]: planlib.search_text(d) for d in devices}  # for the filter bar, off the UI
+        self.call_from_thread(self._loaded, devices, plan, True, search)
         try:
             disagree = planlib.fingerprints_disagree(self.catalog, self.policy)
             if disagree:
@@ -146,14 +151,15 @@ class CamsweepApp(App[None]):
         except Exception as exc:
             self.call_from_thread(self.notify, f"policy check failed: {exc}", severity="warning")
 
-    def _loaded(self, devices: list[dict[str, Any]], plan: planlib.Plan, complete: bool = True) -> None:
+    def _loaded(self, devices: list[dict[str, Any]], plan: planlib.Plan, complete: bool = True,
+                search: dict[int, str] | None = None) -> None:
         self.devices = devices
         self.by_id = {d["device_id"]: d for d in devices}
         self.items = {it.device_id: it for it in plan.items}
         self.totals = plan.totals
         counts = planlib.count_devices(devices)
         self.counts = counts if complete else planlib.DeviceCounts(-1, counts.restricted, -1)
-        self.search = {}
+        self.search = search or {}
         self.cells = {}
         self.loaded = complete
         self.first_paint = True

@@ -134,9 +134,14 @@ class DevicesScreen(Screen[None]):
         self.app.apply_view()
         self.query_one(DeviceTable).focus()
 
+    _panel_timer = None
+
     @on(DeviceHighlighted)
     def highlighted(self, event: DeviceHighlighted) -> None:
-        self.app.show_panel(event.device_id)
+        # while keys repeat, draw the panel once the cursor rests (keeps scrolling smooth)
+        if self._panel_timer is not None:
+            self._panel_timer.stop()
+        self._panel_timer = self.set_timer(0.06, lambda: self.app.show_panel(event.device_id))
 
     @on(DeviceSelected)
     def selected(self, event: DeviceSelected) -> None:
@@ -310,8 +315,9 @@ class PlanEditor(ModalScreen[Any]):
 
     _ready = False
 
+    AUTO_FOCUS = "#status"
+
     def on_mount(self) -> None:
-        self.query_one("#status", Select).focus()
         # Select.Changed messages from setting the initial values arrive first; only later ones are the user's
         self.call_after_refresh(self._set_ready)
 
@@ -381,6 +387,8 @@ class PlanEditor(ModalScreen[Any]):
 class ScanDialog(ModalScreen[dict[str, Any] | None]):
     """Targets and options for a scan run from the TUI."""
 
+    AUTO_FOCUS = "#targets"
+
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def compose(self) -> ComposeResult:
@@ -399,8 +407,6 @@ class ScanDialog(ModalScreen[dict[str, Any] | None]):
                 yield Button("Start", variant="primary", id="start", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#targets", Input).focus()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#start")
@@ -465,6 +471,7 @@ class HelpScreen(ModalScreen[None]):
 
 class ExportDialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "#path"
 
     def __init__(self, default: str) -> None:
         super().__init__()

@@ -375,7 +375,7 @@ class PlanPanel(Static):
                 t.append(f"{clean(short, 11):<11.11} {st.devices:>4} {money(st.total):>8}\n")
             if len(sites) > 12:
                 t.append(f"+ {len(sites) - 12} more sites\n", "dim")
-        self.update(t)
+        self.update(t, layout=False)  # fixed size: no re-layout of the screen on every cursor move
 
 
 def money(value: float, currency: str = "") -> str:

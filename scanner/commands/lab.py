@@ -11,6 +11,7 @@ from typing import Any
 
 from scanner.errors import LabError
 from scanner.lab import manager
+from scanner.lab import netns as nsmod
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     st = lsub.add_parser("status", help="show the lab and its devices (ground truth)")
     st.add_argument("--json", action="store_true", help="print the status as one JSON object")
+    st.add_argument("--all", action="store_true",
+                    help="one line per lab on this machine (every prefix), leftovers of crashed labs included")
     common(st)
     st.set_defaults(func=cmd_status)
 
@@ -129,7 +132,29 @@ def format_table(cols: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def cmd_status_all(as_json: bool) -> int:
+    prefixes = set(manager.lab_prefixes())
+    for name in nsmod.list_netns():
+        head, _, tail = name.rpartition("-")
+        if nsmod.PREFIX_RE.match(head) and re.fullmatch(r"br|scan|d\d+", tail):
+            prefixes.add(head)
+    labs = [st for p in sorted(prefixes) if (st := manager.status(p)) is not None]
+    if as_json:
+        print(json.dumps([st.to_dict() for st in labs], indent=1))
+        return 0
+    if not labs:
+        print("no lab is up on this machine")
+        return 0
+    cols = ("prefix", "mode", "phase", "healthy", "devices", "cidr", "namespaces", "service_pid")
+    rows = [[_cell(st.prefix), st.mode, st.phase, _cell(st.healthy), str(st.devices), st.cidr or "-",
+             str(st.namespaces), _cell(st.service_pid)] for st in labs]
+    print(format_table(cols, rows))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.all:
+        return cmd_status_all(args.json)
     st = manager.status(args.prefix)
     prefix = args.prefix or manager.default_prefix()
     if st is None:

@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="packets a second at most (0: no limit; default 5000)")
     d.add_argument("--concurrency", type=_positive_int, default=64, metavar="N", help="hosts probed at once")
     d.add_argument("--per-host", type=_positive_int, default=6, metavar="N", help="probes at once on one host")
+    d.add_argument("--workers", type=_workers, default=-1, metavar="N",
+                   help="processes that probe hosts (default: one per core for scans of 32 hosts or more; "
+                   "0: all in this process)")
     d.add_argument("--timeout", type=_positive_float, default=4.0, metavar="S", help="seconds for one probe")
     d.add_argument("--host-timeout", type=_positive_float, default=15.0, metavar="S",
                    help="seconds for everything on one host")
@@ -106,6 +109,16 @@ def _nonneg_int(v: str) -> int:
         raise argparse.ArgumentTypeError(f"{v!r} is not a whole number") from None
     if n < 0 or n > 10:
         raise argparse.ArgumentTypeError("must be between 0 and 10")
+    return n
+
+
+def _workers(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a whole number") from None
+    if not 0 <= n <= 16:
+        raise argparse.ArgumentTypeError("must be between 0 and 16")
     return n
 
 
@@ -156,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         interface=args.interface, exclude=tuple(args.exclude), max_hosts=args.max_hosts, rate=args.rate,
         concurrency=args.concurrency, per_host=args.per_host, timeout=args.timeout,
         host_timeout=args.host_timeout, retries=args.retries, arp=args.arp, multicast=args.multicast,
+        workers=args.workers,
         assume_up=args.assume_up, passive=args.passive, pcap=args.pcap,
         probes=probes,
         policy=args.policy, site=args.site, resume=args.resume, credentials=creds if creds else None,

@@ -126,14 +126,9 @@ class LabStatus:
 
     @property
     def healthy(self) -> bool:
-        want = self.devices_with_netns + 2 if self.mode == "netns" else 0
+        """Up, its service running, and (netns mode) every namespace there: one a device, bridge, scanner."""
+        want = self.devices + 2 if self.mode == "netns" else 0
         return self.phase == "up" and self.service_alive and self.namespaces >= want
-
-    @property
-    def devices_with_netns(self) -> int:
-        if self.mode != "netns":
-            return 0
-        return sum(1 for d in read_ground_truth(self.ground_truth) if d.get("netns"))
 
     def ground_truth_rows(self) -> list[dict[str, Any]]:
         return read_ground_truth(self.ground_truth)
@@ -203,7 +198,10 @@ def _load_fleet(n: int, seed: int) -> list[Any]:
         from scanner.lab.profiles import build_fleet
     except ImportError as exc:
         raise LabError(f"the lab's device profiles are not available (scanner/lab/profiles.py): {exc}") from None
-    return list(build_fleet(n, seed))
+    try:
+        return list(build_fleet(n, seed))
+    except ValueError as exc:
+        raise LabError(f"cannot build a fleet of {n} devices with seed {seed}: {exc}") from None
 
 
 def build_plan(specs: Sequence[Any], *, prefix: str, mode: str, seed: int,
@@ -490,7 +488,6 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "timings": {},
     }
     _write_state(sdir, state)
-    proc: subprocess.Popen[bytes] | None = None
     try:
         proc = _spawn_service(sdir, plan_path, service_argv)
         state["service_pid"] = proc.pid

@@ -47,7 +47,15 @@ from pathlib import Path
 from typing import Any
 
 from scanner.lab.profiles import DeviceSpec
-from scanner.lab.responders import TCP_SERVICES, Device, OpenSocket, open_sockets, serve, tls, udp_services
+from scanner.lab.responders import (
+    TCP_SERVICES,
+    Device,
+    OpenSocket,
+    open_sockets,
+    real_ports,
+    serve,
+    udp_services,
+)
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
@@ -162,9 +170,13 @@ def load_plan(path: str | Path, *, wsd_max_delay: float | None = None,
         iface = entry.get("interface") or "eth0"
         if not isinstance(iface, str) or not 0 < len(iface) < 16 or "/" in iface:
             raise PlanError(f"{where}: \"interface\" must be an interface name")
-        devices.append(Device(spec=spec, ip=ip, username=username, password=password, netns=netns,
-                              prefixlen=prefixlen, ports=ports, wsd_max_delay=delay, chatter=chatter_s,
-                              iface=iface))
+        dev = Device(spec=spec, ip=ip, username=username, password=password, netns=netns, prefixlen=prefixlen,
+                     ports=ports, wsd_max_delay=delay, chatter=chatter_s, iface=iface)
+        for real in real_ports(dev):
+            if not 0 < dev.port(real) < 65536:
+                raise PlanError(f"{where}: port {real} would be served on {dev.port(real)}, beyond 65535 "
+                                f"(port_offset {offset} is too large for this device's services)")
+        devices.append(dev)
     return devices
 
 
@@ -313,7 +325,9 @@ async def run(devices: list[Device], *, ready_stream: Any = None) -> None:
                     o.sock.close()
                 except OSError:
                     pass
-        tls.cleanup()
+        tls = sys.modules.get("scanner.lab.responders.tls")
+        if tls is not None:
+            tls.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         pass
+    except Exception as e:  # noqa: BLE001 - one clear line instead of a traceback
+        _log(f"error: {type(e).__name__}: {str(e)[:300]}")
+        return 1
     return 0
 
 

@@ -29,13 +29,54 @@ def parse_arp_reply(psrc: Any, hwsrc: Any) -> dict | None:
     return {"ip": str(ip), "mac": mac}
 
 
+INTER = 0.0005  # seconds between requests: a burst of a few hundred frames overflows the queue (ENOBUFS)
+
+
+class _SendErrors:
+    """Counts scapy's send errors (its sender thread only logs them), so a lost burst can be re-sent."""
+
+    def __init__(self) -> None:
+        import logging
+
+        class Handler(logging.Handler):
+            def __init__(self, outer: _SendErrors) -> None:
+                super().__init__(logging.ERROR)
+                self.outer = outer
+
+            def emit(self, record: logging.LogRecord) -> None:
+                self.outer.count += 1
+
+        self.count = 0
+        self.handler = Handler(self)
+
+
 def _srp(network: str, iface: str, timeout: float) -> list[tuple[str, str]]:
+    import logging
+
     from scapy.layers.l2 import ARP, Ether
     from scapy.sendrecv import srp
 
-    answered, _ = srp(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=network), iface=iface, timeout=timeout,
-                      verbose=False, retry=0)
-    return [(r.psrc, r.hwsrc) for _s, r in answered]
+    log = logging.getLogger("scapy.runtime")
+    errors = _SendErrors()
+    # scapy's sender thread logs a send error (e.g. ENOBUFS) with a traceback on stderr; camsweep's
+    # stderr is for its own diagnostics. The errors are counted instead, and the sweep repeated once.
+    saved = log.propagate, list(log.handlers), log.level
+    log.propagate, log.handlers = False, [errors.handler]
+    log.setLevel(logging.ERROR)
+    try:
+        found: dict[str, str] = {}
+        for _attempt in range(2):
+            errors.count = 0
+            answered, _ = srp(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=network), iface=iface, timeout=timeout,
+                              verbose=False, retry=0, inter=INTER)
+            for _s, r in answered:
+                found.setdefault(r.psrc, r.hwsrc)
+            if not errors.count:
+                break
+        return list(found.items())
+    finally:
+        log.propagate, log.handlers = saved[0], saved[1]
+        log.setLevel(saved[2])
 
 
 async def sweep(network: str, ctx: ProbeContext) -> list[dict]:

@@ -407,8 +407,12 @@ async def _probe_port(client: httpx.AsyncClient, host: str, port: int, tls: bool
             entries.append(build_http_entry(res[0], res[1], res[2], port=port, tls=tls, path=path))
         return res
 
+    async def favicon() -> tuple[int, list[tuple[str, str]], bytes] | None:
+        await ctx.throttle()
+        return await fetch(client, "GET", _url(scheme, host, port, "/favicon.ico"), cap)
+
     fav, isapi, _login, magic, rpc2 = await asyncio.gather(
-        fetch(client, "GET", _url(scheme, host, port, "/favicon.ico"), cap),
+        favicon(),
         get(ISAPI_DEVICE_INFO), get(HIK_LOGIN_PAGE), get(MAGICBOX_SYSTEM),
         get(RPC2_LOGIN, method="POST", content=RPC2_CHALLENGE,
             headers={"Content-Type": "application/json", "X-Requested-With": "XMLHttpRequest"}),
@@ -428,6 +432,14 @@ async def _probe_port(client: httpx.AsyncClient, host: str, port: int, tls: bool
         d = parse_magicbox(magic[2], *(r[2] for r in more if r is not None and r[0] == 200))
         if d:
             discovery.append(d)
+
+
+_PATH_ORDER = ("/", ISAPI_DEVICE_INFO, HIK_LOGIN_PAGE, MAGICBOX_SYSTEM, MAGICBOX_VENDOR, MAGICBOX_SOFTWARE, RPC2_LOGIN)
+
+
+def _path_rank(entry: dict) -> int:
+    path = entry.get("path", "")
+    return _PATH_ORDER.index(path) if path in _PATH_ORDER else len(_PATH_ORDER)
 
 
 def _looks_like(entries: list[dict], vendor: str) -> bool:
@@ -514,7 +526,7 @@ async def probe(host: str, ctx: ProbeContext) -> dict:
     except Exception:  # never let a hostile device's surprise out of the probe
         pass
     out: dict[str, Any] = {}
-    http = [e for entries, _ in per_port for e in entries]
+    http = [e for entries, _ in per_port for e in sorted(entries, key=_path_rank)]  # same order every run
     discovery = [d for _, ds in per_port for d in ds]
     if http:
         out["http"] = http

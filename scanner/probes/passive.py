@@ -47,6 +47,13 @@ class CaptureError(CamsweepError):
     """A capture that cannot be read or taken (unreadable file, no such interface, no privilege)."""
 
 
+def _load_layers() -> None:
+    """Register scapy's link and protocol layers: without them a capture's frames are read as Raw."""
+    import scapy.layers.dhcp  # noqa: F401
+    import scapy.layers.inet  # noqa: F401
+    import scapy.layers.l2  # noqa: F401
+
+
 def _mac_ok(mac: str | None) -> str | None:
     m = normalize_mac(mac) if mac else None
     if m is None or m in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff") or int(m[:2], 16) & 1:
@@ -263,6 +270,7 @@ def read_pcap(path: str, *, max_packets: int = MAX_PACKETS) -> list[dict]:
     if size > MAX_PCAP_BYTES:
         raise CaptureError(f"capture {path!r} is larger than {MAX_PCAP_BYTES // (1024 * 1024)} MiB")
     try:
+        _load_layers()
         from scapy.utils import PcapReader
     except ImportError as exc:  # pragma: no cover - scapy is a dependency
         raise CaptureError(f"scapy is not available: {exc}") from None
@@ -311,9 +319,7 @@ async def capture(ctx: ProbeContext, seconds: float) -> list[dict]:
             frags.extend(parse_packet(pkt))
 
     try:
-        import scapy.layers.dhcp  # noqa: F401  (registers the link and protocol layers the dissector needs)
-        import scapy.layers.inet  # noqa: F401
-        import scapy.layers.l2  # noqa: F401
+        _load_layers()
         from scapy.sendrecv import AsyncSniffer
 
         loop = asyncio.get_running_loop()

@@ -60,6 +60,10 @@ def parse_rtsp_response(raw: bytes, *, port: int | None = 554, request: str = ""
             entry["protocol"] = proto
         if body:
             entry["body"] = decode_text(body[:MAX_SDP])
+            if entry["body"].lstrip().startswith("v=0"):
+                sdp = parse_sdp(entry["body"])
+                if sdp:
+                    entry["sdp"] = sdp  # session name, tool, origin: often the model or the RTSP stack
         return entry
     except Exception:
         return None

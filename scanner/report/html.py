@@ -313,6 +313,10 @@ def _chains(model: dict[str, Any]) -> str:
                    f'{_t(", ".join(d["lists"])) if d["lists"] else ""} · confidence {d["confidence"]:.2f}</p>')
         if d.get("component_risk"):
             out.append(f'<p>Component risk: {_t(", ".join(d["component_risk"]))}</p>')
+        if d.get("observed"):
+            seen = "; ".join(f'<span class="muted">{html_text(o["field"])}:</span> {html_text(o["value"], 200)}'
+                             for o in d["observed"][:4])
+            out.append(f'<p class="mono val">Presents itself as: {seen}</p>')
         if d.get("note"):
             out.append(f"<p>Note: {_t(d['note'])}</p>")
         if d["evidence"]:

@@ -261,7 +261,11 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
     makers_restricted = Counter(d["manufacturer"] or "unknown" for d in restricted)
     lists = Counter(lst for d in devices for lst in d["lists"])
     info_by_list = _list_info()
-    observed = _observed(store, scan_id, {d["device_id"] for d in devices if d["restricted"] is None})
+    observed = _observed(store, scan_id, {d["device_id"] for d in devices if d["restricted"] is not False
+                                          or d["relabel"] or d["component_risk"]})
+    for d in devices:
+        if d["device_id"] in observed:
+            d["observed"] = observed[d["device_id"]]
     summary = {
         "devices": len(devices),
         "restricted": len(restricted),

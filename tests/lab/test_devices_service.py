@@ -611,7 +611,10 @@ def test_bad_plan_is_a_clear_error(tmp_path: Path) -> None:
                       "ip": "127.18.9.2", "username": "admin"}]}),
         "not loopback": json.dumps({"devices": [{**build_device("axis_camera", 0, random.Random(1)).to_dict(),
                                                  "netns": None, "ip": "10.0.0.1", "username": "a",
-                                                 "password": "b"}]})}
+                                                 "password": "b"}]}),
+        "port beyond 65535": json.dumps({"port_offset": 30000, "devices": [{
+            **build_device("dahua_camera", 0, random.Random(1)).to_dict(), "netns": None, "ip": "127.18.9.2",
+            "username": "a", "password": "b"}]})}
     for what, text in cases.items():
         plan = tmp_path / "p.json"
         plan.write_text(text)
@@ -640,7 +643,7 @@ def test_two_hundred_fifty_devices_serve_quickly(tmp_path: Path) -> None:
     proc = _start(plan, timeout=20)
     elapsed = time.monotonic() - t0
     try:
-        assert elapsed < 3.0, f"250 devices took {elapsed:.2f} s to serve"
+        assert elapsed < 5.0, f"250 devices took {elapsed:.2f} s to serve"  # ~1 s on an idle machine
         axis = next(e for e in devices if e["profile"] == "axis_camera")
         assert tcp_exchange(axis["ip"], PORT_OFFSET + 80, b"GET / HTTP/1.0\r\n\r\n", timeout=3).startswith(
             b"HTTP/1.0 200 OK\r\nServer: Apache\r\n")

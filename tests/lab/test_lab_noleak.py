@@ -2,16 +2,18 @@
 
 tcpdump runs in the root namespace on ``-i any``, which there means the root namespace's own interfaces
 (eth0, lo, ...; the lab's veths and bridge live in other namespaces, and `tcpdump -D` proves it). While
-it captures, the scanner namespace sweeps the lab: arp-scan, nmap -sn, a WS-Discovery multicast probe and
-HTTP requests. Every captured packet is then checked for the lab's addresses (198.18.0.0/15, in IP or ARP)
+it captures, the scanner namespace sweeps the lab: arp-scan, nmap -sn, a WS-Discovery multicast probe,
+HTTP requests and a full `camsweep scan`. Every captured packet is then checked for the lab's addresses (198.18.0.0/15, in IP or ARP)
 and the lab's MACs. A datagram sent to 127.0.0.1 during the capture must be seen: it proves the capture
 was live, so that an empty result means "nothing leaked" and not "nothing captured".
 """
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,7 +27,7 @@ import pytest
 from scanner.lab import manager
 from scanner.lab import netns as nsmod
 
-pytestmark = [pytest.mark.lab, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(420)]
 if nsmod.netns_unavailable_reason() or not shutil.which("tcpdump"):
     pytestmark.append(pytest.mark.skip(reason=f"needs root, network namespaces and tcpdump "
                                        f"({nsmod.netns_unavailable_reason() or 'tcpdump is not installed'})"))
@@ -137,13 +139,17 @@ def test_no_packet_of_a_lab_sweep_leaves_the_lab(lab: manager.LabStatus, tmp_pat
     try:
         if shutil.which("arp-scan"):
             out = _in_ns(ns, "timeout", "60", "arp-scan", "-I", "eth0", lab.cidr).stdout
-            swept["arp-scan"] = str(out.count("\t"))
+            swept["arp-scan"] = str(len(re.findall(r"^198\.1[89]\.\d+\.\d+\t", out, re.M)))
         if shutil.which("nmap"):
             out = _in_ns(ns, "timeout", "90", "nmap", "-n", "-sn", lab.cidr, timeout=100).stdout
             swept["nmap"] = out.strip().splitlines()[-1] if out.strip() else ""
         swept["wsd replies"] = _in_ns(ns, sys.executable, "-c", WSD_PROBE).stdout.strip()
         for r in [r for r in truth if r.get("ip")][:5]:
             _in_ns(ns, "curl", "-s", "-o", "/dev/null", "--max-time", "3", f"http://{r['ip']}/")
+        if importlib.util.find_spec("scanner.commands.scan") is not None:  # camsweep's own full scan
+            p = _in_ns(ns, sys.executable, "-m", "scanner.cli", "scan", lab.cidr, "--db", str(tmp_path / "s.db"),
+                       "--credentials", lab.credentials_file, "--quiet", "--format", "csv", timeout=300)
+            swept["camsweep scan"] = str(max(0, len(p.stdout.strip().splitlines()) - 1))
         ctl.sendto(b"camsweep-noleak-control", ("127.0.0.1", control_port))
         _send_canary(sorted(lab_macs - {nsmod.SCANNER_MAC, nsmod.BRIDGE_MAC})[0])
         time.sleep(1.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import configparser
 import ipaddress
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,14 @@ def test_table_cells_never_carry_terminal_escapes() -> None:
     assert "\\x1b[2J" in cell and "HIK" in cell
     assert len(_cell("x" * 100)) == 40 and _cell(None) == "-" and _cell(True) == "yes"
     assert "\x1b" not in format_table(("model",), [[_cell(hostile)]])
+
+
+def test_status_all_lists_labs_and_leftovers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CAMSWEEP_LAB_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(nsmod, "list_netns", lambda: ["cswx-br", "cswx-scan", "cswx-d0", "other", "cswy-d"])
+    assert main(["lab", "status", "--all", "--json"]) == 0
+    labs = json.loads(capsys.readouterr().out)
+    assert [(x["prefix"], x["phase"], x["namespaces"]) for x in labs] == [("cswx", "leftover", 3)]
+    assert main(["lab", "status", "--all"]) == 0
+    assert re.search(r"^cswx\s+netns\s+leftover\s+no\s", capsys.readouterr().out, re.M)

@@ -434,3 +434,41 @@ async def test_http_probe_keeps_what_it_read_before_the_deadline():
     out = await http.probe("198.18.0.2", ctx)
     assert time.monotonic() - t < http.TOTAL_BUDGET * 0.5 + 1.0
     assert [e["path"] for e in out["http"]] == ["/"] and out["http"][0]["headers"]["Server"] == "App-webs/"
+
+
+def test_arp_resweeps_once_after_send_errors_and_keeps_stderr_clean(monkeypatch, capsys):
+    import logging
+    from types import SimpleNamespace
+
+    import scapy.sendrecv
+
+    from scanner.probes import arp
+
+    calls = []
+
+    def fake_srp(pkt, iface, timeout, verbose, retry, inter):
+        calls.append((iface, inter))
+        if len(calls) == 1:
+            logging.getLogger("scapy.runtime").error("--- Error sending packets")
+            return [(None, SimpleNamespace(psrc="198.18.0.2", hwsrc="2c:a5:9c:0b:c9:7e"))], []
+        return [(None, SimpleNamespace(psrc="198.18.0.3", hwsrc="08:ed:ed:87:42:7a"))], []
+
+    monkeypatch.setattr(scapy.sendrecv, "srp", fake_srp)
+    found = asyncio.run(arp.sweep("198.18.0.0/24", ctx_for(interface="cswp4x0", allow=lambda ip: ip != "198.18.0.9")))
+    assert len(calls) == 2 and calls[0] == ("cswp4x0", arp.INTER)
+    assert sorted(f["ip"] for f in found) == ["198.18.0.2", "198.18.0.3"]
+    assert "Error sending" not in capsys.readouterr().err
+    assert asyncio.run(arp.sweep("198.18.0.0/24", ctx_for())) == []  # no interface named: nothing sent
+    assert asyncio.run(arp.sweep("198.16.0.0/12", ctx_for(interface="x"))) == []  # too large
+
+
+async def test_every_http_request_waits_for_the_rate_limiter():
+    transport, seen = hikvision_app()
+    tokens = []
+
+    async def limiter():
+        tokens.append(1)
+
+    ctx = ctx_for(http_transport=transport, ports={"http": (80,), "https": ()}, rate_limit=limiter)
+    await http.probe("198.18.0.2", ctx)
+    assert len(tokens) >= len(seen) > 0

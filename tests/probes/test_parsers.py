@@ -179,6 +179,7 @@ def test_rtsp_describe_sdp():
     assert e["body"].startswith("v=0") and "s=HikvisionDS-2CD2032-I" in e["body"]
     sdp = rtsp.parse_sdp(e["body"])
     assert sdp["session"] == "HikvisionDS-2CD2032-I" and sdp["tool"].startswith("LIVE555")
+    assert e["sdp"] == sdp
 
 
 def test_rtsp_http_answer_and_junk():

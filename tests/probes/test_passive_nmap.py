@@ -224,3 +224,20 @@ def test_offline_read_evidence_nmap_and_pcap(tmp_path):
         list(read_evidence("pcap", "-"))
     with pytest.raises(CamsweepError):
         list(read_evidence("nmap-xml", str(tmp_path / "missing.xml")))
+
+
+def test_read_pcap_in_a_fresh_process(tmp_path):
+    """No scapy layer imported beforehand (as in `camsweep scan --pcap`): frames must still be dissected."""
+    import json as _json
+    import subprocess
+    import sys
+
+    path = tmp_path / "cap.pcap"
+    wrpcap(str(path), frames())
+    code = ("import json,sys; from scanner.probes.passive import read_pcap; "
+            "print(json.dumps(sorted(r.get('ip') or r.get('mac') for r in read_pcap(sys.argv[1]))))")
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+                         cwd=str(RECORDINGS.parent.parent))
+    assert run.returncode == 0, run.stderr
+    assert _json.loads(run.stdout) == ["198.18.0.2", "198.18.0.3", "198.18.0.5", "198.18.0.6", "198.18.1.9"]
+    assert "Raw packets" not in run.stderr

@@ -105,6 +105,10 @@ def test_lab_report_validates_and_shows_hostile_text_as_text(lab_store):
     assert model["summary"]["restricted"] >= 10 and model["summary"]["relabels"] >= 1
     html_text = render_report(model, "html")
     assert "<script" not in html_text.lower() and "\x1b" not in html_text and "\x07" not in html_text
-    # the lab's hostile device: its RTSP Server header and telnet banner, shown as escaped text
+    # the lab's hostile device (markup and terminal escapes in its headers and banners): whatever the
+    # identifier made of it, the report shows what it presents, as escaped text
+    hostile = [d for d in model["devices"] if any("alert('camsweep')" in o["value"] for o in d.get("observed", []))]
+    seen = [r for _, r in store.observations(scan_id) if "alert('camsweep')" in json.dumps(r.to_dict())]
+    assert len(hostile) == len(seen) == 1, "the hostile lab device was not observed in this scan"
     assert "&lt;script&gt;alert(&#x27;camsweep&#x27;)&lt;/script&gt;" in html_text
-    assert 'class="ctl"' in html_text
+    assert 'class="ctl" title="control character">\\x1b</span>' in html_text

@@ -12,7 +12,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.lab.responders import banners, chatter, dhip, http, mdns, rtsp, sadp, ssdp, tls, wsd
+from scanner.lab.responders import banners, chatter, dhip, http, mdns, rtsp, sadp, ssdp, wsd
 from scanner.lab.responders.base import Device, Handler, start_tcp
 from scanner.lab.responders.udp import Responder
 
@@ -116,6 +116,14 @@ def _bind(s: socket.socket, ip: str, port: int, proto: str) -> None:
         s.bind((ip, port))
     except OSError as e:
         raise OSError(e.errno, f"cannot bind {proto} {ip}:{port}: {e.strerror}") from None
+    except OverflowError:
+        raise OSError(22, f"cannot bind {proto} {ip}:{port}: port out of range") from None
+
+
+def real_ports(dev: Device) -> list[int]:
+    """Every port the device serves (before any loopback port mapping)."""
+    ports = [TCP_SERVICES[s][0] for s in dev.spec.services if s in TCP_SERVICES]
+    return ports + [UDP_SERVICES[s].PORT for s in udp_services(dev)]
 
 
 async def serve(dev: Device, opened: list[OpenSocket]) -> list[Any]:
@@ -128,6 +136,8 @@ async def serve(dev: Device, opened: list[OpenSocket]) -> list[Any]:
             real, name, use_tls = TCP_SERVICES[o.service]
             handler = _handler(dev, name, real, use_tls)
             if use_tls:
+                from scanner.lab.responders import tls  # cryptography is slow to import: only when needed
+
                 ctx = tls.server_context(dev)
                 srv = await asyncio.start_server(
                     lambda r, w, h=handler: _run(dev, h, r, w), sock=o.sock, ssl=ctx,
