@@ -5,7 +5,10 @@
 - ``http.api``: which vendor API answered (``ISAPI deviceInfo``, ``magicBox getSystemInfo``), and
   ``http.isapi.<tag>`` / ``http.cgi.<key>`` for the fields of those answers (leaf elements and
   key=value lines read with bounded regexes: no XML parser, no entity expansion);
-- ``http.path_ok``: a probed path the device answered with 2xx (or with a body, status unknown);
+- ``http.path_ok``: a probed path the device answered with 2xx (or with a body, status unknown), unless
+  the web server answers 2xx to anything (a catch-all: a path that cannot exist, such as the scanner's
+  canary ``/camsweep-<random>``, answered 2xx, or two different vendor paths answered the same body), in
+  which case an answered path proves nothing and ``http.catch_all`` is set instead;
 - ``rtsp.path``: the path of a non-OPTIONS request the device answered with 2xx (its URL scheme);
 - ``wsd.scope.<key>``: ONVIF scopes split into key and URL-decoded value;
 - ``discovery.protocol``: the protocol of each discovery reply that carried fields.
@@ -27,14 +30,36 @@ _ACTION = re.compile(r"action=(\w+)")
 MAX_SCAN = 16384
 
 
+CANARY_PREFIX = "/camsweep-"
+
+
+def _answered(h) -> bool:  # type: ignore[no-untyped-def]
+    return (h.status is not None and 200 <= h.status < 300) or (h.status is None and bool(h.body))
+
+
+def is_catch_all(rec: EvidenceRecord) -> bool:
+    """True when the device's web server answers 2xx to paths that cannot all exist."""
+    bodies: dict[tuple[int | None, str], set[str]] = {}
+    for h in rec.http:
+        if not h.path or h.path == "/" or not _answered(h):
+            continue
+        if h.path.startswith(CANARY_PREFIX):
+            return True
+        if h.body:
+            bodies.setdefault((h.port, h.body[:4096]), set()).add(h.path.split("?", 1)[0])
+    return any(len(paths) >= 2 for paths in bodies.values())
+
+
 def record_fields(rec: EvidenceRecord) -> list[tuple[str, str]]:
     out = list(rec.iter_fields())
     add = out.append
+    catch_all = is_catch_all(rec) if rec.http else False
+    if catch_all:
+        add(("http.catch_all", "true"))
     for h in rec.http:
         if h.headers:
             add(("http.header_names", ",".join(h.headers)[:1024]))
-        if h.path and h.path != "/" and ((h.status is not None and 200 <= h.status < 300)
-                                         or (h.status is None and h.body)):
+        if not catch_all and h.path and h.path != "/" and _answered(h):
             add(("http.path_ok", h.path))  # the path exists: answered 2xx (a 401 may be a catch-all)
         body = h.body
         if not body:

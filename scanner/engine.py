@@ -602,6 +602,8 @@ class _Scan:
             load_host_probes(options.probes)
         if options.probes is not None:
             self.host_probes = {k: v for k, v in self.host_probes.items() if k in options.probes}
+        if options.pcap:
+            self.host_probes = {}  # a capture is read instead of the wire
         self.discoverers = dict(options.discoverers) if options.discoverers is not None else load_discoverers()
         self.pool: WorkerPool | None = None
         self.hosts: dict[str, list[dict]] = {}  # live host -> discovery fragments
@@ -658,6 +660,9 @@ class _Scan:
                                 "hosts": len(self.hosts)})
 
     async def _discover(self) -> None:
+        if self.o.pcap:  # offline: hosts and evidence come from the capture alone; nothing is sent
+            await self._passive()
+            return
         jobs: list[Awaitable[Any]] = []
         for iface in self.interfaces:
             for name, fn in self.discoverers.items():
@@ -1031,6 +1036,8 @@ def worker_count(options: ScanOptions, targets: TargetSet) -> int:
         return 0
     if options.host_probes is not None or options.http_transport is not None or options.open_stream is not None \
             or options.datagram is not None:
+        return 0
+    if options.pcap:
         return 0
     if options.workers > 0:
         return min(options.workers, 16)

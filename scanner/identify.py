@@ -49,6 +49,15 @@ def _fast_mac(value: str) -> str | None:
     return ":".join((d[0:2], d[2:4], d[4:6], d[6:8], d[8:10], d[10:12]))
 
 
+def _raw_ok(attr: str, value: str) -> bool:
+    """A device's own words are a usable model only when they look like one: SADP's DeviceType and
+    magicBox's deviceType are numeric class codes ("138", "31"), not models."""
+    if attr == "model":
+        v = value.strip()
+        return len(v) >= 3 and any(c.isalpha() for c in v)
+    return bool(value.strip())
+
+
 _Plan = tuple[tuple[tuple[Any, int, Any], ...], tuple[Any, ...], str | None]
 
 
@@ -108,7 +117,7 @@ class Identifier:
         if entry is None:
             entry = self._plan_field(fname)
         rules, lookups, raw_attr = entry
-        if raw_attr is not None and raw_attr not in raw:
+        if raw_attr is not None and raw_attr not in raw and _raw_ok(raw_attr, value):
             raw[raw_attr] = value
         match = self.db.match_rule
         out: list[RuleMatch] = []
@@ -153,7 +162,7 @@ class Identifier:
                     memo[key] = found
             else:
                 raw_attr = found[1]
-                if raw_attr is not None and raw_attr not in raw:
+                if raw_attr is not None and raw_attr not in raw and _raw_ok(raw_attr, value):
                     raw[raw_attr] = value
             for m, hit in found[0]:
                 self._take(acc, m, fname, value, hit=hit)

@@ -167,3 +167,36 @@ def test_discovery_only_runs_no_probe(tmp_path, capsys, fakes):
     code, out, err = scan(capsys, "127.0.0.2-3", "-sn", "--db", str(tmp_path / "s.db"), "--format", "json")
     assert code == 0 and fakes == {}
     assert {d["ip"] for d in json.loads(out)} == {"127.0.0.2", "127.0.0.3"}
+
+
+def test_pcap_is_read_instead_of_the_wire(tmp_path, capsys, fakes, monkeypatch):
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import ARP, Ether
+    from scapy.utils import wrpcap
+
+    sent = []
+    monkeypatch.setattr(engine.RateLimiter, "acquire", lambda self: sent.append(1) or _done())
+    pkts = [
+        Ether(src="28:57:be:00:00:05", dst="ff:ff:ff:ff:ff:ff") / ARP(op=2, psrc="198.18.0.5", hwsrc="28:57:be:00:00:05"),
+        Ether(src="3c:ef:8c:00:00:06") / IP(src="198.18.0.6", dst="239.255.255.250") / UDP(sport=1900, dport=1900) /
+        b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nSERVER: Dahua/1.0 UPnP/1.0\r\nNTS: ssdp:alive\r\n"
+        b"NT: upnp:rootdevice\r\nUSN: uuid:x::upnp:rootdevice\r\n\r\n",
+        Ether(src="00:11:22:33:44:55") / ARP(op=2, psrc="10.1.1.1", hwsrc="00:11:22:33:44:55"),  # not a target
+    ]
+    cap = tmp_path / "site.pcap"
+    wrpcap(str(cap), pkts)
+    code, out, err = scan(capsys, "198.18.0.0/24", "--pcap", str(cap), "--db", str(tmp_path / "s.db"),
+                          "--format", "json")
+    assert code == 0, err
+    devices = {d["ip"]: d for d in json.loads(out)}
+    assert set(devices) == {"198.18.0.5", "198.18.0.6"}
+    assert devices["198.18.0.5"]["mac"] == "28:57:be:00:00:05"
+    assert fakes == {} and sent == []  # no probe ran, no packet was paced out
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"not a capture at all")
+    code, out, err = scan(capsys, "198.18.0.0/24", "--pcap", str(bad), "--db", str(tmp_path / "s.db"))
+    assert code == 2 and "capture" in err and "Traceback" not in err
+
+
+async def _done():
+    return None

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
+import os
+import sys
 import time
 from dataclasses import fields as dc_fields
 from pathlib import Path
@@ -438,6 +441,7 @@ class CamsweepApp(App[None]):
         except CamsweepError as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return
+        _start_resource_tracker()
         self.scanning = True
         self.progress = "scan starting"
         self.update_counts()
@@ -456,7 +460,8 @@ class CamsweepApp(App[None]):
             scan_id = asyncio.run(engine.run_scan(targets, opts, store, on_event=on_event))
         except CamsweepError as exc:
             error = str(exc)
-        except Exception as exc:  # the engine failed: say so, keep the app
+        except Exception as exc:  # the engine failed: say so, keep the app (the traceback goes to the log)
+            logging.getLogger("camsweep.tui").exception("scan failed")
             error = f"{type(exc).__name__}: {exc}"
         finally:
             store.close()
@@ -525,6 +530,25 @@ class CamsweepApp(App[None]):
                 self.store.close()
             except Exception:
                 pass
+
+
+def _start_resource_tracker() -> None:
+    """The engine's worker processes need multiprocessing's resource tracker. Textual replaces sys.stderr
+    with a capture whose fileno() is -1, which the tracker would pass to its child ("bad value(s) in
+    fds_to_keep"); start it here once, with its stderr on /dev/null, so nothing it says lands on the screen."""
+    try:
+        from multiprocessing import resource_tracker
+    except ImportError:
+        return
+    saved = sys.stderr
+    try:
+        with open(os.devnull, "w") as devnull:
+            sys.stderr = devnull
+            resource_tracker.ensure_running()
+    except Exception:  # no tracker: the engine reports its own error
+        logging.getLogger("camsweep.tui").debug("resource tracker not started", exc_info=True)
+    finally:
+        sys.stderr = saved
 
 
 def _coerce(v: str) -> Any:

@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = p.add_argument_group("discovery and probing")
     d.add_argument("--passive", type=_nonneg_float, default=0.0, metavar="SECONDS",
                    help="also listen passively for this long")
-    d.add_argument("--pcap", default=None, metavar="FILE", help="read hosts and evidence from a capture file")
+    d.add_argument("--pcap", default=None, metavar="FILE",
+                   help="read hosts and evidence from a capture file instead of the wire (sends nothing)")
     d.add_argument("-Pn", "--no-ping", dest="assume_up", action="store_true",
                    help="probe every target, whether discovery found it or not")
     d.add_argument("--no-arp", dest="arp", action="store_false", help="no ARP sweep")

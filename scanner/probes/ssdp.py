@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
 from scanner.probes.base import ProbeContext
@@ -23,6 +22,7 @@ SSDP_PORT = 1900
 SSDP_GROUP = "239.255.255.250"
 MAX_SSDP = 8 * 1024
 MAX_DESCRIPTION = 64 * 1024
+DESCRIBE_PARALLEL = 16  # description fetches at once after a multicast round
 
 DESCRIPTION_KEYS = ("deviceType", "friendlyName", "manufacturer", "manufacturerURL", "modelDescription",
                     "modelName", "modelNumber", "modelURL", "serialNumber", "UDN", "presentationURL")
@@ -152,11 +152,15 @@ async def discover(ctx: ProbeContext) -> list[dict]:
         raise
     except Exception:
         return []
-    out: list[dict[str, Any]] = []
-    for ip, entries in _entries([r for r in replies if ctx.allowed(r[1][0])]).items():
-        try:
-            await asyncio.wait_for(_describe(ip, entries, ctx), ctx.timeout)
-        except (TimeoutError, OSError):
-            pass
-        out.append({"ip": ip, "ssdp": entries})
-    return out
+    by_ip = _entries([r for r in replies if ctx.allowed(r[1][0])])
+    sem = asyncio.Semaphore(DESCRIBE_PARALLEL)
+
+    async def describe(ip: str, entries: list[dict]) -> None:
+        async with sem:
+            try:
+                await asyncio.wait_for(_describe(ip, entries, ctx), ctx.timeout)
+            except (TimeoutError, OSError):
+                pass
+
+    await asyncio.gather(*(describe(ip, entries) for ip, entries in by_ip.items()))
+    return [{"ip": ip, "ssdp": entries} for ip, entries in by_ip.items()]

@@ -472,3 +472,20 @@ async def test_every_http_request_waits_for_the_rate_limiter():
     ctx = ctx_for(http_transport=transport, ports={"http": (80,), "https": ()}, rate_limit=limiter)
     await http.probe("198.18.0.2", ctx)
     assert len(tokens) >= len(seen) > 0
+
+
+async def test_ssdp_discover_describes_hosts_in_parallel_and_drops_outsiders():
+    resp = recording("ssdp/amcrest-msearch-response.http")
+    replies = {1900: [(resp.replace(b"192.168.1.26", f"198.18.0.{i}".encode()), f"198.18.0.{i}") for i in range(2, 12)]}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.5)
+        return httpx.Response(200, content=recording("ssdp/amcrest-description.xml"))
+
+    ctx = ctx_for(datagram=replay(replies, []), http_transport=httpx.MockTransport(handler), interface="cswp4x0",
+                  allow=lambda ip: ip != "198.18.0.11")
+    t = time.monotonic()
+    found = await ssdp.discover(ctx)
+    assert time.monotonic() - t < 2.0  # 9 descriptions of 0.5 s each, fetched at once
+    assert sorted(f["ip"] for f in found) == sorted(f"198.18.0.{i}" for i in range(2, 11))
+    assert all(f["ssdp"][0]["description"]["modelName"] == "IP2M-841B" for f in found)

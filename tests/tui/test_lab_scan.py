@@ -31,7 +31,7 @@ async def test_scan_from_the_tui_then_plan(loopback_lab, tmp_path):
         app.screen.query_one("#site").value = "lab"
         app.screen.query_one("#options").value = "arp=false multicast=false timeout=2"
         await pilot.press("enter")
-        await until(pilot, lambda: app.scanning)
+        await until(pilot, lambda: app.scanning or app.progress)
 
         rows_while_scanning: list[int] = []
 
@@ -42,9 +42,9 @@ async def test_scan_from_the_tui_then_plan(loopback_lab, tmp_path):
             return not app.scanning
 
         await until(pilot, watch, seconds=240)
-        assert any(p.startswith("scanning") for p in seen_progress), "live progress was shown"
+        assert any(p.startswith("scanning") for p in seen_progress), (seen_progress[:5], app.progress, [n.message for n in app._notifications])
         assert max(rows_while_scanning) > 0, "devices appeared while the scan ran"
-        assert "finished" in app.progress, app.progress
+        assert "finished" in app.progress, (app.progress, [n.message for n in app._notifications])
         await wait_loaded(app, pilot)
         found = {d["ip"] for d in app.devices}
         assert set(ips) <= found
