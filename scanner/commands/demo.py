@@ -110,6 +110,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+def _parents_then_children(rows: list[dict]) -> list[dict]:
+    """Each device followed by the cameras behind it (children of a parent not in the list go last)."""
+    children: dict[int, list[dict]] = {}
+    for r in rows:
+        if r.get("parent_id") is not None:
+            children.setdefault(r["parent_id"], []).append(r)
+    out: list[dict] = []
+    for r in rows:
+        if r.get("parent_id") is None:
+            out.append(r)
+            kids = children.pop(r["device_id"], [])
+            out.extend(sorted(kids, key=lambda k: (str(k.get("channel") or ""), k["device_id"])))
+    for kids in children.values():
+        out.extend(kids)
+    return out
+
+
 def show_results(db: str, st: manager.LabStatus, *, tui: bool) -> None:
     """The TUI on a terminal (when it is built), else a summary table and the ground-truth comparison."""
     if tui and importlib.util.find_spec("scanner.commands.tui") is not None:
@@ -121,7 +138,7 @@ def show_results(db: str, st: manager.LabStatus, *, tui: bool) -> None:
         rows = store.devices(store.latest_scan_id())
     cols = ("ip", "mac", "manufacturer", "brand", "model", "device_type", "restricted", "confidence")
     table = []
-    for r in rows:
+    for r in _parents_then_children(rows):
         cells = [_cell(r.get(c)) for c in cols]
         if r.get("channel") is not None and r.get("parent_id") is not None:
             cells[0] = f"  └ ch{_cell(r['channel'], 8)}"
