@@ -11,7 +11,20 @@ from scanner.commands import COMMANDS
 from scanner.errors import CamsweepError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line, if any (the first word that is not an option)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+        if word in ("-h", "--help", "--version"):
+            return None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser. With ``argv``, only the chosen command's module is imported (the others
+    cost start-up time: a scan or the TUI should not wait for every command's imports)."""
+    chosen = _chosen_command(argv) if argv is not None else None
     parser = argparse.ArgumentParser(
         prog="camsweep",
         description="Find restricted-brand cameras and recorders (Hikvision, Dahua, Huawei, ZTE, Hytera, "
@@ -20,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"camsweep {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
+        if chosen is not None and name != chosen:
+            sub.add_parser(name)  # named, so the choice list stays whole; never parsed
+            continue
         try:
             module = importlib.import_module(f"scanner.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -31,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

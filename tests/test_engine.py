@@ -443,3 +443,27 @@ async def test_unroutable_targets_cost_nothing(store):
     assert [d["ip"] for d in store.devices(scan_id)] == ["198.18.0.1"]
     assert sorted(h for h, _ in calls) == ["127.0.0.9", "198.18.0.1", "198.18.0.2", "198.18.0.3"]  # .4-.6: no route
     assert any("3 targets have no route" in w for w in warnings)
+
+
+@pytest.mark.timeout(120)
+async def test_worker_processes_probe_and_leave_nothing_behind(tmp_path):
+    """Real probes in 2 spawned workers, against loopback only (every port refuses, UDP is unreachable)."""
+    import multiprocessing
+
+    from scanner.engine import WorkerPool, worker_count
+
+    o = ScanOptions(identifier=FakeIdentifier(), discoverers={}, routes=lambda: [], workers=2, rate=0,
+                    timeout=0.5, connect_timeout=0.3, host_timeout=3.0, liveness_timeout=0.3, retries=0,
+                    ports={"liveness": (9,)})
+    assert worker_count(o, parse_targets(["127.0.9.1-40"])) == 2
+    assert worker_count(opts(workers=2, host_probes={}), parse_targets(["127.0.9.1-40"])) == 0  # seams: in-process
+    before = set(multiprocessing.active_children())
+    with Store(tmp_path / "w.db") as s:
+        scan_id = await run_scan(["127.0.9.1-40"], o, s)
+        info = s.scan(scan_id)
+        assert info.status == "complete" and info.device_count == 40
+        assert {d["ip"] for d in s.devices(scan_id)} == {f"127.0.9.{i}" for i in range(1, 41)}
+    time.sleep(0.5)
+    left = [p for p in multiprocessing.active_children() if p not in before and p.name.startswith("camsweep")]
+    assert left == []
+    assert WorkerPool  # the pool class is public for embedding

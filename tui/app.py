@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import fields as dc_fields
 from pathlib import Path
@@ -137,7 +138,9 @@ class CamsweepApp(App[None]):
             plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=first,
                                      use_fingerprints=False)
             if not self.loaded:
-                self.call_from_thread(self._loaded, first, plan, False)
+                painted = threading.Event()
+                self.call_from_thread(self._loaded, first, plan, False, None, painted)
+                painted.wait(2.0)  # let the first screen draw before the rest competes for the GIL
             devices = self.store.devices()
             plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices,
                                      use_fingerprints=False)
@@ -155,7 +158,7 @@ class CamsweepApp(App[None]):
             self.call_from_thread(self.notify, f"policy check failed: {exc}", severity="warning")
 
     def _loaded(self, devices: list[dict[str, Any]], plan: planlib.Plan, complete: bool = True,
-                search: dict[int, str] | None = None) -> None:
+                search: dict[int, str] | None = None, painted: threading.Event | None = None) -> None:
         self.devices = devices
         self.by_id = {d["device_id"]: d for d in devices}
         self.items = {it.device_id: it for it in plan.items}
@@ -169,6 +172,8 @@ class CamsweepApp(App[None]):
         self.apply_view(force=True)
         if self.first_seconds is None:
             self.first_seconds = time.perf_counter() - self._t0
+        if painted is not None:
+            self.call_after_refresh(painted.set)
         if complete:
             self.load_seconds = time.perf_counter() - self._t0
             self.log(f"camsweep: restricted rows after {self.first_seconds:.2f} s, all {len(devices)} devices "
@@ -292,7 +297,8 @@ class CamsweepApp(App[None]):
         note = self.store.note(Store.note_key(d.get("mac"), device_id))
         it = self.items.get(device_id)
         reasons = it.reasons if it else planlib.score_priority(d).reasons
-        self.push_screen(DeviceScreen(d, history, note, reasons))
+        self.push_screen(DeviceScreen(d, history, note, reasons, it,
+                                      self.catalog.currency if self.catalog else "USD"))
 
     def save_note(self, device: dict[str, Any], text: str) -> None:
         if self.store is None:
@@ -352,6 +358,9 @@ class CamsweepApp(App[None]):
                 pass
         self.update_counts()
         self.show_panel(new.device_id)
+        for screen in self.screen_stack:
+            if isinstance(screen, DeviceScreen) and screen.device["device_id"] == new.device_id:
+                screen.set_item(new)
         self.post_message(PlanChanged(new))
         return None
 
@@ -477,6 +486,12 @@ class CamsweepApp(App[None]):
         elif kind == "hosts_found":
             n = len(data) if isinstance(data, (list, tuple, set)) else data
             self.progress = f"scanning: {n} hosts"
+        elif kind == "warning":
+            msg = data.get("message") if isinstance(data, dict) else data
+            self.notify(clean(msg, 300), title="scan", severity="warning", timeout=8)
+        elif kind == "phase":
+            name = data.get("name") if isinstance(data, dict) else data
+            self.progress = f"scanning: {clean(name, 30)} done"
         elif kind == "device_identified" and isinstance(data, dict) and "device_id" in data:
             self._pending_rows.append(data)
             if len(self._pending_rows) == 1:

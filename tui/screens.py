@@ -64,6 +64,8 @@ class DevicesScreen(Screen[None]):
         Binding("r", "toggle_restricted", "Restricted only"),
         Binding("e", "edit_plan", "Plan"),
         Binding("p", "toggle_panel", "Panel"),
+        Binding("m", "same('maker')", "Same maker", show=False),
+        Binding("u", "same('subnet')", "Same subnet", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -118,6 +120,25 @@ class DevicesScreen(Screen[None]):
         if key is not None:
             self.app.open_plan_editor(key)
 
+    def action_same(self, what: str) -> None:
+        """Filter to the highlighted device's maker (m) or subnet (u)."""
+        key = self.query_one(DeviceTable).current_key
+        d = self.app.by_id.get(key) if key is not None else None
+        if d is None:
+            return
+        from scanner.plan import site_of
+
+        if what == "maker":
+            name = (d.get("manufacturer") or d.get("brand") or "").split()
+            term = f"maker:{name[0].lower()}" if name else ""
+        else:
+            net = site_of({"ip": d.get("ip")})
+            term = f"subnet:{net}" if "/" in net else ""
+        if term:
+            self.query_one("#filter", Input).value = term
+            self.app.filter_text = term
+            self.app.apply_view()
+
     def action_toggle_panel(self) -> None:
         panel = self.query_one(PlanPanel)
         panel.display = not panel.display
@@ -168,14 +189,16 @@ class DeviceScreen(Screen[None]):
     app: CamsweepApp
 
     def __init__(self, device: dict[str, Any], history: list[dict[str, Any]], note: str,
-                 reasons: tuple[str, ...]) -> None:
+                 reasons: tuple[str, ...], item: Any = None, currency: str = "USD") -> None:
         super().__init__()
+        self.item = item
+        self.currency = currency
         self.device = device
         self.history = history
         self.note_text = note
         self.reasons = reasons
 
-    def compose(self) -> ComposeResult:
+    def header(self) -> Text:
         d = self.device
         from scanner.plan import brand_display
 
@@ -209,7 +232,21 @@ class DeviceScreen(Screen[None]):
         if self.reasons:
             t.append("\nPriority ", "dim")
             t.append(clean("; ".join(self.reasons), 200))
-        yield Static(t, id="devhead")
+        it = self.item
+        if it is not None:
+            t.append("\nPlan ", "dim")
+            t.append(f"{it.tier} {it.status}", "bold")
+            t.append(clean(f"  {it.class_label} -> {it.suggested_maker or '-'} {it.suggested_model or ''}  "
+                           f"{self.currency} {it.cost_total:,.0f}", 120))
+        return t
+
+    def set_item(self, item: Any) -> None:
+        self.item = item
+        self.reasons = item.reasons
+        self.query_one("#devhead", Static).update(self.header())
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.header(), id="devhead")
         with TabbedContent(initial="evidence", id="devtabs"):
             with TabPane("Evidence [1]", id="evidence"):
                 yield DataTable(id="evtable", cursor_type="row", zebra_stripes=True)
@@ -249,6 +286,12 @@ class DeviceScreen(Screen[None]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    @on(TabbedContent.TabActivated)
+    def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        target = {"evidence": "#evtable", "history": "#histtable", "notes": "#note"}.get(event.pane.id or "")
+        if target:
+            self.query_one(target).focus()
 
     def action_edit_plan(self) -> None:
         self.app.open_plan_editor(self.device["device_id"])
@@ -440,6 +483,7 @@ Devices view
   /                                filter: words, maker:NAME, subnet:CIDR,
                                    type:nvr, site:NAME, status:exempt
   r                                restricted devices only (on/off)
+  m  u                             same maker / same subnet as the row
   s  S                             sort by the next column / reverse it
   left/right h/l                   scroll the columns
   e                                edit the device's replacement plan

@@ -231,7 +231,7 @@ class DeviceTable(ScrollView, can_focus=True):
             pos += w + 1
         return None
 
-    async def _on_click(self, event: events.Click) -> None:
+    async def on_click(self, event: events.Click) -> None:
         y = event.y
         if y == 0:
             key = self._column_at(event.x + int(self.scroll_offset.x))

@@ -292,11 +292,13 @@ def _table(rows: list[dict[str, Any]], out: Any) -> None:
         if r.get("parent_ip"):
             ip = f"  └ ch {_clean(r.get('channel'), 8)} {ip}".rstrip()
         restricted = _flag(r.get("restricted"))
+        lists = [str(x) for x in r.get("lists") or []]
+        if r.get("restricted") and lists:
+            restricted += f" ({', '.join(lists[:2])}{f' +{len(lists) - 2}' if len(lists) > 2 else ''})"
         style = "bold red" if r.get("restricted") else None
         table.add_row(*(escape(x) for x in (
             ip, _clean(r.get("mac")), _clean(r.get("manufacturer")), _clean(r.get("brand")), _clean(r.get("model")),
-            _clean(r.get("device_type")), restricted + (f" ({', '.join(r.get('lists') or [])})" if r.get(
-                "restricted") else ""), f"{(r.get('confidence') or 0):.2f}")), style=style)
+            _clean(r.get("device_type")), restricted, f"{(r.get('confidence') or 0):.2f}")), style=style)
     Console(file=out, width=None if out.isatty() else 160, soft_wrap=False).print(table)
 
 

@@ -144,7 +144,7 @@ async def test_http_probe_silent_server_costs_its_timeout_only():
     try:
         t = time.monotonic()
         out = await http.probe(LO, ctx_for(ports={"http": (port,), "https": ()}, timeout=1.0))
-        assert time.monotonic() - t < 2.5
+        assert time.monotonic() - t < 3.5  # the 1 s timeout, not the server's 30 s
     finally:
         srv.close()
     assert out == {}
@@ -326,7 +326,7 @@ async def test_udp_exchange_real_loopback_socket():
     try:
         t = time.monotonic()
         got = await udp_exchange(b"hello", (LO, port), 2.0, stop_after=1)
-        assert time.monotonic() - t < 1.0  # unicast stops at the first answer
+        assert time.monotonic() - t < 1.8  # unicast stops at the first answer (the wait was 2 s)
     finally:
         transport.close()
     assert got == [(b"re:hello", (LO, port))]
@@ -486,6 +486,6 @@ async def test_ssdp_discover_describes_hosts_in_parallel_and_drops_outsiders():
                   allow=lambda ip: ip != "198.18.0.11")
     t = time.monotonic()
     found = await ssdp.discover(ctx)
-    assert time.monotonic() - t < 2.0  # 9 descriptions of 0.5 s each, fetched at once
+    assert time.monotonic() - t < 3.0  # 9 descriptions of 0.5 s each, at once (one by one: 4.5 s)
     assert sorted(f["ip"] for f in found) == sorted(f"198.18.0.{i}" for i in range(2, 11))
     assert all(f["ssdp"][0]["description"]["modelName"] == "IP2M-841B" for f in found)

@@ -379,3 +379,11 @@ def test_banner_random_binary_is_hex_not_text():
     e = banner.parse_banner(data, port=8000)
     assert "text" not in e and e["hex"] == data.hex()
     assert banner.parse_banner("caf\u00e9 login: ".encode(), port=2323)["text"] == "caf\u00e9 login: "
+
+
+def test_mdns_compression_loop_and_lying_counts():
+    loop = struct.pack("!HHHHHH", 0, 0x8400, 0, 1, 0, 0) + b"\xc0\x0c" + struct.pack("!HHIH", 12, 1, 120, 2) + b"\xc0\x0c"
+    lying = struct.pack("!HHHHHH", 0, 0x8400, 0, 60000, 0, 0) + b"\x00" * 100
+    t = time.monotonic()
+    assert mdns.parse_mdns(loop) is None and mdns.parse_mdns(lying) is None
+    assert time.monotonic() - t < 1

@@ -241,3 +241,26 @@ def test_read_pcap_in_a_fresh_process(tmp_path):
     assert run.returncode == 0, run.stderr
     assert _json.loads(run.stdout) == ["198.18.0.2", "198.18.0.3", "198.18.0.5", "198.18.0.6", "198.18.1.9"]
     assert "Raw packets" not in run.stderr
+
+
+def test_nmap_xml_real_nmap_output_from_the_lab():
+    recs = {r["ip"]: r for r in read_nmap_xml(str(RECORDINGS / "nmap/lab-nmap-sV.xml"))}
+    assert sorted(recs) == [f"198.18.0.{i}" for i in range(3, 9)]
+    assert recs["198.18.0.4"]["http"][0]["headers"]["Server"] == "App-webs/"
+    assert recs["198.18.0.4"]["tls"][0]["subject"].startswith("CN=IP Camera,O=Hikvision")
+    assert recs["198.18.0.8"]["http"][0]["source"] == "nmap-servicefp:GetRequest"
+    assert recs["198.18.0.8"]["http"][0]["headers"]["Server"] == "Vivotek Network Camera"
+    assert recs["198.18.0.3"]["mac_vendor"] == "Honeywell"
+    for r in recs.values():
+        parse_record(r)
+
+
+def test_read_pcap_real_tcpdump_capture_of_the_lab():
+    recs = {r["ip"]: r for r in passive.read_pcap(str(RECORDINGS / "pcap/lab-discovery.pcap"))}
+    assert len(recs) == 20 and all(ip.startswith("198.18.0.") for ip in recs)
+    assert sum(1 for r in recs.values() if r.get("wsd")) >= 15
+    protos = {d["protocol"] for r in recs.values() for d in r.get("discovery", [])}
+    assert protos == {"sadp", "dhip"}
+    assert recs["198.18.0.4"]["rtsp"] and recs["198.18.0.6"]["http"]
+    for r in recs.values():
+        parse_record(r)

@@ -140,3 +140,21 @@ def fill_store(store: Store, n: int = 40, *, seed: int = 7, hostile: bool = True
                 ids.append(dev)
         store.finish_scan(sid)
     return ids
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.tui.synthetic DB [N]``: a store to look at the TUI with (10,000 devices: ~10 s)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print("usage: python -m tests.tui.synthetic DB [N]", file=sys.stderr)
+        return 2
+    s = Store(args[0])
+    fill_store(s, int(args[1]) if len(args) > 1 else 10_000)
+    s.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

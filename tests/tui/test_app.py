@@ -99,6 +99,15 @@ async def test_free_text_maker_and_subnet_filters(db):
         assert table.keys and all(app.by_id[k]["ip"].startswith("198.18.0.") for k in table.keys)
         await pilot.press("escape")
         assert app.shown == app.counts.devices
+        # m / u: the highlighted row's maker or subnet
+        d = app.by_id[table.current_key]
+        await pilot.press("u")
+        assert app.filter_text.startswith("subnet:") and table.keys
+        assert all(app.by_id[k]["ip"].rsplit(".", 1)[0] == d["ip"].rsplit(".", 1)[0] for k in table.keys)
+        await pilot.press("escape", "m")
+        assert app.filter_text.startswith("maker:")
+        assert all((app.by_id[k]["manufacturer"] or "") == (d["manufacturer"] or "") or
+                   (app.by_id[k]["brand"] or "").lower().startswith(app.filter_text[6:]) for k in table.keys)
 
 
 async def test_set_replacement_and_status_totals_change_then_export(db, tmp_path):
@@ -252,3 +261,34 @@ async def test_unreadable_store_is_a_message(tmp_path):
         await pilot.pause(0.2)
         assert not app.loaded
         assert any("cannot open" in (n.title or "") for n in app._notifications)
+
+
+async def test_mouse_click_row_header_and_double_click(db):
+    app = CamsweepApp(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        table = app.screen.query_one(DeviceTable)
+        await pilot.click(DeviceTable, offset=(20, 4))  # header is line 0: line 4 is the 4th row
+        assert table.cursor == 3
+        await pilot.click(DeviceTable, offset=(6, 0))  # the IP header
+        await pilot.pause()
+        assert app.sort_key == "ip"
+        ips = [app.by_id[k]["ip"] for k in table.keys]
+        assert ips[0] == min(ips, key=lambda ip: tuple(int(p) for p in ip.split(".")))
+        await pilot.click(DeviceTable, offset=(20, 2))
+        await pilot.click(DeviceTable, offset=(20, 2), times=2)
+        await until(pilot, lambda: isinstance(app.screen, DeviceScreen))
+        assert app.screen.device["device_id"] == table.keys[1]
+
+
+def test_cli_tui_bad_arguments_are_one_line_errors(tmp_path, capsys):
+    from scanner.cli import main
+
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage")
+    assert main(["tui", "--db", str(bad)]) == 2
+    assert "cannot open the store" in capsys.readouterr().err
+    assert main(["tui", "--db", str(tmp_path / "ok.db"), "--catalog", str(tmp_path / "none.yaml")]) == 2
+    assert "no catalog" in capsys.readouterr().err
+    assert main(["tui", "--db", str(tmp_path / "ok.db"), "--policy", "nope"]) == 2
+    assert "unknown policy" in capsys.readouterr().err

@@ -71,6 +71,7 @@ async def test_scan_from_the_tui_then_plan(loopback_lab, tmp_path):
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, DeviceScreen))
         assert app.totals.overall.total == pytest.approx(before.total + 1000)
+        assert "ordered" in str(app.screen.query_one("#devhead").render())  # the detail view follows
         assert app.totals.overall.by_status["ordered"] == before.by_status["ordered"] + 1
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, DevicesScreen))
