@@ -93,9 +93,11 @@ def main() -> int:
     print(f"parse + identify:   {total_rate:10,.0f} records/s wall")
     print(f"peer in the same run: JSON parse + EvidenceRecord build = {n / (t1 - t0):,.0f} records/s; "
           f"identify / parse speed ratio = {(t1 - t0) / (t2 - t1):.2f}")
-    one_core = max(ident_cpu, best)
-    print(f"target >= 20,000 records/s identify on one core: {'met' if one_core >= 20_000 else 'NOT met'} "
-          f"({one_core:,.0f}); load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    # judged on CPU time of this one thread over the whole run (wall time is printed above: on a busy
+    # machine it also counts other processes' turns); the best chunks are shown, never used as the verdict
+    print(f"target >= 20,000 records/s identify on one core: {'met' if ident_cpu >= 20_000 else 'NOT met'} "
+          f"({ident_cpu:,.0f} per CPU second over all {n:,} records); load average now "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 
 
