@@ -86,6 +86,7 @@ class ScanOptions:
     arp_wait: float = 1.0  # seconds an ARP sweep waits for replies after its last request
     liveness_timeout: float = 1.0
     arp: bool = True
+    icmp: bool = True  # ICMP echo for routed targets (needs raw sockets: root or CAP_NET_RAW)
     multicast: bool = True
     assume_up: bool = False  # -Pn: probe every target, discovered or not
     passive: float = 0.0  # seconds of passive listening
@@ -252,6 +253,87 @@ def read_neighbours(path: str = "/proc/net/arp") -> dict[str, str]:
                 if mac and mac != "00:00:00:00:00:00":
                     out[parts[0]] = mac
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# ICMP echo
+
+
+def build_echo(ident: int, seq: int, payload: bytes = b"camsweep") -> bytes:
+    """An ICMP echo request (type 8) with its checksum."""
+    head = struct.pack("!BBHHH", 8, 0, 0, ident & 0xFFFF, seq & 0xFFFF)
+    return head[:2] + struct.pack("!H", _inet_checksum(head + payload)) + head[4:] + payload
+
+
+def _inet_checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def parse_echo_reply(packet: bytes, ident: int) -> bool:
+    """Whether a raw IPv4 packet is an ICMP echo reply (type 0) to our identifier. Never raises."""
+    if len(packet) < 28 or packet[0] >> 4 != 4:
+        return False
+    ihl = (packet[0] & 0x0F) * 4
+    if len(packet) < ihl + 8:
+        return False
+    icmp_type, _code, _sum, rid = struct.unpack("!BBHH", packet[ihl:ihl + 6])
+    return icmp_type == 0 and rid == ident & 0xFFFF
+
+
+async def icmp_sweep(targets: Iterable[str], limiter: RateLimiter, wait: float,
+                     on_warning: Callable[[str], None] | None = None) -> set[str]:
+    """Send one echo request to each IPv4 target (paced by ``limiter``) and return those that replied
+    within ``wait`` seconds of the last send. Without raw sockets (not root), an empty set."""
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    except PermissionError:
+        return set()
+    except OSError as exc:
+        if on_warning:
+            on_warning(f"ICMP echo is not available ({exc.strerror or exc}); TCP liveness only")
+        return set()
+    sock.setblocking(False)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    ident = (os.getpid() ^ id(sock)) & 0xFFFF
+    sent: set[str] = set()
+    answered: set[str] = set()
+    loop = asyncio.get_running_loop()
+
+    def on_readable() -> None:
+        for _ in range(256):
+            try:
+                data, addr = sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if addr[0] in sent and parse_echo_reply(data, ident):
+                answered.add(addr[0])
+
+    loop.add_reader(sock.fileno(), on_readable)
+    try:
+        for seq, ip in enumerate(targets):
+            try:
+                if ipaddress.ip_address(ip).version != 4:
+                    continue
+            except ValueError:
+                continue
+            await limiter.acquire()
+            sent.add(ip)
+            with contextlib.suppress(OSError):  # unreachable, no route, a full buffer: that host is silent
+                sock.sendto(build_echo(ident, seq), (ip, 0))
+        if sent:
+            await asyncio.sleep(wait)
+    finally:
+        loop.remove_reader(sock.fileno())
+        sock.close()
+    return answered
 
 
 # --------------------------------------------------------------------------------------------
@@ -613,6 +695,7 @@ class _Scan:
         # one writer thread: a slow commit (a busy disk) must not stall every probe on the event loop
         self.writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="camsweep-store")
         self.arp_swept: list[ipaddress.IPv4Network] = []
+        self._warned_unroutable = False
         self.multicast_ran: set[str] = set()  # discovery protocols that ran on the attached segments
         self.attached_nets = [r.network for r in self.routes if r.interface in self.interfaces
                               and r.gateway is None and r.network.prefixlen > 0]
@@ -808,11 +891,21 @@ class _Scan:
                 unroutable += 1
                 continue
             yield ip
-        if unroutable:
+        if unroutable and not self._warned_unroutable:
+            self._warned_unroutable = True
             self.emit("warning", f"{unroutable} targets have no route from this host and were skipped")
 
     async def _liveness(self) -> None:
-        """TCP liveness (all ports of a host at once) for every target no ARP sweep covered."""
+        """For every target no ARP sweep covered: an ICMP echo pass (when raw sockets are allowed), then TCP
+        connects (all liveness ports of a host at once) to the hosts that did not answer it."""
+        if self.o.icmp and self.o.open_stream is None:
+            answered = await icmp_sweep(self._routed_targets(), self.limiter, self.o.liveness_timeout,
+                                        on_warning=lambda m: self.emit("warning", m))
+            for ip in answered:
+                self.add_host(ip)
+        await self._tcp_liveness()
+
+    async def _tcp_liveness(self) -> None:
         ports = (self.o.ports or {}).get("liveness") or LIVENESS_PORTS
         ctx = self.context(connect_timeout=self.o.liveness_timeout)  # the rate limiter's wait is not counted
         sem = asyncio.Semaphore(max(1, self.o.concurrency * 4))
@@ -836,6 +929,8 @@ class _Scan:
 
         tasks: set[asyncio.Task] = set()
         for ip in self._routed_targets():
+            if ip in self.hosts:
+                continue  # it answered the ICMP echo
             await sem.acquire()
             t = asyncio.create_task(alive(ip))
             tasks.add(t)

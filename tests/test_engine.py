@@ -467,3 +467,28 @@ async def test_worker_processes_probe_and_leave_nothing_behind(tmp_path):
     left = [p for p in multiprocessing.active_children() if p not in before and p.name.startswith("camsweep")]
     assert left == []
     assert WorkerPool  # the pool class is public for embedding
+
+
+def test_echo_request_and_reply_parsing():
+    from scanner.engine import _inet_checksum, build_echo, parse_echo_reply
+
+    req = build_echo(0x1234, 7)
+    assert req[0] == 8 and _inet_checksum(req) == 0  # a valid checksum sums to zero
+    ip_head = bytes([0x45]) + bytes(19)
+    reply = ip_head + bytes([0, 0]) + req[2:4] + req[4:]
+    assert parse_echo_reply(reply, 0x1234)
+    assert not parse_echo_reply(reply, 0x4321)  # someone else's ping
+    assert not parse_echo_reply(ip_head + req, 0x1234)  # a request, not a reply
+    for junk in (b"", b"\x45", bytes(27), b"\x60" + bytes(40), bytes([0x4F]) + bytes(30)):
+        assert not parse_echo_reply(junk, 0x1234)
+
+
+async def test_icmp_sweep_on_loopback():
+    import os
+
+    from scanner.engine import icmp_sweep
+
+    if os.geteuid() != 0:
+        pytest.skip("raw ICMP sockets need root")
+    got = await icmp_sweep(["127.0.0.1", "127.0.0.2", "::1", "bad"], RateLimiter(0), 0.5)
+    assert got == {"127.0.0.1", "127.0.0.2"}  # loopback answers for all of 127/8; IPv6 and junk skipped

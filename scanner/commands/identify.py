@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="output format (default: jsonl)")
     p.add_argument("--policy", default=None,
                    help="policy profile that decides 'restricted' (default: ndaa889; see fingerprints/policies.yaml)")
+    p.add_argument("--from", dest="input_format", choices=("jsonl", "nmap-xml", "pcap"), default="jsonl",
+                   help="what PATH holds: evidence records (jsonl, the default), an nmap -oX file (nmap-xml) or a "
+                   "pcap/pcapng capture (pcap); the last two are turned into evidence records first")
     p.set_defaults(func=run)
 
 
@@ -57,11 +60,16 @@ def _open(path: str):
         raise CamsweepError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def records_from_input(path: str) -> Iterator[tuple[int, object]]:
+def records_from_input(path: str, input_format: str = "jsonl") -> Iterator[tuple[int, object]]:
     """(line number, EvidenceRecord or EvidenceError) from a JSONL path or '-'.
 
     The place where other input formats (nmap XML, pcap) plug in: each yields records the same way.
     """
+    if input_format != "jsonl":  # nmap XML or a capture: scanner/probes/offline.py
+        from scanner.probes.offline import read_evidence
+
+        yield from read_evidence(input_format, path)
+        return
     from scanner.evidence import read_records
 
     f = _open(path)
@@ -79,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     bad = 0
     results: list[Identification] = []
     out = sys.stdout
-    for n, item in records_from_input(args.path):
+    for n, item in records_from_input(args.path, getattr(args, "input_format", "jsonl")):
         if isinstance(item, EvidenceError):
             bad += 1
             print(f"camsweep: line {n}: {item}", file=sys.stderr)

@@ -54,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("-Pn", "--no-ping", dest="assume_up", action="store_true",
                    help="probe every target, whether discovery found it or not")
     d.add_argument("--no-arp", dest="arp", action="store_false", help="no ARP sweep")
+    d.add_argument("--no-icmp", dest="icmp", action="store_false",
+                   help="no ICMP echo for targets beyond the attached segments (TCP liveness only)")
     d.add_argument("--no-multicast", dest="multicast", action="store_false",
                    help="no multicast discovery (WS-Discovery, SSDP, mDNS, SADP, DHIP)")
     d.add_argument("--probes", default=None, metavar="LIST",
@@ -169,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     opts = ScanOptions(
         interface=args.interface, exclude=tuple(args.exclude), max_hosts=args.max_hosts, rate=args.rate,
         concurrency=args.concurrency, per_host=args.per_host, timeout=args.timeout,
-        host_timeout=args.host_timeout, retries=args.retries, arp=args.arp, multicast=args.multicast,
+        host_timeout=args.host_timeout, retries=args.retries, arp=args.arp, multicast=args.multicast, icmp=args.icmp,
         workers=args.workers,
         assume_up=args.assume_up, passive=args.passive, pcap=args.pcap,
         probes=probes,
