@@ -40,7 +40,7 @@ _GROUP_KEYS = {
                   "software", "swversion"},
     "@serial": {"serial", "serialno", "serialnumber", "devicesn", "sn"},
     "@manufacturer": {"manufacturer", "make", "vendor", "brand"},
-    "@board": {"board", "platform", "processor", "chip", "soc"},
+    "@board": {"board", "platform", "processor", "chip", "soc", "hardware_id"},
 }
 _GROUP_PARENTS = ("onvif.", "discovery.", "http.isapi.", "http.cgi.", "ssdp.description.", "wsd.scope.")
 # fields of these parents that are not what their key suggests

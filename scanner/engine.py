@@ -96,7 +96,10 @@ class ScanOptions:
     policy: str = "ndaa889"
     site: str | None = None
     resume: bool = False
-    workers: int = -1  # processes that probe hosts: -1 = one per core for big scans, 0 = none (in-process)
+    # processes that probe hosts: 0 = none (in-process, the default for library use), -1 = one per core for
+    # scans of WORKER_MIN_HOSTS or more (the CLI's default). Workers are spawned: the caller's __main__ must be
+    # guarded by ``if __name__ == "__main__"``.
+    workers: int = 0
     # seams, never recorded
     credentials: Any = field(default=None, repr=False)
     host_probes: Mapping[str, ProbeFn] | None = field(default=None, repr=False)

@@ -456,6 +456,7 @@ async def test_worker_processes_probe_and_leave_nothing_behind(tmp_path):
                     timeout=0.5, connect_timeout=0.3, host_timeout=3.0, liveness_timeout=0.3, retries=0,
                     ports={"liveness": (9,)})
     assert worker_count(o, parse_targets(["127.0.9.1-40"])) == 2
+    assert ScanOptions().workers == 0  # library use: in-process unless asked
     assert worker_count(opts(workers=2, host_probes={}), parse_targets(["127.0.9.1-40"])) == 0  # seams: in-process
     before = set(multiprocessing.active_children())
     with Store(tmp_path / "w.db") as s:

@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="packets a second at most (0: no limit; default 5000)")
     d.add_argument("--concurrency", type=_positive_int, default=64, metavar="N", help="hosts probed at once")
     d.add_argument("--per-host", type=_positive_int, default=6, metavar="N", help="probes at once on one host")
-    d.add_argument("--workers", type=_workers, default=-1, metavar="N",
+    d.add_argument("--workers", type=_workers, default=-1, metavar="N",  # -1: auto
                    help="processes that probe hosts (default: one per core for scans of 32 hosts or more; "
                    "0: all in this process)")
     d.add_argument("--timeout", type=_positive_float, default=4.0, metavar="S", help="seconds for one probe")
