@@ -549,11 +549,12 @@ _IPV4 = re.compile(r"^((?:25[0-5]|2[0-4]\d|1?\d?\d)\.(?:25[0-5]|2[0-4]\d|1?\d?\d
 
 
 def site_of(device: Mapping[str, Any]) -> str:
-    """The site a device is counted under: its site name, else its subnet (/24 for IPv4, /64 for IPv6)."""
+    """The site a device is counted under: its site name, else its subnet (/24 for IPv4, /64 for IPv6).
+    A camera behind a recorder's PoE ports counts under its recorder's subnet, not its internal address."""
     site = device.get("site")
     if site:
         return str(site)
-    ip = device.get("ip")
+    ip = device.get("parent_ip") or device.get("ip")
     if ip:
         m = _IPV4.match(str(ip))
         if m:

@@ -337,9 +337,9 @@ class Store:
         else:
             base = "select i.* from identifications i where i.scan_id = ?"
             params = [scan_id]
-        sql = (f"select x.*, d.site, d.first_seen, d.last_seen, d.first_scan, n.text as note from ({base}) x "
-               "join devices d on d.id = x.device_id left join notes n on n.key = coalesce(x.mac, 'device:' || "
-               "x.device_id)")
+        sql = (f"select x.*, d.site, d.first_seen, d.last_seen, d.first_scan, n.text as note, p.ip as parent_ip "
+               f"from ({base}) x join devices d on d.id = x.device_id left join notes n on n.key = "
+               "coalesce(x.mac, 'device:' || x.device_id) left join devices p on p.id = x.parent_id")
         if restricted_only:
             sql += " where x.restricted = 1"
         sql += (" order by x.restricted = 1 desc, x.restricted is null desc, x.manufacturer, "

@@ -241,3 +241,11 @@ def test_filters_and_brand_display():
     assert plan.parse_filter("subnet:nonsense").errors
     c = plan.count_devices([d, {**d, "restricted": None}, {**d, "restricted": False}])
     assert (c.devices, c.restricted, c.unknown) == (3, 1, 1)
+
+
+def test_a_camera_behind_a_recorder_counts_under_the_recorders_subnet():
+    from scanner.plan import site_of
+
+    assert site_of({"ip": "10.1.1.65", "parent_ip": "198.18.0.47"}) == "198.18.0.0/24"
+    assert site_of({"ip": "10.1.1.65", "parent_ip": "198.18.0.47", "site": "hq"}) == "hq"
+    assert site_of({"ip": "198.18.0.9"}) == "198.18.0.0/24"
