@@ -37,12 +37,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.errors import CamsweepError, TargetError
 from scanner.evidence import EvidenceError, EvidenceRecord, Identification, normalize_mac, parse_record
-from scanner.store import Store
 from scanner.targets import TargetSet, parse_targets
+
+if TYPE_CHECKING:  # workers never open the store: they need not import sqlite-utils (and numpy)
+    from scanner.store import Store
 
 # Per-host probes, in the order they start; segment-wide discovery protocols. A module that is not
 # there (not written yet, or removed) is skipped.
@@ -75,7 +77,7 @@ class ScanOptions:
     exclude: tuple[str, ...] = ()
     max_hosts: int | None = None
     rate: float = 5000.0  # packets (connections, datagrams) a second; 0 = unlimited
-    concurrency: int = 64  # hosts probed at once
+    concurrency: int = 128  # hosts probed at once (split between the workers, if any)
     per_host: int = 6  # probes at once on one host
     timeout: float = 4.0  # one probe on one host
     connect_timeout: float = 1.0
