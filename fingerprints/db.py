@@ -166,7 +166,8 @@ class Database:
     def _yaml(path: Path) -> Any:
         try:
             with open(path, encoding="utf-8") as f:
-                return yaml.safe_load(f)
+                # libyaml's C loader when present: the same safe subset, four times faster
+                return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
         except (OSError, yaml.YAMLError) as exc:
             raise FingerprintError(f"{path.name}: cannot load ({exc})") from None
 
