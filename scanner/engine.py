@@ -81,7 +81,7 @@ class ScanOptions:
     per_host: int = 6  # probes at once on one host
     timeout: float = 4.0  # one probe on one host
     connect_timeout: float = 1.0
-    host_timeout: float = 15.0  # everything on one host
+    host_timeout: float = 10.0  # everything on one host (a slow device costs this much at most)
     max_bytes: int = 64 * 1024  # read from one reply
     retries: int = 1  # extra tries for a unicast UDP exchange that got no reply
     discovery_wait: float = 1.5  # seconds a multicast discovery round listens
@@ -1137,7 +1137,7 @@ def worker_count(options: ScanOptions, targets: TargetSet) -> int:
     if options.host_probes is not None or options.http_transport is not None or options.open_stream is not None \
             or options.datagram is not None:
         return 0
-    if options.pcap:
+    if options.pcap or options.probes == ():  # -sn / offline: nothing per host to spread over processes
         return 0
     if options.workers > 0:
         return min(options.workers, 16)

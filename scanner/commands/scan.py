@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="processes that probe hosts (default: one per core for scans of 32 hosts or more; "
                    "0: all in this process)")
     d.add_argument("--timeout", type=_positive_float, default=4.0, metavar="S", help="seconds for one probe")
-    d.add_argument("--host-timeout", type=_positive_float, default=15.0, metavar="S",
+    d.add_argument("--host-timeout", type=_positive_float, default=10.0, metavar="S",
                    help="seconds for everything on one host")
     d.add_argument("--retries", type=_nonneg_int, default=1, metavar="N", help="extra tries for UDP probes")
     d.add_argument("--credentials", default=None, metavar="FILE|keyring:NAME",

@@ -1,4 +1,9 @@
-"""ARP sweep of a directly attached subnet with scapy ``srp`` on the named interface only.
+"""ARP sweep of a directly attached subnet, on the named interface only.
+
+The request frame is built with scapy; it is sent for every address from one packet socket bound to the
+interface (kernel-filtered to ARP), and the answers are read as they come: the first round ends 0.3 s after
+the last request or answer (arp-scan waits 500 ms a host); the silent addresses are asked once more.
+When the packet socket cannot be opened, scapy's ``srp`` does the sweep instead.
 
 :func:`sweep` refuses to run without an interface and caps the sweep at MAX_HOSTS addresses; the
 answers become ``{"ip", "mac"}`` fragments (dropping any address ``ctx.allow`` rejects).
@@ -79,6 +84,82 @@ def _srp(network: str, iface: str, timeout: float) -> list[tuple[str, str]]:
         log.setLevel(saved[2])
 
 
+ETH_P_ARP = 0x0806
+QUIET = (0.3, 0.2)  # seconds of silence after the last request or answer that end each round
+PACE = 0.0002  # seconds between requests (5,000 a second): a burst overflows the queue (ENOBUFS)
+
+
+def parse_arp_frame(frame: bytes) -> dict | None:
+    """An Ethernet frame -> ``{"ip", "mac"}`` of an ARP reply's sender; None for anything else. Pure."""
+    if len(frame) < 42 or frame[12:14] != b"\x08\x06" or frame[14:20] != b"\x00\x01\x08\x00\x06\x04":
+        return None
+    if frame[20:22] != b"\x00\x02":  # only replies
+        return None
+    return parse_arp_reply(".".join(str(b) for b in frame[28:32]), frame[22:28].hex())
+
+
+def _socket_sweep(network: str, iface: str, budget: float) -> list[tuple[str, str]]:
+    import select
+    import socket
+    import time
+
+    from scapy.arch import get_if_addr, get_if_hwaddr
+    from scapy.layers.l2 import ARP, Ether
+
+    net = ipaddress.IPv4Network(network, strict=False)
+    my_mac, my_ip = get_if_hwaddr(iface), get_if_addr(iface)
+    template = bytes(Ether(src=my_mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=my_mac, psrc=my_ip,
+                                                                        pdst="0.0.0.0"))
+    targets = [str(a) for a in (net.hosts() if net.num_addresses > 2 else net) if str(a) != my_ip]
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + budget
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
+        sock.bind((iface, ETH_P_ARP))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.setblocking(False)
+
+        def drain() -> bool:
+            got = False
+            while True:
+                try:
+                    frame = sock.recv(2048)
+                except (BlockingIOError, InterruptedError):
+                    return got
+                frag = parse_arp_frame(frame)
+                if frag and frag["ip"] not in found:
+                    found[frag["ip"]] = frag["mac"]
+                    got = True
+
+        for quiet in QUIET:
+            todo = [t for t in targets if t not in found]
+            if not todo or time.monotonic() >= deadline:
+                break
+            for i, ip in enumerate(todo):
+                frame = template[:38] + ipaddress.IPv4Address(ip).packed + template[42:]
+                for _try in range(50):
+                    try:
+                        sock.send(frame)
+                        break
+                    except BlockingIOError:
+                        time.sleep(0.001)
+                    except OSError as exc:  # ENOBUFS: the queue is full, let it drain
+                        if exc.errno != 105:
+                            raise
+                        time.sleep(0.002)
+                if i % 16 == 15:
+                    drain()
+                    time.sleep(PACE * 16)
+            last = time.monotonic()
+            while True:
+                now = time.monotonic()
+                if now - last >= quiet or now >= deadline or len(found) >= len(targets):
+                    break
+                select.select([sock], [], [], min(quiet - (now - last), max(deadline - now, 0)))
+                if drain():
+                    last = time.monotonic()
+    return list(found.items())
+
+
 async def sweep(network: str, ctx: ProbeContext) -> list[dict]:
     """ARP every address of ``network`` (an attached subnet) on ``ctx.interface``."""
     if not ctx.interface:
@@ -90,13 +171,20 @@ async def sweep(network: str, ctx: ProbeContext) -> list[dict]:
     if net.num_addresses > MAX_HOSTS:
         return []
     await ctx.throttle()
+    budget = max(ctx.discover_wait, 1.0) + 2.0
     try:
-        pairs = await asyncio.wait_for(asyncio.to_thread(_srp, str(net), ctx.interface, ctx.discover_wait),
-                                       ctx.discover_wait + 10.0)
+        pairs = await asyncio.wait_for(asyncio.to_thread(_socket_sweep, str(net), ctx.interface, budget),
+                                       budget + 5.0)
     except asyncio.CancelledError:
         raise
-    except Exception:
-        return []
+    except Exception:  # no packet socket here (no CAP_NET_RAW): scapy's srp, which says why if it fails
+        try:
+            pairs = await asyncio.wait_for(asyncio.to_thread(_srp, str(net), ctx.interface, ctx.discover_wait),
+                                           ctx.discover_wait + 10.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return []
     out: dict[str, dict] = {}
     for psrc, hwsrc in pairs:
         frag = parse_arp_reply(psrc, hwsrc)
