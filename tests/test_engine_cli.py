@@ -200,3 +200,25 @@ def test_pcap_is_read_instead_of_the_wire(tmp_path, capsys, fakes, monkeypatch):
 
 async def _done():
     return None
+
+
+def test_report_written_when_the_scan_ends_and_fail_on_conditions(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    html, js = tmp_path / "r.html", tmp_path / "r.json"
+    code, out, err = scan(capsys, "127.0.0.2-3", "--db", db, "--report", f"html:{html}", "--report", f"json:{js}",
+                          "--fail-on", "relabel", "-q")
+    assert code == 1  # the LTS unit is a Hikvision relabel
+    assert "CMIP3042" in html.read_text() and "<script" not in html.read_text().lower()
+    assert {d["ip"] for d in json.loads(js.read_text())["devices"]} >= {"127.0.0.2", "127.0.0.3"}
+    # nothing restricted on .3 alone; "new" compares with the previous complete scan of the site
+    assert scan(capsys, "127.0.0.3", "--db", db, "--fail-on", "restricted,unknown", "-q")[0] == 1
+    assert scan(capsys, "127.0.0.3", "--db", db, "--fail-on", "restricted", "-q")[0] == 0
+
+
+def test_bad_report_spec_and_fail_on_are_refused_before_scanning(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    code, _, err = scan(capsys, "127.0.0.2", "--db", str(db), "--report", "pdfx:/tmp/x")
+    assert code == 2 and "FORMAT:PATH" in err
+    code, _, err = scan(capsys, "127.0.0.2", "--db", str(db), "--fail-on", "restricted,bogus")
+    assert code == 2 and "bogus" in err
+    assert not db.exists() or Store(str(db)).scans() == []

@@ -84,8 +84,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--format", choices=FORMATS, default="table", help="output on stdout (default table)")
     s.add_argument("--evidence-out", default=None, metavar="FILE",
                    help="write the evidence records (format 1, JSONL) to FILE")
-    s.add_argument("--fail-on", choices=("restricted",), default=None,
-                   help="exit 1 when restricted devices are found (for schedulers)")
+    s.add_argument("--fail-on", default=None, metavar="LIST",
+                   help="exit 1 when the scan meets any of these comma-separated conditions: restricted, "
+                        "relabel, unknown, component-risk, new, changed (new/changed: against the previous "
+                        "complete scan of the same site); for schedulers")
+    s.add_argument("--report", action="append", default=[], metavar="FORMAT:PATH",
+                   help="write a report of this scan when it ends (html, json or csv; repeatable), "
+                        "e.g. --report html:/srv/reports/site.html")
     try:
         from scanner.logs import add_log_arguments
 
@@ -177,6 +182,14 @@ def run(args: argparse.Namespace) -> int:
         probes=probes,
         policy=args.policy, site=args.site, resume=args.resume, credentials=creds if creds else None,
     )
+    from scanner.report import FAIL_ON_CONDITIONS, parse_report_spec
+
+    fail_on = [c.strip() for c in (args.fail_on or "").split(",") if c.strip()]
+    bad = [c for c in fail_on if c not in FAIL_ON_CONDITIONS]
+    if bad:
+        raise CamsweepError(f"--fail-on {bad[0]!r}: choose from {', '.join(FAIL_ON_CONDITIONS)}")
+    for spec in args.report:
+        parse_report_spec(spec)  # a bad spec is refused before anything is sent
     if args.resume:
         if args.targets or args.input_lists:
             raise CamsweepError("--resume carries on with the last incomplete scan's targets; name none")
@@ -203,8 +216,18 @@ def run(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"camsweep: scan {scan_id} {info.status}: {info.device_count} devices, "
                   f"{info.restricted_count} restricted (store: {store.path})", file=sys.stderr)
-        if args.fail_on == "restricted" and info.restricted_count:
-            return 1
+        from scanner.report import fail_on_hits, write_report
+
+        for spec in args.report:
+            path = write_report(store, scan_id, spec, policy=args.policy)
+            if not quiet:
+                print(f"camsweep: report written to {path}", file=sys.stderr)
+        if fail_on:
+            hits = fail_on_hits(store, scan_id, fail_on)
+            if hits:
+                if not quiet:
+                    print(f"camsweep: --fail-on met: {', '.join(hits)}", file=sys.stderr)
+                return 1
         return 0
     finally:
         store.close()
