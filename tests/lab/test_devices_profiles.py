@@ -29,8 +29,17 @@ DEVICE_TYPES = {"camera", "ptz", "thermal", "doorbell", "nvr", "dvr", "encoder",
 
 
 def _registry() -> dict[str, str]:
-    """OUI (6 hex digits) -> registrant, from the shared reference files and Debian's ieee-data."""
+    """OUI (6 hex digits) -> registrant, from the shared reference files, Debian's ieee-data and the IEEE
+    registry camsweep ships (fingerprints/data: ieee-data overlaid with the March 2026 snapshot)."""
+    from fingerprints import load_database
+
+    db = load_database()
     out: dict[str, str] = {}
+    for ouis in OUIS.values():
+        for oui in ouis:
+            found = db.lookup_oui(":".join(oui[i:i + 2] for i in range(0, 6, 2)) + ":00:00:01")
+            if found:
+                out[oui] = found[0]
     for name in ("ouis-2026-03.tsv", "oui_prefixes.tsv"):
         path = SHARED / name
         if not path.exists():
