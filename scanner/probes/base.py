@@ -147,6 +147,50 @@ class ProbeContext:
                                   max_bytes=min(self.max_bytes, MAX_DATAGRAM),
                                   stop_after=None if multicast else 1)
 
+    async def ask_host(self, host: str, port: int, payload: bytes,
+                       parse: Callable[[bytes], dict | None]) -> dict:
+        """One unicast question to ``host``:``port``; the first reply from ``host`` that ``parse`` accepts
+        (without its claimed ``ip``: the host asked is the address), or ``{}``. Never raises."""
+        try:
+            replies = await asyncio.wait_for(
+                self.exchange(payload, (host, port), wait=min(self.timeout, self.discover_wait)),
+                self.timeout + 0.5)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return {}
+        for data, (ip, _port) in replies:
+            if ip != host:
+                continue
+            parsed = parse(data)
+            if parsed:
+                parsed.pop("ip", None)  # the device's own claim stays in its fields
+                return parsed
+        return {}
+
+    async def ask_group(self, group: str, port: int, payload: bytes,
+                        parse: Callable[[bytes], dict | None]) -> list[dict]:
+        """One multicast question on ``self.interface``; one fragment (with ``ip``) per device whose
+        reply ``parse`` accepts, devices outside the targets dropped. Never raises."""
+        if not self.interface and self.datagram is None:
+            return []
+        try:
+            replies = await asyncio.wait_for(self.exchange(payload, (group, port), multicast=True),
+                                             self.discover_wait + 2.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return []
+        out: dict[str, dict] = {}
+        for data, (ip, _port) in replies:
+            if not self.allowed(ip) or ip in out:
+                continue
+            parsed = parse(data)
+            if parsed:
+                parsed["ip"] = ip
+                out[ip] = parsed
+        return list(out.values())
+
     # ---- HTTP -------------------------------------------------------------------------------
     def http_client(self, **kw: Any) -> httpx.AsyncClient:
         """An AsyncClient with certificate checks off (the certificate is captured by tls.py)."""

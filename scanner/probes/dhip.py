@@ -10,7 +10,6 @@ IPv4Address.IPAddress flattened as IPAddress, ...). A relabel shows as Vendor "P
 
 from __future__ import annotations
 
-import asyncio
 import json
 import struct
 from typing import Any
@@ -94,41 +93,9 @@ def parse_dhip(data: bytes) -> dict | None:
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
     """Unicast DHDiscover.search to ``host``:37810."""
-    try:
-        replies = await asyncio.wait_for(
-            ctx.exchange(build_search(), (host, DHIP_PORT), wait=min(ctx.timeout, ctx.discover_wait)),
-            ctx.timeout + 0.5)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        return {}
-    for data, (ip, _port) in replies:
-        if ip != host:
-            continue
-        parsed = parse_dhip(data)
-        if parsed:
-            parsed.pop("ip", None)
-            return parsed
-    return {}
+    return await ctx.ask_host(host, DHIP_PORT, build_search(), parse_dhip)
 
 
 async def discover(ctx: ProbeContext) -> list[dict]:
     """Multicast DHDiscover.search on ``ctx.interface`` -> one fragment per answering device."""
-    if not ctx.interface and ctx.datagram is None:
-        return []
-    try:
-        replies = await asyncio.wait_for(
-            ctx.exchange(build_search(), (DHIP_GROUP, DHIP_PORT), multicast=True), ctx.discover_wait + 2.0)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        return []
-    out: dict[str, dict] = {}
-    for data, (ip, _port) in replies:
-        if not ctx.allowed(ip) or ip in out:
-            continue
-        parsed = parse_dhip(data)
-        if parsed:
-            parsed["ip"] = ip
-            out[ip] = parsed
-    return list(out.values())
+    return await ctx.ask_group(DHIP_GROUP, DHIP_PORT, build_search(), parse_dhip)

@@ -10,7 +10,6 @@ CommandPort, HttpPort, DSPVersion, AnalogChannelNum, DigitalChannelNum, OEMInfo,
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -65,41 +64,9 @@ def parse_sadp(data: bytes | str) -> dict | None:
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
     """Unicast SADP inquiry to ``host``:37020 (devices on other subnets answer this too)."""
-    try:
-        replies = await asyncio.wait_for(
-            ctx.exchange(build_inquiry(), (host, SADP_PORT), wait=min(ctx.timeout, ctx.discover_wait)),
-            ctx.timeout + 0.5)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        return {}
-    for data, (ip, _port) in replies:
-        if ip != host:
-            continue
-        parsed = parse_sadp(data)
-        if parsed:
-            parsed.pop("ip", None)  # the host we asked is the address; the device's claim stays in fields
-            return parsed
-    return {}
+    return await ctx.ask_host(host, SADP_PORT, build_inquiry(), parse_sadp)
 
 
 async def discover(ctx: ProbeContext) -> list[dict]:
     """Multicast SADP inquiry on ``ctx.interface`` -> one fragment per answering device."""
-    if not ctx.interface and ctx.datagram is None:
-        return []
-    try:
-        replies = await asyncio.wait_for(
-            ctx.exchange(build_inquiry(), (SADP_GROUP, SADP_PORT), multicast=True), ctx.discover_wait + 2.0)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        return []
-    out: dict[str, dict] = {}
-    for data, (ip, _port) in replies:
-        if not ctx.allowed(ip) or ip in out:
-            continue
-        parsed = parse_sadp(data)
-        if parsed:
-            parsed["ip"] = ip
-            out[ip] = parsed
-    return list(out.values())
+    return await ctx.ask_group(SADP_GROUP, SADP_PORT, build_inquiry(), parse_sadp)
