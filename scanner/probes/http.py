@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import html
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -388,17 +389,29 @@ def _url(scheme: str, host: str, port: int, path: str) -> str:
     return f"{scheme}://{h}{'' if default else ':' + str(port)}{path}"
 
 
-async def _probe_port(client: httpx.AsyncClient, host: str, port: int, tls: bool, ctx: ProbeContext,
-                      entries: list[dict], discovery: list[dict]) -> None:
-    """Fill ``entries``/``discovery`` as answers arrive, so a deadline keeps what was already read."""
+async def _root(client: httpx.AsyncClient, host: str, port: int, tls: bool, ctx: ProbeContext,
+                entries: list[dict]) -> None:
+    """The root page of one web port (every port that answers gets this much)."""
+    scheme = "https" if tls else "http"
+    await ctx.throttle()
+    root = await fetch(client, "GET", _url(scheme, host, port, "/"), ctx.max_bytes)
+    if root is not None:
+        entries.append(build_http_entry(root[0], root[1], root[2], port=port, tls=tls, path="/"))
+
+
+def canary_path() -> str:
+    """A path no device serves (``/camsweep-<random>``): a 2xx answer marks a catch-all web server,
+    whose answers to the vendor paths then prove nothing (fingerprints/fields.py)."""
+    return "/camsweep-" + os.urandom(5).hex()
+
+
+async def _vendor_paths(client: httpx.AsyncClient, host: str, port: int, tls: bool, ctx: ProbeContext,
+                        entries: list[dict], discovery: list[dict]) -> None:
+    """Favicon, the canary and the vendors' public endpoints on the port that serves the device's web
+    application; ``entries``/``discovery`` fill as answers arrive, so a deadline keeps what was read."""
     scheme = "https" if tls else "http"
     cap = ctx.max_bytes
-    await ctx.throttle()
-    root = await fetch(client, "GET", _url(scheme, host, port, "/"), cap)
-    if root is None:
-        return
-    root_entry = build_http_entry(root[0], root[1], root[2], port=port, tls=tls, path="/")
-    entries.append(root_entry)
+    root_entry = next((e for e in entries if e.get("path") == "/"), None)
 
     async def get(path: str, **kw: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
         await ctx.throttle()
@@ -411,13 +424,21 @@ async def _probe_port(client: httpx.AsyncClient, host: str, port: int, tls: bool
         await ctx.throttle()
         return await fetch(client, "GET", _url(scheme, host, port, "/favicon.ico"), cap)
 
-    fav, isapi, _login, magic, rpc2 = await asyncio.gather(
+    async def canary() -> None:
+        await ctx.throttle()
+        path = canary_path()
+        res = await fetch(client, "GET", _url(scheme, host, port, path), 4096)
+        if res is not None and 200 <= res[0] < 300:  # kept only when it says something: a catch-all
+            entries.append(build_http_entry(res[0], res[1], res[2], port=port, tls=tls, path=path))
+
+    fav, isapi, _login, magic, rpc2, _c = await asyncio.gather(
         favicon(),
         get(ISAPI_DEVICE_INFO), get(HIK_LOGIN_PAGE), get(MAGICBOX_SYSTEM),
         get(RPC2_LOGIN, method="POST", content=RPC2_CHALLENGE,
             headers={"Content-Type": "application/json", "X-Requested-With": "XMLHttpRequest"}),
+        canary(),
     )
-    if fav is not None and fav[0] == 200 and fav[2]:
+    if fav is not None and fav[0] == 200 and fav[2] and root_entry is not None:
         root_entry["favicon_md5"] = favicon_md5(fav[2])
     if isapi is not None and isapi[0] == 200:
         d = parse_isapi_device_info(isapi[2])
@@ -432,6 +453,17 @@ async def _probe_port(client: httpx.AsyncClient, host: str, port: int, tls: bool
         d = parse_magicbox(magic[2], *(r[2] for r in more if r is not None and r[0] == 200))
         if d:
             discovery.append(d)
+
+
+def app_port(targets: list[tuple[int, bool]], per_port: list[tuple[list[dict], list[dict]]]) -> int | None:
+    """Which answering port serves the device's web application: the first whose root page is not a
+    redirect (plain HTTP before HTTPS, as listed), else the first that answered. Pure."""
+    answered = [i for i, (entries, _d) in enumerate(per_port) if entries]
+    for i in answered:
+        status = per_port[i][0][0].get("status")
+        if status is None or not 300 <= status < 400:
+            return i
+    return answered[0] if answered else None
 
 
 _PATH_ORDER = ("/", ISAPI_DEVICE_INFO, HIK_LOGIN_PAGE, MAGICBOX_SYSTEM, MAGICBOX_VENDOR, MAGICBOX_SOFTWARE, RPC2_LOGIN)
@@ -493,9 +525,10 @@ async def _with_credentials(client: httpx.AsyncClient, host: str, port: int, tls
 async def probe(host: str, ctx: ProbeContext) -> dict:
     """``{"http": [...], "discovery": [...]}`` for every HTTP(S) port of ``host`` that answered.
 
-    Each request is bounded by ctx.timeout, each port's unauthenticated sequence by PORT_BUDGET x timeout
-    (ports run in parallel) and the whole probe, credentials included, by TOTAL_BUDGET x timeout; what was
-    read before a deadline is kept."""
+    Every port's root page is read (in parallel, each within ctx.timeout); the favicon, a catch-all canary
+    and the vendors' public endpoints are read on the one port that serves the device's application
+    (:func:`app_port`), within PORT_BUDGET x timeout; the whole probe, credentials included, within
+    TOTAL_BUDGET x timeout. What was read before a deadline is kept."""
     targets = [(p, False) for p in ctx.ports_for("http")] + [(p, True) for p in ctx.ports_for("https")]
     if not targets:
         return {}
@@ -505,16 +538,25 @@ async def probe(host: str, ctx: ProbeContext) -> dict:
         async with ctx.http_client() as client:
             async def one(i: int, port: int, tls: bool) -> None:
                 try:
-                    await asyncio.wait_for(_probe_port(client, host, port, tls, ctx, *per_port[i]),
-                                           min(PORT_BUDGET * ctx.timeout, deadline.left()))
+                    await asyncio.wait_for(_root(client, host, port, tls, ctx, per_port[i][0]),
+                                           min(ctx.timeout, deadline.left()))
                 except (TimeoutError, httpx.HTTPError, OSError):
                     pass
 
+            # every web port's root page; the vendor endpoints only on the port serving the application
+            # (a device serves the same one on 80 and 443: asking both doubles the work, not the evidence)
             await asyncio.gather(*(one(i, p, t) for i, (p, t) in enumerate(targets)))
+            app = app_port(targets, per_port)
+            if app is not None and deadline.left() > 0.1:
+                port, tls = targets[app]
+                try:
+                    await asyncio.wait_for(_vendor_paths(client, host, port, tls, ctx, *per_port[app]),
+                                           min(PORT_BUDGET * ctx.timeout, deadline.left()))
+                except (TimeoutError, httpx.HTTPError, OSError):
+                    pass
             cred = ctx.credentials_for(host)
-            answered = [i for i, (e, _d) in enumerate(per_port) if e]
-            if cred and answered and deadline.left() > 0.1:
-                i = answered[0]
+            if cred and app is not None and deadline.left() > 0.1:
+                i = app
                 port, tls = targets[i]
                 try:
                     await asyncio.wait_for(_with_credentials(client, host, port, tls, ctx, cred[0], cred[1],

@@ -387,3 +387,16 @@ def test_mdns_compression_loop_and_lying_counts():
     t = time.monotonic()
     assert mdns.parse_mdns(loop) is None and mdns.parse_mdns(lying) is None
     assert time.monotonic() - t < 1
+
+
+def test_vendor_endpoints_go_to_the_port_serving_the_application():
+    from scanner.probes.http import app_port
+
+    targets = [(80, False), (443, True)]
+    redirect = ([{"path": "/", "status": 302}], [])
+    page = ([{"path": "/", "status": 200}], [])
+    assert app_port(targets, [page, page]) == 0  # plain HTTP first
+    assert app_port(targets, [redirect, page]) == 1  # port 80 only redirects to HTTPS
+    assert app_port(targets, [([], []), page]) == 1  # port 80 closed
+    assert app_port(targets, [redirect, ([], [])]) == 0  # only a redirect: still the only web port
+    assert app_port(targets, [([], []), ([], [])]) is None
