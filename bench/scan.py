@@ -175,8 +175,9 @@ def bench_full(st: manager.LabStatus, db_dir: Path, skip_sv: bool, sv_timeout: f
     return res
 
 
-def bench_slash16(st: manager.LabStatus, db_dir: Path, timeout: float) -> dict:
-    """A /16 sweep: the scanner's interface (inside the lab namespace) gets a /16 address for the run."""
+def bench_slash16(st: manager.LabStatus, db_dir: Path, timeout: float, *extra_args: str) -> dict:
+    """A /16 sweep: the scanner's interface (inside the lab namespace) gets a /16 address for the run.
+    ``extra_args`` (e.g. ``-sn``) are passed to the scan."""
     ns, iface = str(st.scanner_netns), st.interface or "eth0"
     extra = "198.18.255.254/16"
     subprocess.run(["ip", "-n", ns, "addr", "add", extra, "dev", iface], check=True, capture_output=True, timeout=10)
@@ -184,7 +185,8 @@ def bench_slash16(st: manager.LabStatus, db_dir: Path, timeout: float) -> dict:
         flush(ns)
         took, code, out, err, rss = run_timed(
             camsweep(ns, "198.18.0.0/16", "--exclude", "198.18.255.254", "--credentials", st.credentials_file,
-                     "-q", "--format", "json", "--db", str(db_dir / "slash16.db")), timeout)
+                     "-q", "--format", "json", "--db", str(db_dir / f"slash16{len(extra_args)}.db"),
+                     *extra_args), timeout)
         found = len(json.loads(out)) if code == 0 else None
         return {"seconds": took, "exit": code, "peak_rss_mb": rss / 1024,
                 "peak_group_rss_mb": LAST_GROUP_PEAK_KB / 1024, "devices": found,
@@ -227,6 +229,7 @@ def main() -> int:
             results["full"] = bench_full(st, db_dir, args.skip_nmap_sv, args.sv_timeout)
             if not args.skip_slash16:
                 print("/16 sweep ...", file=sys.stderr)
+                results["slash16_sn"] = bench_slash16(st, db_dir, 600, "-sn")
                 results["slash16"] = bench_slash16(st, db_dir, 600)
     finally:
         manager.down(args.prefix)
@@ -263,11 +266,12 @@ def report(r: dict) -> None:
         more = " (timed out: a lower bound)" if nm["timed_out"] else ""
         print(f"  nmap -sV -p {NMAP_SV_PORTS}  {nm['seconds']:7.2f} s  hosts up {nm['hosts_up']}{more}")
         print(f"  ratio camsweep/nmap -sV        {_ratio(c.get('seconds'), nm['seconds'])}")
-    s16 = r.get("slash16")
-    if s16:
-        print(f"\n/16 sweep: {s16['seconds']:.1f} s, peak RSS {s16['peak_rss_mb']:.0f} MB (with workers "
-              f"{s16.get('peak_group_rss_mb', 0):.0f} MB), devices {s16['devices']}"
-              + (f", exit {s16['exit']}: {s16['error']}" if s16["exit"] else ""))
+    for key, label in (("slash16_sn", "/16 sweep, discovery (-sn)"), ("slash16", "/16 sweep, full scan")):
+        s16 = r.get(key)
+        if s16:
+            print(f"\n{label}: {s16['seconds']:.1f} s, peak RSS {s16['peak_rss_mb']:.0f} MB (with workers "
+                  f"{s16.get('peak_group_rss_mb', 0):.0f} MB), devices {s16['devices']}"
+                  + (f", exit {s16['exit']}: {s16['error']}" if s16["exit"] else ""))
     print("\ntargets: discovery <= arp-scan; full scan < 15 s and < nmap -sV; /16 sweep < 300 MB"
           + (f" ({n_net} ground-truth devices)" if n_net else ""))
 
