@@ -84,7 +84,7 @@ class ScanOptions:
     host_timeout: float = 10.0  # everything on one host (a slow device costs this much at most)
     max_bytes: int = 64 * 1024  # read from one reply
     retries: int = 1  # extra tries for a unicast UDP exchange that got no reply
-    discovery_wait: float = 1.5  # seconds a multicast discovery round listens
+    discovery_wait: float = 1.0  # seconds a multicast discovery round listens (replies come within APP_MAX_DELAY, 0.5 s)
     arp_wait: float = 1.0  # seconds an ARP sweep waits for replies after its last request
     liveness_timeout: float = 1.0
     arp: bool = True

@@ -85,7 +85,7 @@ class ProbeContext:
     interface: str | None = None
     source_address: str | None = None
     allow: Callable[[str], bool] | None = None
-    discover_wait: float = 1.5
+    discover_wait: float = 1.0
 
     # ---- small accessors -------------------------------------------------------------------
     def ports_for(self, protocol: str) -> tuple[int, ...]:
