@@ -53,7 +53,7 @@ def _ip_key(ip: str | None) -> tuple[int, int, str]:
 
 _SORTS = {
     "restricted": lambda d: {True: 0, None: 1, False: 2}.get(d.get("restricted"), 3),
-    "ip": lambda d: _ip_key(d.get("ip")),
+    "ip": lambda d: _ip_key(d.get("parent_ip") or d.get("ip")),
     "maker": lambda d: (d.get("manufacturer") or "~").lower(),
     "brand": lambda d: (d.get("brand") or "~").lower(),
     "model": lambda d: (d.get("model") or "~").lower(),
@@ -209,7 +209,9 @@ class CamsweepApp(App[None]):
         it = self.items.get(did)
         c = [
             ("YES", "bad") if r is True else ("no", "good") if r is False else ("?", "warn"),
-            (clean(d.get("ip"), 45), ""),
+            # a camera behind a recorder's PoE ports: its recorder and channel, not its internal address
+            ((clean(f"{d['parent_ip']} ch{d.get('channel') or '?'}", 45), "dim") if d.get("parent_ip")
+             else (clean(d.get("ip"), 45), "")),
             (clean(shown, 60), "relabel" if " -> " in shown else "" if maker else "dim"),
             (clean(d.get("model") or "", 60), ""),
             ((f"{it.tier} {it.status}", "warn" if it.status in ("planned", "ordered") else "dim") if it

@@ -132,7 +132,7 @@ class DevicesScreen(Screen[None]):
             name = (d.get("manufacturer") or d.get("brand") or "").split()
             term = f"maker:{name[0].lower()}" if name else ""
         else:
-            net = site_of({"ip": d.get("ip")})
+            net = site_of({"ip": d.get("ip"), "parent_ip": d.get("parent_ip")})
             term = f"subnet:{net}" if "/" in net else ""
         if term:
             self.query_one("#filter", Input).value = term

@@ -292,3 +292,25 @@ def test_cli_tui_bad_arguments_are_one_line_errors(tmp_path, capsys):
     assert "no catalog" in capsys.readouterr().err
     assert main(["tui", "--db", str(tmp_path / "ok.db"), "--policy", "nope"]) == 2
     assert "unknown policy" in capsys.readouterr().err
+
+
+async def test_a_camera_behind_a_recorder_shows_the_recorder_and_channel(tmp_path):
+    from scanner.evidence import Identification, parse_record
+
+    path = tmp_path / "nvr.db"
+    s = Store(path)
+    sid = s.start_scan(["198.18.0.0/24"])
+    nvr = s.record_device(sid, parse_record({"ip": "198.18.0.47", "mac": "14:a7:8b:40:00:2c"}),
+                          Identification(manufacturer="Dahua", brand="Dahua", model="NVR5216-16P-4KS2E",
+                                         device_type="nvr", restricted=True, lists=("ndaa889",)))
+    s.record_device(sid, parse_record({"ip": "10.1.1.65", "mac": "3c:ef:8c:80:05:a1"}),
+                    Identification(manufacturer="Dahua", brand="Amcrest", model="IP2M-841B", device_type="camera",
+                                   restricted=True, lists=("ndaa889",)), parent_id=nvr, channel="3")
+    s.finish_scan(sid)
+    s.close()
+    app = CamsweepApp(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        text = screen_text(app)
+        assert "198.18.0.47 ch3" in text  # not its internal PoE address
+        assert "10.1.1.65" not in text
