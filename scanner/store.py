@@ -217,7 +217,7 @@ class Store:
         n = 0
         for r in rows:
             pid = json.loads(r["options"] or "{}").get("_pid")
-            if pid and _pid_alive(int(pid)):
+            if pid and pid_alive(int(pid)):
                 continue
             self.finish_scan(r["id"], status="incomplete", error="the scan stopped before it finished")
             n += 1
@@ -407,7 +407,8 @@ class Store:
         return {r["device_id"]: r for r in self.db.query("select * from plans")}
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one we may not signal still counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

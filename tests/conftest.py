@@ -24,22 +24,13 @@ import pytest
 from scanner.errors import LabError
 from scanner.lab import manager
 from scanner.lab import netns as nsmod
+from scanner.store import pid_alive
 
 TEST_PREFIX_RE = re.compile(r"^cswt(\d+)[a-z]*$")
 
 
 def lab_test_prefix(suffix: str = "") -> str:
     return f"cswt{os.getpid()}{suffix}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reap_stale_test_labs() -> list[str]:
@@ -49,7 +40,7 @@ def reap_stale_test_labs() -> list[str]:
     reaped = []
     for p in sorted(prefixes):
         m = TEST_PREFIX_RE.match(p)
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
             try:
                 manager.down(p)
                 reaped.append(p)
