@@ -193,9 +193,12 @@ class ProbeContext:
 
     # ---- HTTP -------------------------------------------------------------------------------
     def http_client(self, **kw: Any) -> httpx.AsyncClient:
-        """An AsyncClient with certificate checks off (the certificate is captured by tls.py)."""
+        """An AsyncClient with certificate checks off (the certificate is captured by tls.py), on the lean
+        probing transport (httpwire.py) unless a transport was injected."""
+        from scanner.probes.httpwire import ProbeTransport
+
         timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
-        return httpx.AsyncClient(transport=self.http_transport, verify=False, timeout=timeout,
+        return httpx.AsyncClient(transport=self.http_transport or ProbeTransport(), timeout=timeout,
                                  follow_redirects=False, trust_env=False, **kw)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -137,6 +138,24 @@ async def _close_camera(cam: Any, create: asyncio.Future) -> None:
         pass
 
 
+# onvif-zeep-async loads a WSDL once per process and caches it, but without a lock: probes that start
+# together would each parse it in a thread (N x ~0.3 s of CPU for N hosts at once). Until one creation
+# has finished, creations run one at a time; after that they are cheap and run freely.
+_wsdl_loaded = False
+_first_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> asyncio.Lock
+
+
+async def _create_devicemgmt(cam: Any) -> Any:
+    global _wsdl_loaded
+    if _wsdl_loaded:
+        return await cam.create_devicemgmt_service()
+    lock = _first_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        service = await cam.create_devicemgmt_service()
+        _wsdl_loaded = True
+        return service
+
+
 async def device_information_with_credentials(host: str, port: int, user: str, password: str,
                                               timeout: float) -> dict | None:
     """GetDeviceInformation through onvif-zeep-async (bundled WSDLs), or None when it fails."""
@@ -149,7 +168,7 @@ async def device_information_with_credentials(host: str, port: int, user: str, p
         return None
     # Creating the service opens an aiohttp session that close() only knows once creation finished:
     # shield it from cancellation and let it finish before closing, or the session would leak.
-    create = asyncio.ensure_future(cam.create_devicemgmt_service())
+    create = asyncio.ensure_future(_create_devicemgmt(cam))
 
     async def run() -> Any:
         mgmt = await asyncio.shield(create)  # the device service; no other service needed

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import warnings
 from typing import Any
 
 from scanner.probes.base import ProbeContext, close_writer
+from scanner.probes.httpwire import client_ssl_context
 
 MAX_CERT = 64 * 1024
 
@@ -61,25 +61,11 @@ def parse_certificate(der: bytes, *, port: int | None = 443) -> dict | None:
     return entry
 
 
-def _client_context() -> ssl.SSLContext:
-    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    c.check_hostname = False
-    c.verify_mode = ssl.CERT_NONE
-    try:
-        with warnings.catch_warnings():  # old cameras speak TLS 1.0; reading their certificate is the point
-            warnings.simplefilter("ignore", DeprecationWarning)
-            c.minimum_version = ssl.TLSVersion.TLSv1
-        c.set_ciphers("ALL:@SECLEVEL=0")
-    except (ValueError, ssl.SSLError):
-        pass
-    return c
-
-
 async def fetch_certificate(host: str, port: int, ctx: ProbeContext) -> bytes | None:
     await ctx.throttle()
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=_client_context(), server_hostname=None,
+            asyncio.open_connection(host, port, ssl=client_ssl_context(), server_hostname=None,
                                     ssl_handshake_timeout=max(0.1, ctx.timeout)),
             ctx.connect_timeout + ctx.timeout)
     except (TimeoutError, OSError, ssl.SSLError, ConnectionError, ValueError):
