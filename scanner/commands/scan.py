@@ -65,11 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="find hosts (ARP, multicast discovery, TCP liveness) and identify them from that alone")
     d.add_argument("--rate", type=_nonneg_float, default=5000.0, metavar="PPS",
                    help="packets a second at most (0: no limit; default 5000)")
-    d.add_argument("--concurrency", type=_positive_int, default=128, metavar="N", help="hosts probed at once")
+    d.add_argument("--concurrency", type=_positive_int, default=256, metavar="N",
+                   help="hosts probed at once (default 256)")
     d.add_argument("--per-host", type=_positive_int, default=6, metavar="N", help="probes at once on one host")
     d.add_argument("--workers", type=_workers, default=-1, metavar="N",  # -1: auto
-                   help="processes that probe hosts (default: one per core for scans of 32 hosts or more; "
-                   "0: all in this process)")
+                   help="processes that probe hosts (default: automatic, half the cores when discovery finds "
+                   "1000 live hosts or more on 4 cores or more; 0: all in this process)")
     d.add_argument("--timeout", type=_positive_float, default=4.0, metavar="S", help="seconds for one probe")
     d.add_argument("--host-timeout", type=_positive_float, default=10.0, metavar="S",
                    help="seconds for everything on one host")

@@ -24,9 +24,10 @@ import struct
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # imported where used: discovery-only scans need no HTTP client
+    import httpx
 
 # Ports per protocol; the engine may pass its own.
 DEFAULT_PORTS: Mapping[str, tuple[int, ...]] = {
@@ -195,6 +196,8 @@ class ProbeContext:
     def http_client(self, **kw: Any) -> httpx.AsyncClient:
         """An AsyncClient with certificate checks off (the certificate is captured by tls.py), on the lean
         probing transport (httpwire.py) unless a transport was injected."""
+        import httpx
+
         from scanner.probes.httpwire import ProbeTransport
 
         timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)

@@ -489,3 +489,33 @@ async def test_ssdp_discover_describes_hosts_in_parallel_and_drops_outsiders():
     assert time.monotonic() - t < 3.0  # 9 descriptions of 0.5 s each, at once (one by one: 4.5 s)
     assert sorted(f["ip"] for f in found) == sorted(f"198.18.0.{i}" for i in range(2, 11))
     assert all(f["ssdp"][0]["description"]["modelName"] == "IP2M-841B" for f in found)
+
+
+async def test_onvif_first_service_creation_runs_alone_then_freely(monkeypatch):
+    """onvif-zeep-async caches a loaded WSDL but has no lock: N probes at once would each parse it."""
+    monkeypatch.setattr(onvif, "_wsdl_loaded", False)
+    active = peak = 0
+
+    class Cam:
+        async def create_devicemgmt_service(self):
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0.02)
+            active -= 1
+            return "service"
+
+    first = await asyncio.gather(*(onvif._create_devicemgmt(Cam()) for _ in range(8)))
+    assert first == ["service"] * 8 and peak == 1 and onvif._wsdl_loaded
+    peak = 0
+    await asyncio.gather(*(onvif._create_devicemgmt(Cam()) for _ in range(8)))
+    assert peak == 8
+
+
+async def test_onvif_prewarm_loads_the_client_and_sends_nothing(monkeypatch):
+    sent = []
+    monkeypatch.setattr(socket.socket, "connect", lambda self, addr: sent.append(addr))
+    monkeypatch.setattr(socket.socket, "connect_ex", lambda self, addr: sent.append(addr) or 0)
+    monkeypatch.setattr(onvif, "_wsdl_loaded", False)
+    assert await onvif.prewarm() is True
+    assert onvif._wsdl_loaded and sent == []
