@@ -363,6 +363,8 @@ async def fetch(client: httpx.AsyncClient, method: str, url: str, max_bytes: int
                         break
             except httpx.StreamConsumed:  # an in-memory response (MockTransport): already read
                 buf = bytearray(resp.content[:max_bytes])
+            except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError):
+                pass  # the body stalled or broke off: the status, headers and bytes so far are kept
             raw = bytes(buf[:max_bytes])
             enc = resp.headers.get("content-encoding", "").lower()
             if enc in ("gzip", "deflate"):

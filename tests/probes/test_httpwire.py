@@ -253,3 +253,24 @@ async def test_probe_context_uses_the_lean_transport_unless_one_is_injected():
     mock = httpx.MockTransport(lambda r: httpx.Response(200))
     async with ctx_for(http_transport=mock).http_client() as c:
         assert c._transport is mock
+
+
+async def test_fetch_keeps_the_head_and_bytes_of_a_body_that_stalls():
+    """A device that sends its headers and part of the body, then nothing: what came is evidence."""
+    async def stall(reader, writer):
+        await reader.read(1000)
+        writer.write(b"HTTP/1.1 200 OK\r\nServer: Hipcam\r\nContent-Length: 5000\r\n\r\n<title>IPCAM")
+        await writer.drain()
+        await asyncio.sleep(5)
+        writer.close()
+
+    srv, port = await serve(stall)
+    t0 = time.monotonic()
+    try:
+        async with client() as c:
+            got = await http.fetch(c, "GET", f"http://{LO}:{port}/", 64 * 1024)
+    finally:
+        srv.close()
+    assert got is not None and time.monotonic() - t0 < 2.5
+    status, headers, body = got
+    assert status == 200 and ("Server", "Hipcam") in headers and body == b"<title>IPCAM"
