@@ -28,11 +28,13 @@ import fcntl
 import functools
 import importlib
 import importlib.util
+import inspect
 import ipaddress
 import json
 import os
 import socket
 import struct
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -59,6 +61,7 @@ WORKER_MIN_CPUS = 4
 MAX_WORKERS = 4
 ARP_CHUNK = 4096  # addresses per ARP sweep call (the ARP module's limit)
 ARP_PARALLEL = 2  # ARP sweeps at once
+DISCOVERY_SWITCH_INTERVAL = 0.0005  # seconds: sys.setswitchinterval while discovery runs
 # per-host probes that a multicast round on the host's own segment already covers
 MULTICAST_COVERS = {"wsd": "wsd", "sadp": "sadp", "dhip": "dhip", "ssdp": "ssdp"}
 DISCOVERY_PROBES = ("arp", "wsd", "ssdp", "mdns", "sadp", "dhip")
@@ -734,6 +737,10 @@ class _Scan:
         self.multicast_ran: set[str] = set()  # discovery protocols that ran on the attached segments
         self.attached_nets = [r.network for r in self.routes if r.interface in self.interfaces
                               and r.gateway is None and r.network.prefixlen > 0]
+        # hosts identified and stored while discovery still ran (see streaming())
+        self.streamed: set[str] = set()
+        self.stream_tasks: set[asyncio.Task] = set()
+        self.stream_errors: list[BaseException] = []
 
     # -- helpers ----------------------------------------------------------------------------
     def emit(self, kind: str, data: Any = None) -> None:
@@ -753,7 +760,7 @@ class _Scan:
             ip = str(ipaddress.ip_address(ip))
         except ValueError:
             return
-        if not self.in_scope(ip):
+        if not self.in_scope(ip) or ip in self.streamed:
             return
         frags = self.hosts.setdefault(ip, [])
         if mac:
@@ -771,9 +778,15 @@ class _Scan:
 
     async def discover(self) -> None:
         t0 = time.monotonic()
+        # The ARP sender thread gives up the GIL for every frame it sends; while the fingerprints load in
+        # another thread, each hand-back waited up to the default 5 ms switch interval (a /24 sweep took
+        # 1.1 s instead of 0.8 s, measured in the lab). A short interval while discovery runs.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, DISCOVERY_SWITCH_INTERVAL))
         try:
             await self._discover()
         finally:
+            sys.setswitchinterval(switch)
             self.emit("phase", {"name": "discovery", "seconds": round(time.monotonic() - t0, 3),
                                 "hosts": len(self.hosts)})
 
@@ -850,10 +863,45 @@ class _Scan:
                         out.append(p)
         return out
 
+    def streaming(self) -> bool:
+        """Whether an ARP answer is all the evidence a host will get (a discovery-only scan with no other
+        source): such hosts are identified and stored while the sweep asks the silent addresses again,
+        instead of after it (a /24 -sn scan: ~0.25 s of its ~1.6 s, measured in the lab)."""
+        return (not self.host_probes and set(self.discoverers) <= {"arp"} and self.o.passive <= 0
+                and not self.o.pcap and not self.o.assume_up)
+
+    def _stream_answers(self, frags: list[dict]) -> None:
+        for frag in frags:
+            try:
+                ip = str(ipaddress.ip_address(frag["ip"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if ip in self.streamed or ip in self.skip or not self.in_scope(ip):
+                continue
+            self.add_host(ip, frag)
+            self.streamed.add(ip)
+            frags_ip, mac = self.hosts.pop(ip, []), self.macs.pop(ip, None)
+            t = asyncio.create_task(self._finish_streamed(ip, mac, frags_ip))
+            self.stream_tasks.add(t)
+            t.add_done_callback(self.stream_tasks.discard)
+
+    async def _finish_streamed(self, ip: str, mac: str | None, frags: list[dict]) -> None:
+        try:
+            await self.finish_host(ip, mac, frags)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the store failing, say: probe_all stops the scan with it
+            self.stream_errors.append(exc)
+        finally:
+            self.done += 1
+
     async def _arp(self, fn: DiscoverFn, iface: str, ctx: Any) -> None:
         """Sweep chunk by chunk (a few at once); each chunk first takes its packets' worth of tokens."""
         chunks = self.arp_chunks(iface)
         sem = asyncio.Semaphore(ARP_PARALLEL)
+        kw: dict[str, Any] = {}
+        if self.streaming() and "on_answers" in inspect.signature(fn).parameters:
+            kw["on_answers"] = self._stream_answers
 
         async def sweep(net: ipaddress.IPv4Network) -> None:
             async with sem:
@@ -861,7 +909,7 @@ class _Scan:
                     for _ in range(net.num_addresses - 1):  # the module takes the last token itself
                         await self.limiter.acquire()
                 try:
-                    frags = await asyncio.wait_for(fn(ctx, network=str(net)), self.o.discovery_wait + 30)
+                    frags = await asyncio.wait_for(fn(ctx, network=str(net), **kw), self.o.discovery_wait + 30)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -1063,9 +1111,18 @@ class _Scan:
         if self.o.assume_up:
             hosts = None  # type: ignore[assignment]
         total = len(hosts) if hosts is not None else max(0, len(self.targets) - len(self.skip))
+        total += len(self.streamed)
         self.emit("hosts_found", {"count": total})
-        self.emit("progress", (0, total))
+        self.emit("progress", (self.done, total))
+        try:
+            await self._probe_all(hosts, total)
+        finally:
+            if self.stream_tasks:
+                await asyncio.gather(*list(self.stream_tasks), return_exceptions=True)
+        if self.stream_errors:
+            raise self.stream_errors[0]
 
+    async def _probe_all(self, hosts: list[str] | None, total: int) -> None:
         source = iter(hosts) if hosts is not None else (ip for ip in self.targets if ip not in self.skip)
         if self.pool is None and self.o.workers < 0:
             n = worker_count(self.o, total)

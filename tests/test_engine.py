@@ -260,6 +260,54 @@ async def test_discovery_on_attached_interface_filters_and_adds_macs(store):
     assert rec.wsd[0].scopes == ("onvif://www.onvif.org/name/Dahua",)
 
 
+async def test_discovery_only_arp_answers_are_stored_while_the_sweep_goes_on(store):
+    """-sn with ARP alone: the first round's answers are identified and stored during the second round."""
+    seen_during_sweep = []
+
+    async def arp(ctx, network=None, on_answers=None):
+        first = [{"ip": "198.18.0.5", "mac": "28:57:be:01:02:03"}, {"ip": "198.18.0.6", "mac": "3c:ef:8c:00:00:01"},
+                 {"ip": "198.18.9.9", "mac": "00:11:22:33:44:55"}]  # outside the targets: dropped
+        on_answers(first)
+        for _ in range(100):  # the second round: the engine stores the first answers meanwhile
+            await asyncio.sleep(0.01)
+            if len(store.devices()) == 2:
+                break
+        seen_during_sweep.extend(sorted(d["ip"] for d in store.devices()))
+        return first + [{"ip": "198.18.0.9", "mac": "00:40:8c:00:00:09"}]  # a late answer, and the early ones again
+
+    events = []
+    o = opts(routes=lambda: [Route("lab0", ipaddress.IPv4Network("198.18.0.0/24"), None)],
+             discoverers={"arp": arp}, probes=(), host_probes={})
+    scan_id = await run_scan(["198.18.0.0/24"], o, store, on_event=events.append)
+    assert seen_during_sweep == ["198.18.0.5", "198.18.0.6"]
+    devs = {d["ip"]: d for d in store.devices(scan_id)}
+    assert set(devs) == {"198.18.0.5", "198.18.0.6", "198.18.0.9"}
+    assert devs["198.18.0.5"]["mac"] == "28:57:be:01:02:03" and devs["198.18.0.9"]["mac"] == "00:40:8c:00:00:09"
+    assert len(list(store.observations(scan_id))) == 3  # each host written once
+    assert store.scan(scan_id).status == "complete" and store.scan(scan_id).device_count == 3
+    found = next(e.data for e in events if e.kind == "hosts_found")
+    assert found == {"count": 3} and [e.data for e in events if e.kind == "progress"][-1] == (3, 3)
+
+
+async def test_arp_answers_wait_for_other_evidence_when_multicast_runs(store):
+    """With multicast discovery on, an ARP answer is not the whole story: nothing is stored early."""
+    calls = []
+
+    async def arp(ctx, network=None, on_answers=None):
+        calls.append(on_answers)
+        return [{"ip": "198.18.0.6", "mac": "3c:ef:8c:00:00:01"}]
+
+    async def wsd(ctx):
+        return [{"ip": "198.18.0.6", "wsd": [{"scopes": ["onvif://www.onvif.org/name/Dahua"]}]}]
+
+    o = opts(routes=lambda: [Route("lab0", ipaddress.IPv4Network("198.18.0.0/24"), None)],
+             discoverers={"arp": arp, "wsd": wsd}, probes=(), host_probes={})
+    scan_id = await run_scan(["198.18.0.0/24"], o, store)
+    assert calls == [None]
+    rec = {r.ip: r for _, r in store.observations(scan_id)}["198.18.0.6"]
+    assert rec.mac == "3c:ef:8c:00:00:01" and rec.wsd[0].scopes == ("onvif://www.onvif.org/name/Dahua",)
+
+
 async def test_routed_targets_get_tcp_liveness_and_no_multicast(store):
     calls = []
 

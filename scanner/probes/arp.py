@@ -2,8 +2,9 @@
 
 The request frame (:func:`build_arp_request`, 42 bytes, checked against scapy's own in the tests) is sent
 for every address from one packet socket bound to the interface (kernel-filtered to ARP), and the answers
-are read as they come: the first round ends 0.3 s after the last request or answer (arp-scan waits 500 ms
-a host); the silent addresses are asked once more. When the packet socket cannot be opened, scapy's
+are read as they come: the first round ends 0.15 s after the last request or answer, the silent addresses
+are asked once more, and the second round ends 0.25 s after its last request or answer (answers to either
+request count, so a device has 0.4 s to answer; arp-scan waits 500 ms a host, then retries). When the packet socket cannot be opened, scapy's
 ``srp`` does the sweep instead. The fast path does not import scapy: its import costs ~0.35 s of CPU,
 a fifth of a /24 sweep (bench/scan.py measures the sweep beside arp-scan).
 
@@ -15,7 +16,9 @@ answers become ``{"ip", "mac"}`` fragments (dropping any address ``ctx.allow`` r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from scanner.evidence import normalize_mac
@@ -87,7 +90,7 @@ def _srp(network: str, iface: str, timeout: float) -> list[tuple[str, str]]:
 
 
 ETH_P_ARP = 0x0806
-QUIET = (0.3, 0.2)  # seconds of silence after the last request or answer that end each round
+QUIET = (0.15, 0.25)  # seconds of silence after the last request or answer that end each round
 PACE = 0.0002  # seconds between requests (5,000 a second): a burst overflows the queue (ENOBUFS)
 
 
@@ -119,7 +122,10 @@ def interface_mac(iface: str) -> str | None:
     return mac
 
 
-def _socket_sweep(network: str, iface: str, budget: float) -> list[tuple[str, str]]:
+def _socket_sweep(network: str, iface: str, budget: float,
+                  after_first_round: Callable[[list[tuple[str, str]]], None] | None = None) -> list[tuple[str, str]]:
+    """(ip, mac) of every address that answered. ``after_first_round`` (called in this thread) gets the
+    answers of the first round while the silent addresses are asked again."""
     import select
     import socket
     import time
@@ -151,10 +157,13 @@ def _socket_sweep(network: str, iface: str, budget: float) -> list[tuple[str, st
                     found[frag["ip"]] = frag["mac"]
                     got = True
 
-        for quiet in QUIET:
+        for n_round, quiet in enumerate(QUIET):
             todo = [t for t in targets if t not in found]
             if not todo or time.monotonic() >= deadline:
                 break
+            if n_round == 1 and after_first_round is not None:
+                with contextlib.suppress(Exception):
+                    after_first_round(list(found.items()))
             for i, ip in enumerate(todo):
                 frame = template[:38] + ipaddress.IPv4Address(ip).packed + template[42:]
                 for _try in range(50):
@@ -181,8 +190,11 @@ def _socket_sweep(network: str, iface: str, budget: float) -> list[tuple[str, st
     return list(found.items())
 
 
-async def sweep(network: str, ctx: ProbeContext) -> list[dict]:
-    """ARP every address of ``network`` (an attached subnet) on ``ctx.interface``."""
+async def sweep(network: str, ctx: ProbeContext,
+                on_answers: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """ARP every address of ``network`` (an attached subnet) on ``ctx.interface``. ``on_answers``, if given,
+    is called (in the event loop) with the first round's answers while the second round runs; the return
+    value holds every answer, those included."""
     if not ctx.interface:
         return []
     try:
@@ -193,8 +205,13 @@ async def sweep(network: str, ctx: ProbeContext) -> list[dict]:
         return []
     await ctx.throttle()
     budget = max(ctx.discover_wait, 1.0) + 2.0
+    loop = asyncio.get_running_loop()
+    early = None
+    if on_answers is not None:
+        def early(pairs: list[tuple[str, str]]) -> None:  # in the sweep's thread
+            loop.call_soon_threadsafe(on_answers, _fragments(pairs, net, ctx))
     try:
-        pairs = await asyncio.wait_for(asyncio.to_thread(_socket_sweep, str(net), ctx.interface, budget),
+        pairs = await asyncio.wait_for(asyncio.to_thread(_socket_sweep, str(net), ctx.interface, budget, early),
                                        budget + 5.0)
     except asyncio.CancelledError:
         raise
@@ -206,6 +223,10 @@ async def sweep(network: str, ctx: ProbeContext) -> list[dict]:
             raise
         except Exception:
             return []
+    return _fragments(pairs, net, ctx)
+
+
+def _fragments(pairs: list[tuple[str, str]], net: ipaddress.IPv4Network, ctx: ProbeContext) -> list[dict]:
     out: dict[str, dict] = {}
     for psrc, hwsrc in pairs:
         frag = parse_arp_reply(psrc, hwsrc)
@@ -214,5 +235,6 @@ async def sweep(network: str, ctx: ProbeContext) -> list[dict]:
     return list(out.values())
 
 
-async def discover(ctx: ProbeContext, network: str | None = None) -> list[dict]:
-    return await sweep(network, ctx) if network else []
+async def discover(ctx: ProbeContext, network: str | None = None,
+                   on_answers: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    return await sweep(network, ctx, on_answers) if network else []
