@@ -65,8 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="find hosts (ARP, multicast discovery, TCP liveness) and identify them from that alone")
     d.add_argument("--rate", type=_nonneg_float, default=5000.0, metavar="PPS",
                    help="packets a second at most (0: no limit; default 5000)")
-    d.add_argument("--concurrency", type=_positive_int, default=256, metavar="N",
-                   help="hosts probed at once (default 256)")
+    d.add_argument("--concurrency", type=_positive_int, default=128, metavar="N",
+                   help="hosts probed at once (default 128)")
     d.add_argument("--per-host", type=_positive_int, default=6, metavar="N", help="probes at once on one host")
     d.add_argument("--workers", type=_workers, default=-1, metavar="N",  # -1: auto
                    help="processes that probe hosts (default: automatic, half the cores when discovery finds "

@@ -156,6 +156,12 @@ async def _create_devicemgmt(cam: Any) -> Any:
         return service
 
 
+def load_client() -> bool:
+    """Import the ONVIF client (zeep, aiohttp, lxml: ~0.4 s of CPU) without using it; the scan does this in
+    a thread while discovery waits for replies, instead of on the event loop at the first credentialed host."""
+    return _import_onvif_client() is not None
+
+
 async def prewarm() -> bool:
     """Import the ONVIF client and load its device-service WSDL, sending nothing (a service object is
     built for a placeholder address and closed unused). Worker processes call it while discovery runs,
