@@ -571,6 +571,22 @@ async def collect_host(ip: str, frags: list[dict], ctx: Any, probes: Mapping[str
 # and the store)
 
 
+def take_batch(q: Any, n: int) -> list[Any]:
+    """Up to ``n`` items of a multiprocessing queue: waits (at most 1 s, else queue.Empty) for the first, then
+    takes what is already there, stopping after a ``None`` (the end mark). One executor round trip a batch,
+    not an item: on a busy event loop each round trip costs a loop iteration, and hosts handed over one at a
+    time started at ~30 a second (measured in the lab)."""
+    import queue
+
+    got = [q.get(timeout=1.0)]
+    while len(got) < n and got[-1] is not None:
+        try:
+            got.append(q.get_nowait())
+        except queue.Empty:
+            break
+    return got
+
+
 def worker_main(jobs: Any, results: Any, recorded: dict[str, Any], credentials: Any, parent: int) -> None:
     """A worker process: probe the hosts that arrive on ``jobs`` (ip, discovery fragments, probes to
     skip), put (ip, fragments) on ``results`` as each host is done; ``None`` ends it. It stops by itself
@@ -619,18 +635,6 @@ async def _worker_loop(jobs: Any, results: Any, recorded: dict[str, Any], creden
             got = []
         results.put((ip, got))
 
-    def take(n: int) -> list[Any]:
-        """Up to ``n`` jobs: waits (at most 1 s) for the first, then takes whatever is already queued.
-        One executor round trip per batch, not per host: on a busy event loop each round trip costs a
-        loop iteration, and hosts fetched one at a time started at ~30 a second (measured in the lab)."""
-        got = [jobs.get(timeout=1.0)]
-        while len(got) < n and got[-1] is not None:
-            try:
-                got.append(jobs.get_nowait())
-            except queue.Empty:
-                break
-        return got
-
     limit = max(1, o.concurrency)
     slot_free = asyncio.Event()
     finished = False
@@ -639,7 +643,7 @@ async def _worker_loop(jobs: Any, results: Any, recorded: dict[str, Any], creden
             slot_free.clear()
             await slot_free.wait()
         try:
-            batch = await loop.run_in_executor(None, take, limit - len(tasks))
+            batch = await loop.run_in_executor(None, take_batch, jobs, limit - len(tasks))
         except queue.Empty:
             if os.getppid() != parent:
                 return  # the scan's process is gone
@@ -1201,20 +1205,10 @@ class _Scan:
 
         results = self.pool.results
 
-        def take() -> list[tuple[str, list[dict]]]:
-            """The results that are there (waiting at most 1 s for the first): one round trip a batch."""
-            got = [results.get(timeout=1.0)]
-            while len(got) < 256:
-                try:
-                    got.append(results.get_nowait())
-                except queue.Empty:
-                    break
-            return got
-
         try:
             while pending and not errors:
                 try:
-                    batch = await loop.run_in_executor(reader, take)
+                    batch = await loop.run_in_executor(reader, take_batch, results, 256)
                 except queue.Empty:
                     if not self.pool.alive():
                         self.emit("warning", "the probe workers stopped; probing the rest in this process")
