@@ -21,7 +21,7 @@ README = HERE / "README.md"
 
 EXPECTED_KEYS = {"manufacturer", "brand", "restricted", "identifiable"}
 PROVENANCES = {"capture", "fixture-realistic", "signature-db", "registry", "vendor-doc"}
-# NDAA section 889 makers (groups); a record labelled with one of them must be restricted, and no other maker may be.
+# NDAA section 889 makers (groups): a record labelled with one of them is restricted, no other maker is.
 RESTRICTED_MAKERS = {"hikvision", "dahua", "huawei", "zte", "hytera"}
 MIN_DEVICES = 80
 
