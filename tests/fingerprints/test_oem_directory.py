@@ -151,7 +151,7 @@ def test_registrant_only_mac_of_an_oem_label_sets_the_brand_not_the_maker(mac: s
 def test_registrant_only_mac_of_a_board_maker_names_no_maker(mac: str) -> None:
     r = identify_record({"id": "x", "mac": mac})
     assert r.manufacturer is None and r.restricted is None and r.brand is None
-    assert any("module" in n for n in r.notes)
+    assert any(e.rule == "oui/module_makers" for e in r.evidence)  # reported, but names no maker
 
 
 def test_oem_label_mac_beside_maker_firmware_is_a_relabel() -> None:
