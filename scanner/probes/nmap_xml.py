@@ -215,11 +215,12 @@ def _accuracy(el: Any) -> int:
 
 def os_entries(os_el: Any) -> list[dict[str, Any]]:
     """nmap's OS detection (``<os><osmatch><osclass>``) -> ``discovery`` entries of protocol ``nmap``:
-    per class of a match of at least MIN_OS_ACCURACY (the first class of each vendor), ``os_class`` in nmap-os-db's own notation
-    (``vendor | family | generation | type``, e.g. ``AXIS | embedded || webcam``), ``os_match`` (the
-    match's name), ``accuracy`` and its CPE names as ``os_cpe``."""
+    per class of at least MIN_OS_ACCURACY (the first class of each vendor: nmap's alternative guesses
+    are one observation), ``os_class`` in nmap-os-db's own notation (``vendor | family | generation |
+    type``, e.g. ``AXIS | embedded || webcam``), ``os_match`` (the match's name), ``accuracy`` and its
+    CPE names as ``os_cpe``."""
     out: list[dict[str, Any]] = []
-    vendors: set[str] = set()  # one class per vendor: nmap's alternative guesses are one observation
+    vendors: set[str] = set()
     matches = [m for m in os_el.findall("osmatch")[:16] if _accuracy(m) >= MIN_OS_ACCURACY]
     for m in matches[:MAX_OS_MATCHES]:
         name = (m.get("name") or "").strip()[:256]
@@ -230,11 +231,12 @@ def os_entries(os_el: Any) -> list[dict[str, Any]]:
         for c in classes:
             vendor, family = (c.get("vendor") or "").strip()[:80], (c.get("osfamily") or "").strip()[:80]
             gen, kind = (c.get("osgen") or "").strip()[:40], (c.get("type") or "").strip()[:80]
-            if not vendor or vendor.lower() in vendors:
+            accuracy = min(_accuracy(c) or _accuracy(m), 100)
+            if not vendor or vendor.lower() in vendors or accuracy < MIN_OS_ACCURACY:
                 continue
             vendors.add(vendor.lower())
             f = {"os_match": name, "os_class": f"{vendor} | {family} |{f' {gen} ' if gen else ''}| {kind}",
-                 "accuracy": str(min(_accuracy(c) or _accuracy(m), 100))}
+                 "accuracy": str(accuracy)}
             cpes = _cpes(c)
             for i, cpe in enumerate(cpes or [""]):
                 g = dict(f) if i == 0 else {}
