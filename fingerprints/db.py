@@ -47,6 +47,7 @@ _GROUP_KEYS = {
     "@board": {"board", "platform", "processor", "chip", "soc", "hardware_id"},
 }
 _GROUP_PARENTS = ("onvif.", "discovery.", "http.isapi.", "http.cgi.", "ssdp.description.", "wsd.scope.")
+_NO_GROUPS = ("discovery.nmap.",)  # nmap's own readings, not the device's fields: rules/nmap.yaml reads them
 # fields of these parents that are not what their key suggests
 _GROUP_EXCLUDE = {"http.isapi.devicetype", "http.isapi.firmwarereleaseddate", "http.isapi.firmwareversion",
                   "wsd.scope.type"}
@@ -56,6 +57,8 @@ FIELD_GROUPS = tuple(_GROUP_KEYS)
 @functools.lru_cache(maxsize=4096)
 def keys_for(field_name: str) -> tuple[str, ...]:
     """The index keys a field is matched under: itself and the groups it belongs to."""
+    if field_name.startswith(_NO_GROUPS):
+        return (field_name,)
     keys = [field_name]
     if field_name.startswith(_GROUP_PARENTS) and field_name not in _GROUP_EXCLUDE:
         last = field_name.rsplit(".", 1)[-1]
@@ -103,6 +106,7 @@ class Rule:
     cite: str = ""
     groups: frozenset[str] = field(default_factory=frozenset)
     cap: int = MAX_MATCH
+    quiet_unknown: bool = False  # lookup rules: a name the registry does not know says nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +297,8 @@ class Database:
                 if d not in DEVICE_TYPES:
                     raise FingerprintError(f"{where}: device_type {d!r} is not in the contracts vocabulary")
             lookup = spec.get("lookup") == "vendor"
+            if spec.get("unknown") not in (None, "ignore") or (spec.get("unknown") and not lookup):
+                raise FingerprintError(f"{where}: 'unknown: ignore' is the only choice, for lookup rules")
             pattern = spec.get("pattern")
             regex = None
             if pattern is not None:
@@ -311,7 +317,8 @@ class Database:
             rule = Rule(rid, family, fields, regex, strength, STRENGTHS[strength], vendor, spec.get("brand"), dt, dtmap,
                         spec.get("component"), lookup, spec.get("note", ""), tuple(examples), str(spec.get("cite", "")),
                         frozenset(regex.groupindex) if regex is not None else frozenset(),
-                        MAX_BODY if any(f.endswith(".body") for f in fields) else MAX_MATCH)
+                        MAX_BODY if any(f.endswith(".body") for f in fields) else MAX_MATCH,
+                        lookup and spec.get("unknown") == "ignore")
             for ex in examples:
                 self._check_example(where, rule, ex)
             self.rules.append(rule)
@@ -361,6 +368,8 @@ class Database:
             name = extract.get("name", value)
             vendors = self.lookup_names(name)
             if not vendors:
+                if rule.quiet_unknown:
+                    return None
                 key = norm_name(name)
                 if key in _GENERIC_NAMES or len(key) < 3:
                     return None

@@ -8,9 +8,11 @@ size and host count capped. Per host: IPv4/IPv6 address, MAC (with nmap's vendor
   e.g. a Dahua ``Server: Webs`` header) -> ``http`` / ``rtsp`` entries, or a ``banners`` entry;
 - ``http-server-header`` / ``http-title`` / ``http-favicon`` / ``http-auth`` scripts -> an ``http`` entry;
 - ``rtsp-methods`` -> an ``rtsp`` entry; ``ssl-cert`` -> a ``tls`` entry; ``banner`` -> ``banners``;
-- nmap's own service match (product, version, extra info, device type) -> a ``banners`` entry with
-  ``"source": "nmap-service"`` (protocol = nmap's service name), since it is nmap's reading, not bytes
-  from the device.
+- nmap's own answers, which are its reading and not bytes from the device, go in ``discovery`` entries of
+  protocol ``nmap`` (identify fields ``discovery.nmap.<key>``, read by fingerprints/rules/nmap.yaml):
+  per port its service match (``service``, ``product``, ``version``, ``extrainfo``, ``devicetype``,
+  ``ostype``, ``hostname``, ``cpe``; ``"source": "nmap-service"``), per host its OS detection classes of
+  90% accuracy or more (``os_class``, ``os_match``, ``accuracy``, ``os_cpe``; ``"source": "nmap-os"``).
 """
 
 from __future__ import annotations
@@ -161,17 +163,87 @@ def _port_evidence(port: Any, rec: dict[str, Any]) -> None:
         text = (scripts["banner"].get("output") or "").strip()
         if text:
             add("banners", {"protocol": name, "port": portid, "text": text[:4096], "source": "nmap-script"})
-    if svc is not None and (svc.get("product") or svc.get("devicetype")):
-        parts = [svc.get("product", ""), svc.get("version", "")]
-        text = " ".join(p for p in parts if p)
-        if svc.get("extrainfo"):
-            text += f" ({svc.get('extrainfo')})"
-        entry = {"protocol": name, "port": portid, "text": text.strip()[:1024], "source": "nmap-service"}
-        if svc.get("devicetype"):
-            entry["devicetype"] = svc.get("devicetype", "")[:64]
-        if svc.get("ostype"):
-            entry["ostype"] = svc.get("ostype", "")[:64]
-        add("banners", entry)
+    if svc is not None:
+        for entry in service_entries(svc, portid):
+            add("discovery", entry)
+
+
+_SERVICE_KEYS = ("product", "version", "extrainfo", "devicetype", "ostype", "hostname", "vendor")
+MAX_CPES = 4  # per service or OS class
+MAX_OS_MATCHES = 3
+MAX_OS_CLASSES = 3  # per OS match
+MIN_OS_ACCURACY = 90  # nmap's OS guesses below this are left out
+
+
+def _cpes(el: Any) -> list[str]:
+    out = []
+    for c in el.findall("cpe")[:MAX_CPES]:
+        text = (c.text or "").strip()[:256]
+        if text.startswith("cpe:/") and text not in out:
+            out.append(text)
+    return out
+
+
+def service_entries(svc: Any, portid: int) -> list[dict[str, Any]]:
+    """nmap's own reading of one port (its service match: product, version, extra info, device type,
+    OS type, host name, CPE names) -> ``discovery`` entries of protocol ``nmap`` (identify fields
+    ``discovery.nmap.<key>``). The first CPE rides in the main entry, the others in entries of their own.
+    A port nmap only named from its port table (no probe matched) gives nothing."""
+    fields = {k: (svc.get(k) or "").strip()[:256] for k in _SERVICE_KEYS}
+    fields = {k: v for k, v in fields.items() if v}
+    cpes = _cpes(svc)
+    if not fields and not cpes:
+        return []
+    name = (svc.get("name") or "").strip()[:64]
+    if name:
+        fields = {"service": name, **fields}
+    out = []
+    for i, cpe in enumerate(cpes or [""]):
+        f = dict(fields) if i == 0 else {}
+        if cpe:
+            f["cpe"] = cpe
+        out.append({"protocol": "nmap", "port": portid, "source": "nmap-service", "fields": f})
+    return out
+
+
+def _accuracy(el: Any) -> int:
+    try:
+        return int(el.get("accuracy", "0"))
+    except ValueError:
+        return 0
+
+
+def os_entries(os_el: Any) -> list[dict[str, Any]]:
+    """nmap's OS detection (``<os><osmatch><osclass>``) -> ``discovery`` entries of protocol ``nmap``:
+    per class of at least MIN_OS_ACCURACY (the first class of each vendor: nmap's alternative guesses
+    are one observation), ``os_class`` in nmap-os-db's own notation (``vendor | family | generation |
+    type``, e.g. ``AXIS | embedded || webcam``), ``os_match`` (the match's name), ``accuracy`` and its
+    CPE names as ``os_cpe``."""
+    out: list[dict[str, Any]] = []
+    vendors: set[str] = set()
+    matches = [m for m in os_el.findall("osmatch")[:16] if _accuracy(m) >= MIN_OS_ACCURACY]
+    for m in matches[:MAX_OS_MATCHES]:
+        name = (m.get("name") or "").strip()[:256]
+        classes = m.findall("osclass")[:MAX_OS_CLASSES]
+        if not classes and name:
+            out.append({"protocol": "nmap", "source": "nmap-os",
+                        "fields": {"os_match": name, "accuracy": str(_accuracy(m))}})
+        for c in classes:
+            vendor, family = (c.get("vendor") or "").strip()[:80], (c.get("osfamily") or "").strip()[:80]
+            gen, kind = (c.get("osgen") or "").strip()[:40], (c.get("type") or "").strip()[:80]
+            accuracy = min(_accuracy(c) or _accuracy(m), 100)
+            if not vendor or vendor.lower() in vendors or accuracy < MIN_OS_ACCURACY:
+                continue
+            vendors.add(vendor.lower())
+            f = {"os_match": name, "os_class": f"{vendor} | {family} |{f' {gen} ' if gen else ''}| {kind}",
+                 "accuracy": str(accuracy)}
+            cpes = _cpes(c)
+            for i, cpe in enumerate(cpes or [""]):
+                g = dict(f) if i == 0 else {}
+                if cpe:
+                    g["os_cpe"] = cpe
+                out.append({"protocol": "nmap", "source": "nmap-os", "fields": {k: v for k, v in g.items() if v}})
+    return out
 
 
 def _host_record(host: Any) -> dict | None:
@@ -194,6 +266,11 @@ def _host_record(host: Any) -> dict | None:
         names = [h.get("name", "") for h in hn.findall("hostname") if h.get("name")]
         if names:
             rec["hostname"] = names[0][:256]
+    os_el = host.find("os")
+    if os_el is not None:
+        for entry in os_entries(os_el):
+            if len(rec.setdefault("discovery", [])) < 16:
+                rec["discovery"].append(entry)
     ports = host.find("ports")
     if ports is not None:
         for port in ports.findall("port")[:MAX_PORTS]:

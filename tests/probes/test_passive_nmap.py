@@ -157,8 +157,13 @@ def test_nmap_xml_two_cameras():
     dahua = recs["198.18.0.3"]
     assert dahua["http"][0]["headers"]["Server"] == "Webs" and dahua["http"][0]["title"] == "WEB SERVICE"
     assert dahua["rtsp"][0]["headers"]["Server"] == "Dahua Rtsp Server"
-    assert {"protocol": "rtsp", "port": 554, "text": "Dahua IP camera rtspd", "source": "nmap-service",
-            "devicetype": "webcam"} in dahua["banners"]
+    # nmap's own reading is a discovery entry of protocol nmap (not a banner: no bytes from the device)
+    assert {"protocol": "nmap", "port": 554, "source": "nmap-service", "fields": {
+        "service": "rtsp", "product": "Dahua IP camera rtspd", "devicetype": "webcam"}} in dahua["discovery"]
+    assert not any(b.get("source") == "nmap-service" for r in recs.values() for b in r.get("banners", []))
+    assert {"protocol": "nmap", "port": 80, "source": "nmap-service", "fields": {
+        "service": "http", "product": "Hikvision IP camera httpd", "devicetype": "webcam",
+        "cpe": "cpe:/h:hikvision:ip_camera"}} in hik["discovery"]
     for r in recs.values():
         rec = parse_record(r)
         assert rec.has_observation()
