@@ -134,28 +134,19 @@ class CamsweepApp(App[None]):
         assert self.store is not None and self.catalog is not None
         try:
             first = self.store.devices(restricted_only=True)
-            # the catalog's own policy data first (fast); checked against the fingerprint lists below
-            plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=first,
-                                     use_fingerprints=False)
+            # what the policy restricts is fingerprints.policy's one decision (plan asks it)
+            plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=first)
             if not self.loaded:
                 painted = threading.Event()
                 self.call_from_thread(self._loaded, first, plan, False, None, painted)
                 painted.wait(2.0)  # let the first screen draw before the rest competes for the GIL
             devices = self.store.devices()
-            plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices,
-                                     use_fingerprints=False)
+            plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices)
         except Exception as exc:  # a damaged store: a message, not a traceback
             self.call_from_thread(self.notify, f"cannot read the store: {exc}", severity="error", timeout=30)
             return
         search = {d["device_id"]: planlib.search_text(d) for d in devices}  # for the filter bar, off the UI
         self.call_from_thread(self._loaded, devices, plan, True, search)
-        try:
-            disagree = planlib.fingerprints_disagree(self.catalog, self.policy)
-            if disagree:
-                plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices)
-                self.call_from_thread(self._replan, plan, disagree)
-        except Exception as exc:
-            self.call_from_thread(self.notify, f"policy check failed: {exc}", severity="warning")
 
     def _loaded(self, devices: list[dict[str, Any]], plan: planlib.Plan, complete: bool = True,
                 search: dict[int, str] | None = None, painted: threading.Event | None = None) -> None:
@@ -184,13 +175,6 @@ class CamsweepApp(App[None]):
             self.screen_devices.query_one(CountBar).update(Text(clean(message, 300), "bold red"))
         except Exception:
             pass
-
-    def _replan(self, plan: planlib.Plan, makers: list[str]) -> None:
-        self.items = {it.device_id: it for it in plan.items}
-        self.totals = plan.totals
-        self.cells = {}
-        self.notify(f"the {self.policy} policy restricts {', '.join(makers)}: suggestions updated", timeout=6)
-        self.apply_view()
 
     # -- the devices view ------------------------------------------------------------------------
     def cells_for(self, device_id: int) -> list[Cell]:
