@@ -910,11 +910,13 @@ def brand_display(brand: str | None, manufacturer: str | None) -> str:
 class DeviceFilter:
     """What the devices view shows: ``restricted_only``, words to find, ``maker:`` and ``subnet:`` terms.
 
-    Text form (the filter bar): ``maker:hikvision subnet:198.18.1.0/24 type:nvr site:hq lts``. Free words
-    must all appear in one of ip, mac, maker, brand, model, type, site, lists or note.
+    Text form (the filter bar): ``maker:hikvision subnet:198.18.1.0/24 type:nvr site:hq lts``; ``review``
+    (or ``is:review``) keeps the devices that need review. Free words must all appear in one of ip, mac,
+    maker, brand, model, type, site, lists, note or the suspected maker of a review.
     """
 
     restricted_only: bool = False
+    review_only: bool = False
     words: tuple[str, ...] = ()
     makers: tuple[str, ...] = ()
     subnets: tuple[Any, ...] = ()
@@ -925,8 +927,8 @@ class DeviceFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.restricted_only or self.words or self.makers or self.subnets or self.types
-                    or self.sites or self.status)
+        return bool(self.restricted_only or self.review_only or self.words or self.makers or self.subnets
+                    or self.types or self.sites or self.status)
 
 
 def parse_filter(text: str, restricted_only: bool = False) -> DeviceFilter:
@@ -937,6 +939,7 @@ def parse_filter(text: str, restricted_only: bool = False) -> DeviceFilter:
     sites: list[str] = []
     status: list[str] = []
     errors: list[str] = []
+    review_only = False
     for tok in (text or "")[:500].split():
         key, sep, val = tok.partition(":")
         key = key.lower()
@@ -958,9 +961,11 @@ def parse_filter(text: str, restricted_only: bool = False) -> DeviceFilter:
             status.append(val.lower())
         elif tok.lower() in ("restricted", "is:restricted"):
             restricted_only = True
+        elif tok.lower() in ("review", "is:review", "needs-review"):
+            review_only = True
         else:
             words.append(tok.lower())
-    return DeviceFilter(restricted_only=restricted_only, words=tuple(words), makers=tuple(makers),
+    return DeviceFilter(restricted_only=restricted_only, review_only=review_only, words=tuple(words), makers=tuple(makers),
                         subnets=tuple(subnets), types=tuple(types), sites=tuple(sites), status=tuple(status),
                         errors=tuple(errors))
 
@@ -970,12 +975,16 @@ def search_text(device: Mapping[str, Any]) -> str:
     parts = [device.get(k) for k in ("ip", "mac", "manufacturer", "brand", "model", "device_type", "site",
                                       "firmware", "note")]
     parts += list(device.get("lists") or ())
+    if device.get("review"):
+        parts.append(device["review"].get("maker"))
     return " ".join(str(p) for p in parts if p).lower()
 
 
 def match_device(device: Mapping[str, Any], f: DeviceFilter, text: str | None = None,
                  status: str | None = None) -> bool:
     if f.restricted_only and device.get("restricted") is not True:
+        return False
+    if f.review_only and not device.get("review"):
         return False
     if f.makers:
         names = (_norm(device.get("manufacturer")), _norm(device.get("brand")))
@@ -1006,14 +1015,17 @@ class DeviceCounts:
     devices: int
     restricted: int
     unknown: int  # maker not established (restricted is None)
+    review: int = 0  # needs review (the evidence points at a restricted maker without establishing it)
 
 
 def count_devices(devices: Iterable[Mapping[str, Any]]) -> DeviceCounts:
-    n = r = u = 0
+    n = r = u = v = 0
     for d in devices:
         n += 1
         if d.get("restricted") is True:
             r += 1
         elif d.get("restricted") is None:
             u += 1
-    return DeviceCounts(devices=n, restricted=r, unknown=u)
+        if d.get("review"):
+            v += 1
+    return DeviceCounts(devices=n, restricted=r, unknown=u, review=v)

@@ -52,7 +52,7 @@ def _ip_key(ip: str | None) -> tuple[int, int, str]:
 
 
 _SORTS = {
-    "restricted": lambda d: {True: 0, None: 1, False: 2}.get(d.get("restricted"), 3),
+    "restricted": lambda d: ({True: 0, None: 1, False: 2}.get(d.get("restricted"), 3), not d.get("review")),
     "ip": lambda d: _ip_key(d.get("parent_ip") or d.get("ip")),
     "maker": lambda d: (d.get("manufacturer") or "~").lower(),
     "brand": lambda d: (d.get("brand") or "~").lower(),
@@ -155,7 +155,7 @@ class CamsweepApp(App[None]):
         self.items = {it.device_id: it for it in plan.items}
         self.totals = plan.totals
         counts = planlib.count_devices(devices)
-        self.counts = counts if complete else planlib.DeviceCounts(-1, counts.restricted, -1)
+        self.counts = counts if complete else planlib.DeviceCounts(-1, counts.restricted, -1, counts.review)
         self.search = search or {}
         self.cells = {}
         self.loaded = complete
@@ -188,11 +188,15 @@ class CamsweepApp(App[None]):
             return c
         r = d.get("restricted")
         maker = d.get("manufacturer")
+        review = d.get("review")
+        suspect = f"{review.get('maker') or ''}?" if review else "?"
         shown = planlib.brand_display(d.get("brand"), maker) if maker else \
-            (f"{d['brand']} -> ?" if d.get("brand") else "?")
+            (f"{d['brand']} -> {suspect}" if d.get("brand") else suspect)
         it = self.items.get(did)
         c = [
-            ("YES", "bad") if r is True else ("no", "good") if r is False else ("?", "warn"),
+            # REV: needs review (the evidence points at a restricted maker without establishing it)
+            ("YES", "bad") if r is True else ("REV", "warn") if review else ("no", "good") if r is False
+            else ("?", "warn"),
             # a camera behind a recorder's PoE ports: its recorder and channel, not its internal address
             ((clean(f"{d['parent_ip']} ch{d.get('channel') or '?'}", 45), "dim") if d.get("parent_ip")
              else (clean(d.get("ip"), 45), "")),
@@ -261,7 +265,7 @@ class CamsweepApp(App[None]):
             return
         o = self.totals.overall if self.totals else None
         bar.show(devices=self.counts.devices, restricted=self.counts.restricted, unknown=self.counts.unknown,
-                 shown=self.shown, total=o.total if o else None, remaining=o.remaining if o else None,
+                 review=self.counts.review, shown=self.shown, total=o.total if o else None, remaining=o.remaining if o else None,
                  currency=self.catalog.currency if self.catalog else "USD", policy=self.policy,
                  progress=self.progress)
 
