@@ -389,12 +389,13 @@ class Identifier:
         elif contenders:  # maker not established, but if every candidate is covered, so is the device
             r0, l0 = restricted_under(db, policy, contenders[0])
             r1, l1 = restricted_under(db, policy, contenders[1])
-            if r0 and r1:
+            both = all(_established(claims.get(g, ())) for g in contenders)  # never from weak clues alone
+            if r0 and r1 and both:
                 restricted = True
                 lists = tuple(x for x in l0 if x in l1)
                 notes.append("restricted whichever of the candidate makers it is")
             elif r0 or r1:
-                g, o = contenders if r0 else contenders[::-1]
+                g, o = contenders if r0 or not r1 else contenders[::-1]
                 review = {"maker": name(g), "reason":
                           f"conflicting claims: {name(g)} ({_rules(claims.get(g, ()))}) against "
                           f"{name(o)} ({_rules(claims.get(o, ()))})"}

@@ -128,6 +128,18 @@ def test_weak_self_claims_against_a_restricted_makers_clue_from_another_probe():
     assert r.restricted is not False and _review_maker(r) == "Hikvision"
 
 
+def test_weak_clues_for_two_restricted_makers_never_flag():
+    # Hikvision from two weak probes, Dahua from a third weak one: neither is established, and
+    # "restricted whichever it is" would be a verdict from weak evidence alone
+    r = _id({"http": [{"port": 80, "path": "/doc/page/login.asp", "status": 200, "body": LOGIN}],
+             "rtsp": [{"request": "DESCRIBE rtsp://h/Streaming/Channels/101", "status": 200}],
+             "ssdp": [{"headers": {"SERVER": "Linux, UPnP/1.0, Private Upnp SDK"}}]})
+    assert (r.manufacturer, r.restricted, _review_maker(r)) == (None, None, "Hikvision")
+    # two makers each established by a medium clue, both restricted: restricted whichever it is
+    r = _id({"http": [{"headers": {"Server": "App-webs/"}}], "rtsp": [{"headers": {"Server": "Dahua Rtsp Server"}}]})
+    assert (r.manufacturer, r.restricted) == (None, True)
+
+
 def test_a_lone_generic_upnp_header_is_not_dahua():
     r = _id({"ssdp": [{"headers": {"SERVER": "Linux, UPnP/1.0, Private Upnp SDK"}}]})
     assert r.manufacturer is None and r.restricted is None
