@@ -323,8 +323,10 @@ def _table(rows: list[dict[str, Any]], out: Any) -> None:
         if r.get("restricted") and lists:
             restricted += f" ({', '.join(lists[:2])}{f' +{len(lists) - 2}' if len(lists) > 2 else ''})"
         review = r.get("review")
-        if review:
-            restricted = ("yes, " if r.get("restricted") else "") + f"needs review ({_clean(review.get('maker'), 30)}?)"
+        if review and r.get("restricted"):
+            restricted += ", needs review"
+        elif review:
+            restricted = f"needs review ({_clean(review.get('maker'), 30)}?)"
         style = "bold red" if r.get("restricted") else "yellow" if review else None
         table.add_row(*(escape(x) for x in (
             ip, _clean(r.get("mac")), _clean(r.get("manufacturer")), _clean(r.get("brand")), _clean(r.get("model")),
