@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from fingerprints.db import STRENGTHS, Database, RuleMatch, display_registrant, load_database, norm_name
+from fingerprints.db import STRENGTHS, Database, RuleMatch, display_registrant, load_database
 from fingerprints.fields import record_fields
 from fingerprints.policy import label_makers, policy_lists, restricted_under
 from scanner.evidence import (
@@ -435,7 +435,7 @@ class Identifier:
     def _label_review(self, acc: _Acc, brand: str | None) -> dict[str, str] | None:
         """No maker established: an OEM label (or a chip arm's MAC block) that points at a restricted maker."""
         vendors = self._vendors
-        for _p, _w, bname, vid in sorted(acc.brands, key=lambda b: (-b[0], -b[1])):
+        for _p, _w, _name, vid in sorted(acc.brands, key=lambda b: (-b[0], -b[1])):
             if not vid or vendors[vid].kind != "oem_brand":
                 continue
             links = label_makers(self.db, self.policy_name, vid)
