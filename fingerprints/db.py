@@ -26,6 +26,10 @@ RULES_DIR = HERE / "rules"
 
 STRENGTHS = {"proof": 0.95, "strong": 0.8, "medium": 0.55, "weak": 0.3, "hint": 0.1}
 KINDS = frozenset(("maker", "subsidiary", "brand", "oem_brand", "component_maker"))
+# an `oem` entry of vendors.yaml: which maker made (some of) a label's products, how sure, and where it is said
+OEM_RELATIONS = frozenset(("oem", "white-label", "former-oem"))
+CONFIDENCES = frozenset(("high", "medium", "low"))
+_OEM_KEYS = frozenset(("maker", "relation", "confidence", "era", "product_lines", "cite", "note"))
 DEVICE_TYPES = frozenset(("camera", "ptz", "thermal", "doorbell", "nvr", "dvr", "encoder", "intercom",
                           "printer", "nas", "server", "router", "host"))
 EXTRACT_GROUPS = frozenset(("model", "firmware", "serial", "mac", "eui64", "brand", "device_type", "name"))
@@ -74,6 +78,10 @@ class Vendor:
     oem: tuple[dict[str, Any], ...] = ()
     group: str = ""  # the top of the parent chain (a maker's own id)
     risk: str | None = None  # component makers: the component_risk their parts carry
+    cite: tuple[str, ...] = ()
+    confidence: str | None = None  # subsidiary/brand: how sure the ownership is (as an oem entry's)
+    note: str = ""
+    members: tuple[str, ...] = ()  # a placeholder maker ("Hikvision or Dahua"): the makers it stands for
 
 
 @dataclass(slots=True)
@@ -181,8 +189,20 @@ class Database:
             kind = v.get("kind", "maker")
             if kind not in KINDS:
                 raise FingerprintError(f"{path.name}: vendor {vid}: unknown kind {kind!r}")
+            cite = _cites(v.get("cite"))
+            if kind in ("subsidiary", "brand") and not cite:
+                raise FingerprintError(f"{path.name}: vendor {vid}: a {kind} needs a cite (who says it belongs "
+                                       f"to {v.get('parent')!r})")
+            if kind in ("subsidiary", "brand") and not v.get("parent"):
+                raise FingerprintError(f"{path.name}: vendor {vid}: a {kind} needs a parent")
+            conf = v.get("confidence")
+            if conf is not None and conf not in CONFIDENCES:
+                raise FingerprintError(f"{path.name}: vendor {vid}: unknown confidence {conf!r} "
+                                       f"(one of {', '.join(sorted(CONFIDENCES))})")
+            oem = tuple(_oem_entry(path.name, vid, i, o) for i, o in enumerate(v.get("oem") or ()))
             self.vendors[vid] = Vendor(vid, v.get("name") or vid, kind, v.get("parent"), v.get("country"),
-                                       tuple(v.get("aliases") or ()), tuple(v.get("oem") or ()), "", v.get("risk"))
+                                       tuple(v.get("aliases") or ()), oem, "", v.get("risk"), cite, conf,
+                                       str(v.get("note") or ""), tuple(v.get("members") or ()))
             for pat in v.get("registrants") or ():
                 excl = v.get("not_registrants")
                 try:
@@ -200,10 +220,17 @@ class Database:
                     raise FingerprintError(f"{path.name}: vendor {vid}: parent cycle")
                 seen.add(top.id)
             self.vendors[vid] = Vendor(v.id, v.name, v.kind, v.parent, v.country or top.country, v.aliases, v.oem,
-                                       top.id, v.risk)
+                                       top.id, v.risk, v.cite, v.confidence, v.note, v.members)
             for o in v.oem:
-                if o.get("maker") not in self.vendors:
-                    raise FingerprintError(f"{path.name}: vendor {vid}: OEM maker {o.get('maker')!r} unknown")
+                maker = self.vendors.get(o["maker"])
+                if maker is None:
+                    raise FingerprintError(f"{path.name}: vendor {vid}: OEM maker {o['maker']!r} unknown")
+                if maker.kind in ("oem_brand", "component_maker") or o["maker"] == vid:
+                    raise FingerprintError(f"{path.name}: vendor {vid}: OEM maker {o['maker']!r} is a "
+                                           f"{maker.kind if o['maker'] != vid else 'the label itself'}, not a maker")
+            for m in v.members:
+                if m not in self.vendors:
+                    raise FingerprintError(f"{path.name}: vendor {vid}: member {m!r} unknown")
             for alias in (v.name, *v.aliases):
                 key = norm_name(alias)
                 if len(key) < 2:
@@ -403,6 +430,44 @@ class Database:
         if v.kind in ("oem_brand", "component_maker"):
             return org, None
         return org, self.vendors[v.group].name
+
+
+def _cites(value: Any) -> tuple[str, ...]:
+    """A cite given as one string or a list of strings, as a tuple (empty when missing or blank)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        return ()
+    return tuple(str(c).strip() for c in value if isinstance(c, str) and c.strip())
+
+
+def _oem_entry(where: str, vid: str, i: int, o: Any) -> dict[str, Any]:
+    """Check one `oem` entry of a vendor and return it normalised (cite and product_lines as lists)."""
+    at = f"{where}: vendor {vid}: oem entry {i + 1}"
+    if not isinstance(o, dict):
+        raise FingerprintError(f"{at}: must be a mapping with maker, relation, confidence, cite")
+    unknown = set(o) - _OEM_KEYS
+    if unknown:
+        raise FingerprintError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                               f"(allowed: {', '.join(sorted(_OEM_KEYS))})")
+    if not isinstance(o.get("maker"), str) or not o["maker"]:
+        raise FingerprintError(f"{at}: no maker")
+    relation = o.get("relation")
+    if relation not in OEM_RELATIONS:
+        raise FingerprintError(f"{at}: unknown relation {relation!r} (one of {', '.join(sorted(OEM_RELATIONS))}; "
+                               "a maker's own subsidiary or brand is a vendor of that kind with a parent)")
+    if o.get("confidence") not in CONFIDENCES:
+        raise FingerprintError(f"{at}: unknown or missing confidence {o.get('confidence')!r} "
+                               f"(one of {', '.join(sorted(CONFIDENCES))})")
+    cite = _cites(o.get("cite"))
+    if not cite:
+        raise FingerprintError(f"{at}: no cite (every OEM relation names its source)")
+    lines = o.get("product_lines") or []
+    if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+        raise FingerprintError(f"{at}: product_lines must be a list of strings")
+    return {"maker": o["maker"], "relation": relation, "confidence": o["confidence"],
+            "era": str(o.get("era") or ""), "product_lines": list(lines), "cite": list(cite),
+            "note": str(o.get("note") or "")}
 
 
 def eui64_to_mac(text: str) -> str | None:
