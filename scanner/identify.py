@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from fingerprints.db import STRENGTHS, Database, RuleMatch, display_registrant, load_database
+from fingerprints.db import STRENGTHS, Database, RuleMatch, display_registrant, load_database, norm_name
 from fingerprints.fields import record_fields
 from fingerprints.policy import label_makers, policy_lists, restricted_under
 from scanner.evidence import (
@@ -38,6 +38,10 @@ from scanner.evidence import (
 )
 
 THRESHOLD = STRENGTHS["weak"]  # the least score a maker's claims can add up to (see _established)
+# A MAC registrant camsweep has no vendor entry for, alone, is not a maker verdict (issue 12: it may be a
+# board maker or an OEM label; the registry maps the known ones to kind oem_brand/component_maker).
+# True restores the registrant as the maker when nothing else is seen (measured: see the verdict report).
+REGISTRANT_ALONE_NAMES_MAKER = False
 CONFLICT_MARGIN = 0.2  # two makers closer than this: neither is established
 _RANK = {"proof": 4, "strong": 3, "medium": 2, "weak": 1, "hint": 0}
 _OUI_STRENGTH_OWN = "strong"  # the record's own MAC in the registry (restrictions.md 2.5)
@@ -338,11 +342,20 @@ class Identifier:
             g = ranked[0][0]
             notes.append(f"{name(g)} named by weak evidence of one probe only ({_rules(claims.get(g, ()))}): "
                          "maker not established")
+        registrant_maker = False
         if maker_id is None:
             if acc.registrants:
                 w, org = max(acc.registrants)
-                notes.append(f"the MAC's IEEE registrant ({display_registrant(org)}) is not a maker camsweep knows "
-                             "(it may be a board maker or an OEM label): maker not established")
+                if (REGISTRANT_ALONE_NAMES_MAKER and not ranked and not acc.module
+                        and not any(b[3] and vendors[b[3]].kind == "oem_brand" for b in acc.brands)
+                        and not any(norm_name(u) not in norm_name(org) for u in acc.unknown_names)):
+                    manufacturer = display_registrant(org)
+                    registrant_maker = True
+                    confidence = w * 0.8
+                    notes.append("maker from the IEEE registrant of the MAC address only")
+                else:
+                    notes.append(f"the MAC's IEEE registrant ({display_registrant(org)}) is not a maker camsweep "
+                                 "knows (it may be a board maker or an OEM label): maker not established")
             if acc.module:
                 notes.append("only a chip or network-module maker is named: the device maker is not established")
             if acc.unknown_names and not ranked:
@@ -366,6 +379,8 @@ class Identifier:
 
         lists: tuple[str, ...] = ()
         restricted: bool | None = None
+        if registrant_maker:  # a registrant camsweep has no vendor entry for: on no list it knows
+            restricted = False
         if maker_id:
             restricted, lists = restricted_under(db, policy, maker_id)
             rivals = [g for g in claims if g != maker_id]

@@ -105,6 +105,18 @@ def test_an_unmapped_registrant_is_kept_in_notes():
     assert any(e.rule == "oui/registrant" for e in r.evidence)
 
 
+def test_the_registrant_switch(monkeypatch):
+    import scanner.identify as ident
+
+    monkeypatch.setattr(ident, "REGISTRANT_ALONE_NAMES_MAKER", True)
+    r = _id({"mac": "40:2c:76:1a:bc:de"})
+    assert (r.manufacturer, r.restricted, r.review) == ("Shanghai Dahua Scale Factory", False, None)
+    # never over an OEM label's or a module maker's block, nor over another maker's claim
+    assert _id({"mac": "00:1f:54:00:00:01"}).manufacturer is None
+    assert _id({"mac": "24:0a:c4:11:22:33"}).manufacturer is None
+    assert _id({"mac": "40:2c:76:1a:bc:de", "http": [{"title": "Hikvision"}]}).manufacturer is None
+
+
 def test_a_known_makers_own_block_stays_strong():
     r = _id({"mac": "28:57:be:01:02:03"})  # Hangzhou Hikvision Digital Technology
     assert (r.manufacturer, r.review, r.restricted) == ("Hikvision", None, True)
