@@ -698,6 +698,9 @@ class Identification:
     serial: str | None = None
     component_risk: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # "needs review": {"maker": suspected maker, "reason": why}, when the evidence points at a maker the
+    # policy restricts without establishing it (docs/evidence-format.md)
+    review: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -714,4 +717,5 @@ class Identification:
             "serial": self.serial,
             "component_risk": list(self.component_risk),
             "notes": list(self.notes),
+            "review": dict(self.review) if self.review else None,
         }

@@ -5,9 +5,18 @@ evidence with a strength (proof > strong > medium > weak > hint; restrictions.md
 name a maker (its firmware format, its API answering, its model family, its registered OUI) add up
 per maker group; pieces that only name a label (an OEM brand's name, serial prefix or OUI) set the
 brand and never the maker, so an OEM label on a maker's firmware reads as a relabel, not a
-contradiction. Hints alone never establish a maker. Two makers with comparable evidence, or a
-registrant that the device's own name contradicts, give ``manufacturer: null``: a wrong maker is
-worse than none.
+contradiction. Hints never count.
+
+A maker is established by one medium-or-stronger clue, or by two weak clues from different probes
+(protocols or evidence sources: two fields of one ONVIF answer or one HTTP response are one probe).
+One weak clue, or weak clues of one probe, establish nothing; nor does a MAC registrant camsweep has
+no vendor for (it may be a board maker or an OEM label). Two makers with comparable evidence, or a
+maker established by weak clues only against another maker's claim, give ``manufacturer: null``: a
+wrong maker is worse than none. Whether the maker is restricted is asked of fingerprints.policy (the
+one decision). Where the evidence points at a restricted maker without establishing it (weak clues
+only, an OEM label whose relation is not established by the device's own evidence, conflicting
+claims), the result carries ``review`` (the suspected maker and why); restricted is then never
+``true`` from weak evidence alone, nor ``false`` from a device's own weak claim.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from typing import Any
 
 from fingerprints.db import STRENGTHS, Database, RuleMatch, display_registrant, load_database, norm_name
 from fingerprints.fields import record_fields
+from fingerprints.policy import label_makers, policy_lists, restricted_under
 from scanner.evidence import (
     EvidenceError,
     EvidenceHit,
@@ -27,7 +37,11 @@ from scanner.evidence import (
     read_records,
 )
 
-THRESHOLD = STRENGTHS["weak"]  # a weak claim is enough when nothing contradicts it
+THRESHOLD = STRENGTHS["weak"]  # the least score a maker's claims can add up to (see _established)
+# A MAC registrant camsweep has no vendor entry for, alone, is not a maker verdict (issue 12: it may be a
+# board maker or an OEM label; the registry maps the known ones to kind oem_brand/component_maker).
+# True restores the registrant as the maker when nothing else is seen (measured: see the verdict report).
+REGISTRANT_ALONE_NAMES_MAKER = False
 CONFLICT_MARGIN = 0.2  # two makers closer than this: neither is established
 _RANK = {"proof": 4, "strong": 3, "medium": 2, "weak": 1, "hint": 0}
 _OUI_STRENGTH_OWN = "strong"  # the record's own MAC in the registry (restrictions.md 2.5)
@@ -61,11 +75,25 @@ def _raw_ok(attr: str, value: str) -> bool:
 _Plan = tuple[tuple[tuple[Any, int, Any], ...], tuple[Any, ...], str | None]
 
 
+def _probe(field: str, value: str = "") -> str:
+    """The probe a field came from: two clues of one probe are not independent. The protocol (http,
+    onvif, wsd, rtsp, ssdp, mdns, tls, dhcp), a banner's or a discovery reply's own protocol, or the MAC
+    registry ("oui") for a MAC address (the record's own, or one found inside another value)."""
+    if field.startswith("mac"):
+        return "oui"
+    head, _, rest = field.partition(".")
+    if head in ("banners", "discovery"):
+        if rest == "protocol":
+            return f"{head}.{value}"
+        return f"{head}.{rest.split('.', 1)[0].split('#', 1)[0]}"
+    return head.split("#", 1)[0]
+
+
 class _Acc:
     """Per-record accumulator (plain attributes: cheap to build, 100k records a second matter)."""
 
     __slots__ = ("hits", "maker", "maker_hint", "brands", "registrants", "unknown_names", "attrs", "components",
-                 "notes", "module")
+                 "notes", "module", "claims", "chips")
 
     def __init__(self) -> None:
         self.hits: list[EvidenceHit] = []
@@ -78,6 +106,8 @@ class _Acc:
         self.components: list[str] = []
         self.notes: list[str] = []
         self.module = False  # a MAC from a network-module or chip maker's block
+        self.claims: dict[str, list[tuple[int, str, str]]] = {}  # group -> (rank, probe, rule id), non-hint
+        self.chips: list[str] = []  # vendor ids of chip makers whose MAC block the device's MAC is in
 
 
 class Identifier:
@@ -86,8 +116,7 @@ class Identifier:
     def __init__(self, policy: str | None = None, db: Database | None = None) -> None:
         self.db = db or load_database()
         self.policy_name = policy or self.db.default_policy
-        spec = self.db.policy(self.policy_name)  # FingerprintError for an unknown name
-        self.policy_lists = frozenset(spec.get("lists") or ())
+        self.policy_lists = policy_lists(self.db, self.policy_name)  # FingerprintError for an unknown name
         self._index = self.db.index
         self._vendors = self.db.vendors
         self._serial_rules = self.db.index.get("@serial", [])
@@ -183,7 +212,7 @@ class Identifier:
             return
         acc.hits.append(hit or EvidenceHit(rule.id, fname, value, rule.strength, rule.note))
         for vid in m.vendors:
-            self._claim(acc, vid, w, rule.strength)
+            self._claim(acc, vid, w, rule.strength, probe=_probe(fname, value), rid=rule.id)
         if rule.brand:
             acc.brands.append((2, w, rule.brand, None))
         if rule.component:
@@ -214,16 +243,18 @@ class Identifier:
             strength = rule.strength if not m.vendors and rule.strength in ("hint", "weak") else "medium"
             self._oui(acc, ex["mac"], fname, strength)
 
-    def _claim(self, acc: _Acc, vid: str, w: float, strength: str, registry: bool = False) -> None:
+    def _claim(self, acc: _Acc, vid: str, w: float, strength: str, registry: bool = False,
+               probe: str = "", rid: str = "") -> None:
         v = self._vendors[vid]
         if v.kind == "component_maker":
             if v.risk and v.risk not in acc.components:
                 acc.components.append(v.risk)
-            if not (registry and v.parent):
-                # a chip named in a banner is a component; a module maker's MAC block names the module
-                acc.module = True
-                return
-            # a block registered to a restricted group's chip subsidiary (HiSilicon): that group's device
+            # a chip named in a banner is a component; a chip or module maker's MAC block names the
+            # module (or board), never the device's maker, even a restricted group's chip arm (HiSilicon)
+            acc.module = True
+            if registry and vid not in acc.chips:
+                acc.chips.append(vid)
+            return
         if strength != "hint":  # a hint does not name the label either
             acc.brands.append((3 if v.kind in ("oem_brand", "subsidiary", "brand") else 1, w, v.name, vid))
         if v.kind == "oem_brand":
@@ -233,6 +264,7 @@ class Identifier:
             acc.maker_hint[group] = 1 - (1 - acc.maker_hint.get(group, 0.0)) * (1 - w)
         else:
             acc.maker[group] = 1 - (1 - acc.maker.get(group, 0.0)) * (1 - w)
+            acc.claims.setdefault(group, []).append((_RANK[strength], probe, rid))
 
     @staticmethod
     def _attr(acc: _Acc, key: str, value: str, w: float) -> None:
@@ -260,57 +292,83 @@ class Identifier:
                 acc.registrants.append((w, org))
             return
         v = self._vendors[vid]
+        label = {"oem_brand": " (an OEM brand's block: the label, not the maker)",
+                 "component_maker": " (a chip or module maker's block: the board, not the device's maker)"}
         acc.hits.append(EvidenceHit(f"oui/{vid}", field, f"{norm} {org}", strength,
-                                    f"IEEE registry: {org}" + (" (an OEM brand's block: the label, not the maker)"
-                                                               if v.kind == "oem_brand" else "")))
-        self._claim(acc, vid, w, strength, registry=True)
+                                    f"IEEE registry: {org}" + label.get(v.kind, "")))
+        self._claim(acc, vid, w, strength, registry=True, probe="oui", rid=f"oui/{vid}")
 
     # ------------------------------------------------------------------ decision
     def _decide(self, rec: EvidenceRecord, acc: _Acc) -> Identification:
         db = self.db
+        vendors = self._vendors
         notes = acc.notes
+        policy = self.policy_name
         maker_id: str | None = None
         manufacturer: str | None = None
         confidence = 0.0
         contenders: tuple[str, ...] = ()
+        review: dict[str, str] | None = None
+        claims = acc.claims
         ranked = sorted(acc.maker.items(), key=lambda kv: -kv[1]) if len(acc.maker) > 1 else list(acc.maker.items())
-        if ranked and ranked[0][1] >= THRESHOLD:
-            top, score = ranked[0]
-            if len(ranked) > 1 and ranked[1][1] >= THRESHOLD and score - ranked[1][1] < CONFLICT_MARGIN:
-                other = ranked[1][0]
+        est = [(g, sc) for g, sc in ranked if _established(claims.get(g, ()))]
+
+        def name(g: str) -> str:
+            return vendors[g].name
+
+        def restricted_group(g: str) -> bool:
+            return bool(restricted_under(db, policy, g)[0])
+
+        if est:
+            top, score = est[0]
+            rivals = [g for g, _ in ranked if g != top]
+            if len(est) > 1 and score - est[1][1] < CONFLICT_MARGIN:
+                other = est[1][0]
                 contenders = (top, other)
-                notes.append(f"conflicting evidence: {self._vendors[top].name} ({score:.2f}) vs "
-                             f"{self._vendors[other].name} ({ranked[1][1]:.2f}); maker not established")
+                notes.append(f"conflicting evidence: {name(top)} ({score:.2f}) vs "
+                             f"{name(other)} ({est[1][1]:.2f}); maker not established")
+            elif rivals and _best(claims[top]) <= _RANK["weak"]:
+                # weak clues only, against another maker's claim: neither is established
+                other = rivals[0]
+                contenders = (top, other)
+                notes.append(f"conflicting evidence: {name(top)} from weak clues only vs {name(other)} "
+                             f"({_rules(claims[other])}); maker not established")
             else:
                 maker_id = top
-                manufacturer = self._vendors[top].name
+                manufacturer = name(top)
                 hint = acc.maker_hint.get(top, 0.0)
                 confidence = 1 - (1 - score) * (1 - hint)
-        elif acc.registrants and not ranked:
-            w, org = max(acc.registrants)
-            name = display_registrant(org)
-            oem_brands = [b for b in acc.brands if b[3] and self._vendors[b[3]].kind == "oem_brand"]
-            contradicted = [u for u in acc.unknown_names if norm_name(u) not in norm_name(org)]
-            if oem_brands or contradicted:
-                notes.append(f"the MAC's registrant ({name}) is not the name the device gives "
-                             f"({(contradicted or [oem_brands[0][2]])[0]}): maker not established")
-            else:
-                manufacturer = name
-                confidence = w * 0.8
-                notes.append("maker from the IEEE registrant of the MAC address only")
-        elif acc.module and not ranked:
-            notes.append("only a chip or network-module maker is named: the device maker is not established")
-        elif acc.unknown_names and not ranked:
-            notes.append(f"device names itself {acc.unknown_names[0]!r}: not a maker camsweep knows")
+        elif ranked:
+            g = ranked[0][0]
+            notes.append(f"{name(g)} named by weak evidence of one probe only ({_rules(claims.get(g, ()))}): "
+                         "maker not established")
+        registrant_maker = False
+        if maker_id is None:
+            if acc.registrants:
+                w, org = max(acc.registrants)
+                if (REGISTRANT_ALONE_NAMES_MAKER and not ranked and not acc.module
+                        and not any(b[3] and vendors[b[3]].kind == "oem_brand" for b in acc.brands)
+                        and not any(norm_name(u) not in norm_name(org) for u in acc.unknown_names)):
+                    manufacturer = display_registrant(org)
+                    registrant_maker = True
+                    confidence = w * 0.8
+                    notes.append("maker from the IEEE registrant of the MAC address only")
+                else:
+                    notes.append(f"the MAC's IEEE registrant ({display_registrant(org)}) is not a maker camsweep "
+                                 "knows (it may be a board maker or an OEM label): maker not established")
+            if acc.module:
+                notes.append("only a chip or network-module maker is named: the device maker is not established")
+            if acc.unknown_names and not ranked:
+                notes.append(f"device names itself {acc.unknown_names[0]!r}: not a maker camsweep knows")
 
         # brand: the label the device presents; an OEM or subsidiary label beats the maker's own name
         brand: str | None = None
         brands = acc.brands if manufacturer or not ranked else [b for b in acc.brands if b[0] >= 2]
-        if brands:  # with conflicting makers only an OEM or subsidiary label is trusted
+        if brands:  # without an established maker only an OEM or subsidiary label is trusted
             best = max(brands, key=lambda b: (b[0], b[1]))
             brand = best[2]
             if best[3] and maker_id:
-                bv = self._vendors[best[3]]
+                bv = vendors[best[3]]
                 if bv.kind == "oem_brand" and bv.group != maker_id:
                     notes.append(f"relabel: {bv.name} label on {manufacturer}-made hardware")
                     for o in bv.oem:
@@ -321,17 +379,50 @@ class Identifier:
 
         lists: tuple[str, ...] = ()
         restricted: bool | None = None
-        if maker_id:
-            lists = db.lists_for(maker_id)
-            restricted = bool(self.policy_lists.intersection(lists))
-        elif manufacturer:  # a registrant camsweep has no vendor entry for: on no list it knows
+        if registrant_maker:  # a registrant camsweep has no vendor entry for: on no list it knows
             restricted = False
+        if maker_id:
+            restricted, lists = restricted_under(db, policy, maker_id)
+            rivals = [g for g in claims if g != maker_id]
+            if restricted and rivals:
+                g = max(rivals, key=lambda x: _best(claims[x]))
+                review = {"maker": manufacturer or "", "reason":
+                          f"conflicting claims: {name(g)} ({_rules(claims[g])}) against {manufacturer} "
+                          f"({_rules(claims[maker_id])})"}
+            elif not restricted:
+                bad = [g for g in rivals if restricted_group(g)]
+                if bad:
+                    g = max(bad, key=lambda x: _best(claims[x]))
+                    if _best(claims[maker_id]) >= _RANK["strong"] and _best(claims[g]) <= _RANK["weak"]:
+                        notes.append(f"a weak {name(g)} clue ({_rules(claims[g])}) is outweighed by "
+                                     f"{manufacturer}'s own evidence")
+                    else:
+                        restricted = None
+                        review = {"maker": name(g), "reason":
+                                  f"{manufacturer} ({_rules(claims[maker_id])}) but {name(g)} evidence from another "
+                                  f"probe ({_rules(claims[g])}): not cleared"}
         elif contenders:  # maker not established, but if every candidate is covered, so is the device
-            common = set(db.lists_for(contenders[0])).intersection(db.lists_for(contenders[1]))
-            if self.policy_lists.intersection(common):
-                lists = tuple(x for x in db.lists_for(contenders[0]) if x in common)
+            r0, l0 = restricted_under(db, policy, contenders[0])
+            r1, l1 = restricted_under(db, policy, contenders[1])
+            both = all(_established(claims.get(g, ())) for g in contenders)  # never from weak clues alone
+            if r0 and r1 and both:
                 restricted = True
+                lists = tuple(x for x in l0 if x in l1)
                 notes.append("restricted whichever of the candidate makers it is")
+            elif r0 or r1:
+                g, o = contenders if r0 or not r1 else contenders[::-1]
+                review = {"maker": name(g), "reason":
+                          f"conflicting claims: {name(g)} ({_rules(claims.get(g, ()))}) against "
+                          f"{name(o)} ({_rules(claims.get(o, ()))})"}
+        else:
+            bad = [g for g, _ in ranked if restricted_group(g)]
+            if bad:
+                g = bad[0]
+                review = {"maker": name(g), "reason":
+                          f"weak evidence only ({_rules(claims.get(g, ()))}): not enough to establish the maker"}
+        if review is None and maker_id is None:
+            review = self._label_review(acc, brand)
+
         component_risk = tuple(acc.components)
         if "hisilicon_soc" in component_risk and not (maker_id and db.vendors[maker_id].group == "huawei"):
             notes.append("HiSilicon (Huawei) SoC indicated: component risk under section 889; ask for a BOM attestation")
@@ -353,7 +444,52 @@ class Identifier:
             serial=attrs["serial"][1] if "serial" in attrs else None,
             component_risk=component_risk,
             notes=tuple(notes),
+            review=review,
         )
+
+    def _label_review(self, acc: _Acc, brand: str | None) -> dict[str, str] | None:
+        """No maker established: an OEM label (or a chip arm's MAC block) that points at a restricted maker."""
+        vendors = self._vendors
+        for _p, _w, _name, vid in sorted(acc.brands, key=lambda b: (-b[0], -b[1])):
+            if not vid or vendors[vid].kind != "oem_brand":
+                continue
+            links = label_makers(self.db, self.policy_name, vid)
+            if links:
+                link = links[0]
+                how = {"former-oem": "has in the past sold devices made by"}.get(link.relation, "sells devices made by")
+                return {"maker": vendors[link.maker].name, "reason":
+                        f"{vendors[vid].name} label: {vendors[vid].name} {how} {vendors[link.maker].name} "
+                        f"({link.relation}, {link.confidence} confidence); the device's own evidence does not "
+                        "establish its maker"}
+        for vid in acc.chips:
+            v = vendors[vid]
+            if v.parent and v.group != vid and restricted_under(self.db, self.policy_name, v.group)[0]:
+                return {"maker": vendors[v.group].name, "reason":
+                        f"the MAC block is registered to {v.name} ({vendors[v.group].name}'s chip arm): the board, "
+                        "not the maker; nothing else establishes the maker"}
+        return None
+
+
+def _best(claims: Iterable[tuple[int, str, str]]) -> int:
+    return max((c[0] for c in claims), default=-1)
+
+
+def _established(claims: Iterable[tuple[int, str, str]]) -> bool:
+    """One medium-or-stronger clue, or weak clues from two different probes."""
+    probes = set()
+    for rank, probe, _rid in claims:
+        if rank >= _RANK["medium"]:
+            return True
+        probes.add(probe)
+    return len(probes) >= 2
+
+
+def _rules(claims: Iterable[tuple[int, str, str]]) -> str:
+    out: list[str] = []
+    for _rank, _probe, rid in sorted(claims, key=lambda c: -c[0]):
+        if rid not in out:
+            out.append(rid)
+    return ", ".join(out[:3]) + (", ..." if len(out) > 3 else "")
 
 
 def identify_record(record: EvidenceRecord | dict[str, Any], policy: str | None = None) -> Identification:

@@ -172,9 +172,14 @@ class MakerInfo:
 
 @dataclass(frozen=True, slots=True)
 class PolicyRule:
+    """A catalog policy: a restriction policy of fingerprints/policies.yaml (``restrict_as``; what it
+    restricts is decided by fingerprints.policy alone) plus procurement preferences of the catalog's own
+    (makers carrying ``excluded_flags``, makers named in ``excluded_makers``)."""
+
     name: str
-    restricted_makers: frozenset[str] = frozenset()
+    restrict_as: str = DEFAULT_POLICY
     excluded_flags: frozenset[str] = frozenset()
+    excluded_makers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,15 +296,20 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
         p = p or {}
         if not isinstance(p, dict):
             raise PlanError(f"catalog: policies.{name} must be a mapping")
+        if "restricted_makers" in p:
+            raise PlanError(f"catalog: policies.{name}.restricted_makers is no longer read: what a policy "
+                            "restricts comes from the fingerprint lists (fingerprints/policies.yaml); name "
+                            "makers you do not want suggested in excluded_makers")
         inherit = p.get("extends")
         base = policies.get(str(inherit)) if inherit else None
-        rm = {_norm(str(x)) for x in (p.get("restricted_makers") or [])}
         fl = {str(x) for x in (p.get("excluded_flags") or [])}
+        em = {_norm(str(x)) for x in (p.get("excluded_makers") or [])}
+        restrict_as = str(p.get("restrict_as") or (base.restrict_as if base else name))
         if base:
-            rm |= base.restricted_makers
             fl |= base.excluded_flags
-        policies[str(name)] = PolicyRule(name=str(name), restricted_makers=frozenset(rm),
-                                         excluded_flags=frozenset(fl))
+            em |= base.excluded_makers
+        policies[str(name)] = PolicyRule(name=str(name), restrict_as=restrict_as, excluded_flags=frozenset(fl),
+                                         excluded_makers=frozenset(em))
     classes: dict[str, ReplacementClass] = {}
     raw_classes = data.get("classes") or {}
     if not isinstance(raw_classes, dict):
@@ -330,66 +340,50 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
 
 
 # --------------------------------------------------------------------------------------------
-# policy: never suggest a maker the active policy restricts
+# policy: never suggest a maker the active policy restricts (fingerprints.policy decides: one decision)
 
 
-def _fingerprints_db() -> Any | None:
+def _fingerprints_db() -> Any:
     if "db" not in _fp_db_cache:
         try:
             import fingerprints
 
             _fp_db_cache["db"] = fingerprints.load_database()
-        except Exception:  # not built yet, or broken: the catalog's own policy data decides
-            _fp_db_cache["db"] = None
+        except CamsweepError as exc:
+            raise PlanError(f"cannot decide what the policy restricts: {exc}") from None
     return _fp_db_cache["db"]
 
 
 _fp_db_cache: dict[str, Any] = {}
 
 
-def _fingerprints_restricts(maker: str, policy: str) -> bool | None:
-    """Ask the fingerprints package whether ``policy`` restricts ``maker``; None when it cannot say.
+def maker_allowed(catalog: Catalog, maker: str, policy: str = DEFAULT_POLICY) -> bool:
+    """May the plan suggest (or the user choose) a device of ``maker`` under ``policy``?
 
-    Uses the registry API: ``lookup_names(maker)`` -> vendor ids, ``lists_for(vendor)`` -> lists covering
-    it (directly or through its group), ``policy(name)["lists"]`` -> the lists the policy enforces.
-    """
-    db = _fingerprints_db()
-    if db is None:
-        return None
+    Not when fingerprints.policy says the policy restricts the maker or the maker is an OEM label of a
+    restricted maker (``suggestion_allowed``, the one decision); nor when the catalog policy's own
+    procurement preferences exclude it (maker flags, excluded makers)."""
+    from fingerprints.policy import suggestion_allowed
+
+    rule = catalog.policies.get(policy)
+    fp_policy = rule.restrict_as if rule else policy
     try:
-        vids = db.lookup_names(maker)
-        if not vids:
-            return None
-        enforced = set(db.policy(policy).get("lists") or ())
-        return any(set(db.lists_for(v)) & enforced for v in vids)
-    except Exception:
-        return None
-
-
-def maker_allowed(catalog: Catalog, maker: str, policy: str = DEFAULT_POLICY, *,
-                  use_fingerprints: bool = True) -> bool:
-    """False when the policy restricts the maker: the fingerprints package's lists first, then the
-    catalog's own policy data (a maker either one restricts is never suggested)."""
-    if use_fingerprints and _fingerprints_restricts(maker, policy) is True:
-        return False
-    rule = catalog.policies.get(policy) or catalog.policies.get(DEFAULT_POLICY)
+        if not suggestion_allowed(_fingerprints_db(), fp_policy, maker):
+            return False
+    except PlanError:
+        raise
+    except CamsweepError as exc:  # an unknown policy name
+        raise PlanError(f"policy {policy!r}: {exc}") from None
     if rule is None:
         return True
-    info = catalog.maker(maker)
-    if _norm(maker) in rule.restricted_makers:
+    if _norm(maker) in rule.excluded_makers:
         return False
-    return not (set(info.flags) & rule.excluded_flags)
+    return not (set(catalog.maker(maker).flags) & rule.excluded_flags)
 
 
 def known_policies(catalog: Catalog) -> list[str]:
-    names = list(catalog.policies)
-    db = _fingerprints_db()
-    if db is not None:
-        try:
-            names += [n for n in db.policies() if n not in names]
-        except Exception:
-            pass
-    return names
+    names = list(_fingerprints_db().policies())
+    return names + [n for n in catalog.policies if n not in names]
 
 
 def check_policy(catalog: Catalog, policy: str) -> str:
@@ -398,20 +392,9 @@ def check_policy(catalog: Catalog, policy: str) -> str:
     return policy
 
 
-def fingerprints_disagree(catalog: Catalog, policy: str = DEFAULT_POLICY) -> list[str]:
-    """Catalog makers the fingerprints lists restrict under ``policy`` though the catalog's data allows them.
-
-    The TUI plans first from the catalog alone (fast) and rebuilds only when this is not empty."""
-    makers = {m.maker for c in catalog.classes.values() for m in c.models}
-    return sorted(m for m in makers if maker_allowed(catalog, m, policy, use_fingerprints=False)
-                  and not maker_allowed(catalog, m, policy))
-
-
-def suggest_models(catalog: Catalog, cls: str, policy: str = DEFAULT_POLICY, *,
-                   use_fingerprints: bool = True) -> list[CatalogModel]:
+def suggest_models(catalog: Catalog, cls: str, policy: str = DEFAULT_POLICY) -> list[CatalogModel]:
     """The catalog's models for a class that the policy allows, in catalog order."""
-    return [m for m in catalog.cls(cls).models
-            if maker_allowed(catalog, m.maker, policy, use_fingerprints=use_fingerprints)]
+    return [m for m in catalog.cls(cls).models if maker_allowed(catalog, m.maker, policy)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -629,7 +612,7 @@ def needs_plan(device: Mapping[str, Any]) -> bool:
 
 def build_item(device: Mapping[str, Any], saved: Mapping[str, Any] | None, catalog: Catalog,
                policy: str = DEFAULT_POLICY, record: EvidenceRecord | None = None,
-               cache: dict[Any, Any] | None = None, use_fingerprints: bool = True) -> PlanItem:
+               cache: dict[Any, Any] | None = None) -> PlanItem:
     """One device's plan: the saved choices where there are any, the catalog's defaults elsewhere.
 
     ``cache`` (any dict, reused across calls for one catalog and policy) saves repeating policy checks.
@@ -641,12 +624,12 @@ def build_item(device: Mapping[str, Any], saved: Mapping[str, Any] | None, catal
     if cls not in catalog.classes:
         cls = classify_replacement(device.get("device_type"), device.get("model"), device.get("manufacturer"))
     if ("s", cls) not in cache:
-        cache[("s", cls)] = suggest_models(catalog, cls, policy, use_fingerprints=use_fingerprints)
+        cache[("s", cls)] = suggest_models(catalog, cls, policy)
     suggestions = cache[("s", cls)]
     chosen: CatalogModel | None = None
     maker, model = saved.get("suggested_maker"), saved.get("suggested_model")
     if maker and ("m", maker) not in cache:
-        cache[("m", maker)] = maker_allowed(catalog, maker, policy, use_fingerprints=use_fingerprints)
+        cache[("m", maker)] = maker_allowed(catalog, maker, policy)
     if maker and not cache[("m", maker)]:
         maker = model = None  # the policy changed since it was saved: never show a restricted suggestion
     if model:
@@ -677,11 +660,10 @@ def build_item(device: Mapping[str, Any], saved: Mapping[str, Any] | None, catal
 
 
 def build_plan(devices: Iterable[Mapping[str, Any]], saved_plans: Mapping[int, Mapping[str, Any]],
-               catalog: Catalog, policy: str = DEFAULT_POLICY, *, use_fingerprints: bool = True) -> list[PlanItem]:
+               catalog: Catalog, policy: str = DEFAULT_POLICY) -> list[PlanItem]:
     """Plan items for every flagged device and every device with a saved plan, highest priority first."""
     cache: dict[Any, Any] = {}
-    items = [build_item(d, saved_plans.get(d["device_id"]), catalog, policy, cache=cache,
-                        use_fingerprints=use_fingerprints) for d in devices
+    items = [build_item(d, saved_plans.get(d["device_id"]), catalog, policy, cache=cache) for d in devices
              if needs_plan(d) or d["device_id"] in saved_plans]
     items.sort(key=lambda i: (-i.priority, i.site, i.ip or ""))
     return items
@@ -749,11 +731,11 @@ class Plan:
 
 
 def make_plan(store: Any, *, policy: str = DEFAULT_POLICY, catalog: Catalog | None = None,
-              devices: Sequence[Mapping[str, Any]] | None = None, use_fingerprints: bool = True) -> Plan:
+              devices: Sequence[Mapping[str, Any]] | None = None) -> Plan:
     """The plan for a store's devices (each device's latest identification), with totals."""
     catalog = catalog or load_catalog()
     devs = devices if devices is not None else store.devices()
-    items = build_plan(devs, store.plans(), catalog, policy, use_fingerprints=use_fingerprints)
+    items = build_plan(devs, store.plans(), catalog, policy)
     return Plan(items=tuple(items), totals=compute_totals(items), policy=policy, currency=catalog.currency,
                 catalog_version=catalog.version)
 
@@ -928,11 +910,13 @@ def brand_display(brand: str | None, manufacturer: str | None) -> str:
 class DeviceFilter:
     """What the devices view shows: ``restricted_only``, words to find, ``maker:`` and ``subnet:`` terms.
 
-    Text form (the filter bar): ``maker:hikvision subnet:198.18.1.0/24 type:nvr site:hq lts``. Free words
-    must all appear in one of ip, mac, maker, brand, model, type, site, lists or note.
+    Text form (the filter bar): ``maker:hikvision subnet:198.18.1.0/24 type:nvr site:hq lts``; ``review``
+    (or ``is:review``) keeps the devices that need review. Free words must all appear in one of ip, mac,
+    maker, brand, model, type, site, lists, note or the suspected maker of a review.
     """
 
     restricted_only: bool = False
+    review_only: bool = False
     words: tuple[str, ...] = ()
     makers: tuple[str, ...] = ()
     subnets: tuple[Any, ...] = ()
@@ -943,8 +927,8 @@ class DeviceFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.restricted_only or self.words or self.makers or self.subnets or self.types
-                    or self.sites or self.status)
+        return bool(self.restricted_only or self.review_only or self.words or self.makers or self.subnets
+                    or self.types or self.sites or self.status)
 
 
 def parse_filter(text: str, restricted_only: bool = False) -> DeviceFilter:
@@ -955,6 +939,7 @@ def parse_filter(text: str, restricted_only: bool = False) -> DeviceFilter:
     sites: list[str] = []
     status: list[str] = []
     errors: list[str] = []
+    review_only = False
     for tok in (text or "")[:500].split():
         key, sep, val = tok.partition(":")
         key = key.lower()
@@ -976,9 +961,11 @@ def parse_filter(text: str, restricted_only: bool = False) -> DeviceFilter:
             status.append(val.lower())
         elif tok.lower() in ("restricted", "is:restricted"):
             restricted_only = True
+        elif tok.lower() in ("review", "is:review", "needs-review"):
+            review_only = True
         else:
             words.append(tok.lower())
-    return DeviceFilter(restricted_only=restricted_only, words=tuple(words), makers=tuple(makers),
+    return DeviceFilter(restricted_only=restricted_only, review_only=review_only, words=tuple(words), makers=tuple(makers),
                         subnets=tuple(subnets), types=tuple(types), sites=tuple(sites), status=tuple(status),
                         errors=tuple(errors))
 
@@ -988,12 +975,16 @@ def search_text(device: Mapping[str, Any]) -> str:
     parts = [device.get(k) for k in ("ip", "mac", "manufacturer", "brand", "model", "device_type", "site",
                                       "firmware", "note")]
     parts += list(device.get("lists") or ())
+    if device.get("review"):
+        parts.append(device["review"].get("maker"))
     return " ".join(str(p) for p in parts if p).lower()
 
 
 def match_device(device: Mapping[str, Any], f: DeviceFilter, text: str | None = None,
                  status: str | None = None) -> bool:
     if f.restricted_only and device.get("restricted") is not True:
+        return False
+    if f.review_only and not device.get("review"):
         return False
     if f.makers:
         names = (_norm(device.get("manufacturer")), _norm(device.get("brand")))
@@ -1024,14 +1015,17 @@ class DeviceCounts:
     devices: int
     restricted: int
     unknown: int  # maker not established (restricted is None)
+    review: int = 0  # needs review (the evidence points at a restricted maker without establishing it)
 
 
 def count_devices(devices: Iterable[Mapping[str, Any]]) -> DeviceCounts:
-    n = r = u = 0
+    n = r = u = v = 0
     for d in devices:
         n += 1
         if d.get("restricted") is True:
             r += 1
         elif d.get("restricted") is None:
             u += 1
-    return DeviceCounts(devices=n, restricted=r, unknown=u)
+        if d.get("review"):
+            v += 1
+    return DeviceCounts(devices=n, restricted=r, unknown=u, review=v)

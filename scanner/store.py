@@ -109,8 +109,15 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m002_identification_review(db: sqlite_utils.Database) -> None:
+    """"needs review" (issue 12): the suspected maker and why, as JSON, per identification; counted per scan."""
+    db["identifications"].add_column("review", str)
+    db["scans"].add_column("review_count", int)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
+    ("002_identification_review", _m002_identification_review),
 ]
 
 
@@ -132,6 +139,7 @@ class ScanInfo:
     fingerprints_version: str | None
     device_count: int
     restricted_count: int
+    review_count: int = 0  # identifications that need review (Identification.review)
 
 
 class Store:
@@ -197,17 +205,18 @@ class Store:
                 "targets": json.dumps(list(targets)), "options": json.dumps(options or {}, default=str),
                 "site": site, "policy": policy, "camsweep_version": __version__,
                 "fingerprints_version": fingerprints_version, "device_count": 0, "restricted_count": 0,
-                "error": None,
+                "review_count": 0, "error": None,
             })
         return int(row.last_pk)
 
     def finish_scan(self, scan_id: int, status: str = "complete", error: str | None = None) -> None:
         counts = next(self.db.query(
-            "select count(*) as n, coalesce(sum(restricted = 1), 0) as r from identifications where scan_id = ?",
-            [scan_id]))
+            "select count(*) as n, coalesce(sum(restricted = 1), 0) as r, count(review) as v "
+            "from identifications where scan_id = ?", [scan_id]))
         with self.db.conn:
             self.db["scans"].update(scan_id, {"finished_at": now_iso(), "status": status, "error": error,
-                                              "device_count": counts["n"], "restricted_count": counts["r"]})
+                                              "device_count": counts["n"], "restricted_count": counts["r"],
+                                              "review_count": counts["v"]})
 
     def set_fingerprints_version(self, scan_id: int, version: str | None) -> None:
         """Record the fingerprint database a scan used (known once it has loaded)."""
@@ -345,7 +354,7 @@ class Store:
                 "lists": json.dumps(list(ident.lists)), "confidence": ident.confidence,
                 "evidence": json.dumps([e.to_dict() for e in ident.evidence]), "policy": policy,
                 "component_risk": json.dumps(list(ident.component_risk)), "parent_id": parent_id,
-                "channel": channel,
+                "channel": channel, "review": json.dumps(ident.review) if ident.review else None,
             })
         return dev_id
 
@@ -355,7 +364,7 @@ class Store:
 
         Each row: device_id, ip, mac, serial, site, first_seen, last_seen, manufacturer, brand, model,
         firmware, device_type, restricted (True/False/None), lists (list), confidence, evidence (list),
-        component_risk (list), parent_id, channel, scan_id, note.
+        component_risk (list), parent_id, channel, scan_id, note, review ({"maker", "reason"} or None).
         """
         if scan_id is None:
             base = ("select i.* from identifications i join (select device_id, max(scan_id) as s from "
@@ -452,7 +461,7 @@ def _scan_info(r: dict[str, Any]) -> ScanInfo:
                     targets=json.loads(r["targets"] or "[]"), options=opts, site=r["site"],
                     policy=r["policy"], camsweep_version=r["camsweep_version"],
                     fingerprints_version=r["fingerprints_version"], device_count=r["device_count"] or 0,
-                    restricted_count=r["restricted_count"] or 0)
+                    restricted_count=r["restricted_count"] or 0, review_count=r.get("review_count") or 0)
 
 
 def _device_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -463,4 +472,18 @@ def _device_row(r: dict[str, Any]) -> dict[str, Any]:
             out[k] = json.loads(out[k] or "[]")
     if "restricted" in out:
         out["restricted"] = None if out["restricted"] is None else bool(out["restricted"])
+    if "review" in out:
+        out["review"] = _review(out["review"])
     return out
+
+
+def _review(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
+    try:
+        v = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(v, dict) or not v.get("maker"):
+        return None
+    return {"maker": str(v["maker"]), "reason": str(v.get("reason") or "")}

@@ -30,19 +30,20 @@ EXPECTED = {
     "tiandy": ("Tiandy", False),             # Entity List, not section 889
     "kedacom": ("Kedacom", False),
     "boa-generic": (None, None),
-    "axis-onvif": ("Axis", False),
+    "axis-onvif": ("Axis", False),          # ONVIF manufacturer + the serial's (=MAC's) IEEE block: 2 probes
     "hanwha-onvif": ("Hanwha Vision", False),
     "reolink": (None, None),                 # Reolink model + an old Dahua RTSP string: never flag it
-    "foscam-hisi": ("Foscam", False),        # a HiSilicon SoC does not make it Huawei
-    "uniview-onvif": ("Uniview", False),
-    "huawei-ipc": ("Huawei", True),
+    "foscam-hisi": (None, None),             # a HiSilicon SoC does not make it Huawei; a lone ONVIF
+                                             # manufacturer field does not make it Foscam (issue 12)
+    "uniview-onvif": (None, None),           # ONVIF name + model: weak clues of one probe (issue 12)
+    "huawei-ipc": (None, None),              # a lone ONVIF manufacturer: review, never restricted (issue 12)
     "hik-isapi": ("Hikvision", True),
     "ip-only": (None, None),
     "synology": ("Synology", False),
     "openssh": (None, None),
     "xiongmai": ("Xiongmai", False),
     "hik-realm-new": ("Hikvision", True),
-    "mobotix": ("Mobotix", False),
+    "mobotix": (None, None),                 # a title naming the maker is one weak clue (issue 12)
     "hisilicon-board": ("Xiongmai", False),  # XMeye firmware format on a HiSilicon board
 }
 
@@ -61,10 +62,14 @@ def test_heldout_device(rid):
 def test_strict_policy_flags_the_entity_listed_makers():
     idf = Identifier(policy="strict")
     recs = _records()
-    for rid in ("tiandy", "kedacom", "uniview-onvif"):
+    for rid in ("tiandy", "kedacom"):
         assert idf.identify(parse_record(recs[rid])).restricted is True, rid
+    # weak clues of one probe point at Uniview without establishing it: review, never restricted (issue 12)
+    res = idf.identify(parse_record(recs["uniview-onvif"]))
+    assert res.restricted is None and res.review and res.review["maker"] == "Uniview"
+    assert Identifier().identify(parse_record(recs["uniview-onvif"])).review is None  # not restricted under ndaa889
 
 
 def test_hisilicon_chip_is_a_component_risk_not_a_maker():
     res = Identifier().identify(parse_record(_records()["foscam-hisi"]))
-    assert "hisilicon_soc" in res.component_risk and res.manufacturer == "Foscam"
+    assert "hisilicon_soc" in res.component_risk and res.manufacturer != "Huawei" and res.restricted is not True

@@ -52,7 +52,7 @@ def _ip_key(ip: str | None) -> tuple[int, int, str]:
 
 
 _SORTS = {
-    "restricted": lambda d: {True: 0, None: 1, False: 2}.get(d.get("restricted"), 3),
+    "restricted": lambda d: ({True: 0, None: 1, False: 2}.get(d.get("restricted"), 3), not d.get("review")),
     "ip": lambda d: _ip_key(d.get("parent_ip") or d.get("ip")),
     "maker": lambda d: (d.get("manufacturer") or "~").lower(),
     "brand": lambda d: (d.get("brand") or "~").lower(),
@@ -134,28 +134,19 @@ class CamsweepApp(App[None]):
         assert self.store is not None and self.catalog is not None
         try:
             first = self.store.devices(restricted_only=True)
-            # the catalog's own policy data first (fast); checked against the fingerprint lists below
-            plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=first,
-                                     use_fingerprints=False)
+            # what the policy restricts is fingerprints.policy's one decision (plan asks it)
+            plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=first)
             if not self.loaded:
                 painted = threading.Event()
                 self.call_from_thread(self._loaded, first, plan, False, None, painted)
                 painted.wait(2.0)  # let the first screen draw before the rest competes for the GIL
             devices = self.store.devices()
-            plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices,
-                                     use_fingerprints=False)
+            plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices)
         except Exception as exc:  # a damaged store: a message, not a traceback
             self.call_from_thread(self.notify, f"cannot read the store: {exc}", severity="error", timeout=30)
             return
         search = {d["device_id"]: planlib.search_text(d) for d in devices}  # for the filter bar, off the UI
         self.call_from_thread(self._loaded, devices, plan, True, search)
-        try:
-            disagree = planlib.fingerprints_disagree(self.catalog, self.policy)
-            if disagree:
-                plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices)
-                self.call_from_thread(self._replan, plan, disagree)
-        except Exception as exc:
-            self.call_from_thread(self.notify, f"policy check failed: {exc}", severity="warning")
 
     def _loaded(self, devices: list[dict[str, Any]], plan: planlib.Plan, complete: bool = True,
                 search: dict[int, str] | None = None, painted: threading.Event | None = None) -> None:
@@ -164,7 +155,7 @@ class CamsweepApp(App[None]):
         self.items = {it.device_id: it for it in plan.items}
         self.totals = plan.totals
         counts = planlib.count_devices(devices)
-        self.counts = counts if complete else planlib.DeviceCounts(-1, counts.restricted, -1)
+        self.counts = counts if complete else planlib.DeviceCounts(-1, counts.restricted, -1, counts.review)
         self.search = search or {}
         self.cells = {}
         self.loaded = complete
@@ -185,13 +176,6 @@ class CamsweepApp(App[None]):
         except Exception:
             pass
 
-    def _replan(self, plan: planlib.Plan, makers: list[str]) -> None:
-        self.items = {it.device_id: it for it in plan.items}
-        self.totals = plan.totals
-        self.cells = {}
-        self.notify(f"the {self.policy} policy restricts {', '.join(makers)}: suggestions updated", timeout=6)
-        self.apply_view()
-
     # -- the devices view ------------------------------------------------------------------------
     def cells_for(self, device_id: int) -> list[Cell]:
         d = self.by_id.get(device_id)
@@ -204,11 +188,15 @@ class CamsweepApp(App[None]):
             return c
         r = d.get("restricted")
         maker = d.get("manufacturer")
+        review = d.get("review")
+        suspect = f"{review.get('maker') or ''}?" if review else "?"
         shown = planlib.brand_display(d.get("brand"), maker) if maker else \
-            (f"{d['brand']} -> ?" if d.get("brand") else "?")
+            (f"{d['brand']} -> {suspect}" if d.get("brand") else suspect)
         it = self.items.get(did)
         c = [
-            ("YES", "bad") if r is True else ("no", "good") if r is False else ("?", "warn"),
+            # REV: needs review (the evidence points at a restricted maker without establishing it)
+            ("YES", "bad") if r is True else ("REV", "warn") if review else ("no", "good") if r is False
+            else ("?", "warn"),
             # a camera behind a recorder's PoE ports: its recorder and channel, not its internal address
             ((clean(f"{d['parent_ip']} ch{d.get('channel') or '?'}", 45), "dim") if d.get("parent_ip")
              else (clean(d.get("ip"), 45), "")),
@@ -277,7 +265,7 @@ class CamsweepApp(App[None]):
             return
         o = self.totals.overall if self.totals else None
         bar.show(devices=self.counts.devices, restricted=self.counts.restricted, unknown=self.counts.unknown,
-                 shown=self.shown, total=o.total if o else None, remaining=o.remaining if o else None,
+                 review=self.counts.review, shown=self.shown, total=o.total if o else None, remaining=o.remaining if o else None,
                  currency=self.catalog.currency if self.catalog else "USD", policy=self.policy,
                  progress=self.progress)
 

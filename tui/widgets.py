@@ -302,12 +302,15 @@ class CountBar(Static):
     """
 
     def show(self, *, devices: int, restricted: int, unknown: int, shown: int, total: float | None,
-             remaining: float | None, currency: str, policy: str, progress: str = "") -> None:
+             remaining: float | None, currency: str, policy: str, progress: str = "", review: int = 0) -> None:
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append("Devices ", "bold")
         t.append(f"{devices:,}" if devices >= 0 else "loading")
         t.append("  Restricted ", "bold")
         t.append(f"{restricted:,}", "bold red" if restricted else "green")
+        if review > 0:
+            t.append("  Needs review ", "bold")
+            t.append(f"{review:,}", "bold yellow")
         t.append("  Unknown ", "bold")
         t.append(f"{unknown:,}" if unknown >= 0 else "...", "yellow" if unknown else "")
         if total is not None:
@@ -332,6 +335,12 @@ class PlanPanel(Static):
 
     def show(self, item: Any | None, device: dict[str, Any] | None, totals: Any | None, currency: str) -> None:
         t = Text(overflow="fold")
+        review = device.get("review") if device is not None else None
+        if review:
+            t.append("Needs review\n", "bold yellow underline")
+            t.append("suspected maker ", "dim")
+            t.append(clean(review.get("maker") or "?", 40) + "\n", "bold")
+            t.append(clean(review.get("reason") or "", 300) + "\n\n", "italic")
         if item is not None:
             t.append("Replacement plan\n", "bold underline")
             t.append(f"{item.tier} ", "bold red" if item.tier == "P1" else "bold yellow")

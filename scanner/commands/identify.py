@@ -116,6 +116,9 @@ def render_table(results: list[Identification], policy: str, legal: set[str]) ->
         table.add_column(col, overflow="fold")
     for r in results:
         flag = {True: "[bold red]yes[/]", False: "no", None: "unknown"}[r.restricted]
+        if r.review:  # the suspected maker, unless it is the (restricted) maker shown
+            flag = ("[bold red]yes[/], " if r.restricted else "") + "[yellow]needs review[/]" + (
+                "" if r.restricted else f" [yellow]({_esc(r.review.get('maker', ''))}?)[/]")
         ev = r.evidence[0].rule if r.evidence else ""
         table.add_row(_esc(r.id or ""), _esc(r.manufacturer or "-"), _esc(r.brand or "-"), _esc(r.model or "-"),
                       r.device_type or "-", flag, ", ".join(x for x in r.lists if x in legal), f"{r.confidence:.2f}",

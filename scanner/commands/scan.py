@@ -22,7 +22,7 @@ from scanner.errors import CamsweepError
 
 FORMATS = ("table", "json", "csv")
 JSON_FIELDS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "device_type", "restricted",
-               "lists", "confidence", "evidence", "component_risk", "parent_ip", "channel", "device_id")
+               "lists", "confidence", "evidence", "component_risk", "parent_ip", "channel", "device_id", "review")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write the evidence records (format 1, JSONL) to FILE")
     s.add_argument("--fail-on", default=None, metavar="LIST",
                    help="exit 1 when the scan meets any of these comma-separated conditions: restricted, "
-                        "relabel, unknown, component-risk, new, changed (new/changed: against the previous "
+                        "review, relabel, unknown, component-risk, new, changed (new/changed: against the previous "
                         "complete scan of the same site); for schedulers")
     s.add_argument("--report", action="append", default=[], metavar="FORMAT:PATH",
                    help="write a report of this scan when it ends (html, json or csv; repeatable), "
@@ -216,7 +216,8 @@ def run(args: argparse.Namespace) -> int:
             _write_evidence(store, scan_id, args.evidence_out)
         if not quiet:
             print(f"camsweep: scan {scan_id} {info.status}: {info.device_count} devices, "
-                  f"{info.restricted_count} restricted (store: {store.path})", file=sys.stderr)
+                  f"{info.restricted_count} restricted, {info.review_count} need review (store: {store.path})",
+                  file=sys.stderr)
         from scanner.report import fail_on_hits, write_report
 
         for spec in args.report:
@@ -321,7 +322,12 @@ def _table(rows: list[dict[str, Any]], out: Any) -> None:
         lists = [str(x) for x in r.get("lists") or []]
         if r.get("restricted") and lists:
             restricted += f" ({', '.join(lists[:2])}{f' +{len(lists) - 2}' if len(lists) > 2 else ''})"
-        style = "bold red" if r.get("restricted") else None
+        review = r.get("review")
+        if review and r.get("restricted"):
+            restricted += ", needs review"
+        elif review:
+            restricted = f"needs review ({_clean(review.get('maker'), 30)}?)"
+        style = "bold red" if r.get("restricted") else "yellow" if review else None
         table.add_row(*(escape(x) for x in (
             ip, _clean(r.get("mac")), _clean(r.get("manufacturer")), _clean(r.get("brand")), _clean(r.get("model")),
             _clean(r.get("device_type")), restricted, f"{(r.get('confidence') or 0):.2f}")), style=style)
@@ -337,7 +343,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
             return "'" + s if s[:1] in ("=", "+", "-", "@") else s
     buf = io.StringIO()
     cols = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "device_type", "restricted", "lists",
-            "confidence", "parent_ip", "channel")
+            "confidence", "parent_ip", "channel", "review")
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for r in rows:
@@ -350,6 +356,8 @@ def _csv(rows: list[dict[str, Any]]) -> str:
                 v = ";".join(v or [])
             elif c == "confidence":
                 v = f"{(v or 0):.3f}"
+            elif c == "review":
+                v = (v or {}).get("maker")
             vals.append(spreadsheet_cell(v))
         w.writerow(vals)
     return buf.getvalue()

@@ -21,7 +21,7 @@ from scanner.store import Store
 
 FORMATS = ("html", "json", "csv", "pdf")
 _EXTENSIONS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv", ".pdf": "pdf"}
-FAIL_ON_CONDITIONS = ("restricted", "relabel", "unknown", "component-risk", "new", "changed")
+FAIL_ON_CONDITIONS = ("restricted", "review", "relabel", "unknown", "component-risk", "new", "changed")
 
 __all__ = ["FAIL_ON_CONDITIONS", "FORMATS", "SCHEMA_VERSION", "ReportError", "build_report_model",
            "fail_on_hits", "parse_report_spec", "render_report", "resolve_scan_id", "write_report"]
@@ -124,6 +124,7 @@ def fail_on_hits(store: Store, scan_id: int, conditions: list[str] | tuple[str, 
     hits = []
     counts = {
         "restricted": sum(1 for d in rows if d.get("restricted") is True),
+        "review": sum(1 for d in rows if d.get("review")),
         "unknown": sum(1 for d in rows if d.get("restricted") is None),
         "component-risk": sum(1 for d in rows if d.get("component_risk")),
         "relabel": sum(1 for d in rows if d.get("brand") and d.get("manufacturer")

@@ -18,7 +18,7 @@ from scanner import __version__
 from scanner.errors import CamsweepError
 from scanner.store import ScanInfo, Store
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: review, summary.needs_review, reviews (additive)
 log = logging.getLogger("camsweep.report")
 
 # Short labels of the restriction lists for charts and tables; the fingerprint database gives full names.
@@ -64,26 +64,33 @@ def _is_relabel(d: dict[str, Any]) -> bool:
 
 def _apply_policy(rows: list[dict[str, Any]], policy: str) -> None:
     """Re-evaluate ``restricted`` under another policy: the real maker stays what the scan established;
-    whether the policy restricts that maker comes from the fingerprint database (lists covering the maker,
-    directly or through its group, against the lists the policy enforces)."""
+    whether the policy restricts that maker is fingerprints.policy's one decision. A "needs review" row
+    keeps its review only where the new policy restricts the suspected maker; its restriction stays
+    unknown while it does (never "not restricted" over a restricted maker's evidence)."""
     try:
         db = importlib.import_module("fingerprints").load_database()
-        enforced = set(db.policy(policy).get("lists") or ())
+        pol = importlib.import_module("fingerprints.policy")
+        pol.policy_lists(db, policy)  # FingerprintError (a CamsweepError) for an unknown policy
     except CamsweepError:
         raise
     except Exception as exc:
         raise CamsweepError(f"cannot evaluate policy {policy!r}: the fingerprint database is unavailable "
                             f"({exc})") from None
     for row in rows:
+        review = row.get("review")
+        if review and not pol.restricted_name(db, policy, review.get("maker"))[0]:
+            review = row["review"] = None
         maker = row.get("manufacturer")
         if not maker:
             row["restricted"] = None
             continue
-        lists: set[str] = set()
-        for vid in db.lookup_names(maker) or ():
-            lists.update(db.lists_for(vid))
-        row["restricted"] = bool(lists & enforced)
-        row["lists"] = sorted(lists, key=lambda x: (x not in enforced, x))
+        restricted, lists = pol.restricted_name(db, policy, maker)
+        if restricted is None:  # a maker the registry does not know: on no list it knows
+            restricted = False
+        if review and review.get("maker") != maker and not restricted:
+            restricted = None
+        row["restricted"] = restricted
+        row["lists"] = list(lists)
 
 
 def _list_info() -> dict[str, dict[str, Any]]:
@@ -232,6 +239,7 @@ def _device_entry(d: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[s
         "parent_id": d.get("parent_id"), "parent_ip": parent.get("ip") if parent else None,
         "channel": d.get("channel"), "first_seen": d.get("first_seen"), "last_seen": d.get("last_seen"),
         "note": d.get("note") or None,
+        "review": dict(d["review"]) if d.get("review") else None,
         "evidence": [
             {"rule": str(e.get("rule", "")), "field": str(e.get("field", "")), "value": str(e.get("value", "")),
              "strength": str(e.get("strength", "")), **({"note": str(e["note"])} if e.get("note") else {})}
@@ -253,7 +261,7 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
         _apply_policy(rows, policy)
     by_id = {d["device_id"]: d for d in rows}
     devices = [_device_entry(d, by_id) for d in rows]
-    devices.sort(key=lambda d: (d["restricted"] is not True, d["restricted"] is not None,
+    devices.sort(key=lambda d: (d["restricted"] is not True, d["review"] is None, d["restricted"] is not None,
                                 d["manufacturer"] or "~", _ip_key(d["ip"])))
 
     restricted = [d for d in devices if d["restricted"] is True]
@@ -262,7 +270,7 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
     lists = Counter(lst for d in devices for lst in d["lists"])
     info_by_list = _list_info()
     observed = _observed(store, scan_id, {d["device_id"] for d in devices if d["restricted"] is not False
-                                          or d["relabel"] or d["component_risk"]})
+                                          or d["relabel"] or d["component_risk"] or d["review"]})
     for d in devices:
         if d["device_id"] in observed:
             d["observed"] = observed[d["device_id"]]
@@ -272,6 +280,7 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
         "not_restricted": sum(1 for d in devices if d["restricted"] is False),
         "unknown": sum(1 for d in devices if d["restricted"] is None),
         "unknown_maker": sum(1 for d in devices if not d["manufacturer"]),
+        "needs_review": sum(1 for d in devices if d["review"]),
         "relabels": sum(1 for d in devices if d["relabel"]),
         "component_risk": sum(1 for d in devices if d["component_risk"]),
         "by_maker": [{"maker": m, "devices": n, "restricted": makers_restricted.get(m, 0)}
@@ -292,6 +301,10 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
         "summary": summary,
         "relabels": [{"device_id": d["device_id"], "ip": d["ip"], "brand": d["brand"],
                       "manufacturer": d["manufacturer"], "model": d["model"]} for d in devices if d["relabel"]],
+        "reviews": [{"device_id": d["device_id"], "ip": d["ip"], "mac": d["mac"], "brand": d["brand"],
+                     "manufacturer": d["manufacturer"], "restricted": d["restricted"],
+                     "maker": d["review"]["maker"], "reason": d["review"]["reason"]}
+                    for d in devices if d["review"]],
         "unknowns": [{"device_id": d["device_id"], "ip": d["ip"], "mac": d["mac"], "brand": d["brand"],
                       "device_type": d["device_type"], "observed": observed.get(d["device_id"], [])}
                      for d in devices if d["restricted"] is None],
