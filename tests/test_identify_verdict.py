@@ -90,27 +90,29 @@ def test_hints_never_count():
     ("24:0a:c4:11:22:33", None, None, None, None),
     # HiSilicon's block: Huawei's chip arm names the board, not the device's maker
     ("84:8a:59:00:00:01", None, None, "Huawei", None),
-    # a registrant camsweep has no vendor for (a scale maker whose name contains "Dahua")
-    ("40:2c:76:1a:bc:de", None, None, None, None),
-], ids=["oem-label", "module-maker", "chip-arm", "unmapped"])
+], ids=["oem-label", "module-maker", "chip-arm"])
 def test_a_registrant_only_mac_is_not_a_maker_verdict(mac, maker, brand, review, restricted):
     r = _id({"mac": mac})
     assert (r.manufacturer, r.brand, _review_maker(r), r.restricted) == (maker, brand, review, restricted), r.to_dict()
     assert any(e.field == "mac" for e in r.evidence)  # the registrant stays in the evidence
 
 
-def test_an_unmapped_registrant_is_kept_in_notes():
+def test_an_unmapped_registrant_names_the_maker_on_no_list():
+    # a registrant camsweep has no vendor for (a scale maker whose name contains "Dahua"): its own block
     r = _id({"mac": "40:2c:76:1a:bc:de"})
-    assert any("Shanghai Dahua Scale Factory" in n and "not established" in n for n in r.notes)
+    assert (r.manufacturer, r.restricted, r.review) == ("Shanghai Dahua Scale Factory", False, None)
+    assert any("registrant" in n for n in r.notes)
     assert any(e.rule == "oui/registrant" for e in r.evidence)
 
 
 def test_the_registrant_switch(monkeypatch):
     import scanner.identify as ident
 
-    monkeypatch.setattr(ident, "REGISTRANT_ALONE_NAMES_MAKER", True)
+    monkeypatch.setattr(ident, "REGISTRANT_ALONE_NAMES_MAKER", False)
     r = _id({"mac": "40:2c:76:1a:bc:de"})
-    assert (r.manufacturer, r.restricted, r.review) == ("Shanghai Dahua Scale Factory", False, None)
+    assert (r.manufacturer, r.restricted) == (None, None)
+    assert any("Shanghai Dahua Scale Factory" in n and "not established" in n for n in r.notes)
+    monkeypatch.setattr(ident, "REGISTRANT_ALONE_NAMES_MAKER", True)
     # never over an OEM label's or a module maker's block, nor over another maker's claim
     assert _id({"mac": "00:1f:54:00:00:01"}).manufacturer is None
     assert _id({"mac": "24:0a:c4:11:22:33"}).manufacturer is None
