@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from scanner.probes.base import MAX_BYTES, Deadline, ProbeContext, decode_text
+from scanner.probes import vendorapi
 from scanner.probes.safexml import find_local, iter_local, leaf_fields, local, parse_xml, text_of
 
 MAX_HEADERS = 64
@@ -433,12 +434,15 @@ async def _vendor_paths(client: httpx.AsyncClient, host: str, port: int, tls: bo
         if res is not None and 200 <= res[0] < 300:  # kept only when it says something: a catch-all
             entries.append(build_http_entry(res[0], res[1], res[2], port=port, tls=tls, path=path))
 
-    fav, isapi, _login, magic, rpc2, _c = await asyncio.gather(
+    # the non-restricted makers' own device-info endpoints, for the makers the root page points at
+    makers = vendorapi.plausible_makers(entries)
+    fav, isapi, _login, magic, rpc2, _c, _v = await asyncio.gather(
         favicon(),
         get(ISAPI_DEVICE_INFO), get(HIK_LOGIN_PAGE), get(MAGICBOX_SYSTEM),
         get(RPC2_LOGIN, method="POST", content=RPC2_CHALLENGE,
             headers={"Content-Type": "application/json", "X-Requested-With": "XMLHttpRequest"}),
         canary(),
+        vendorapi.ask_anonymous(get, makers, discovery),
     )
     if fav is not None and fav[0] == 200 and fav[2] and root_entry is not None:
         root_entry["favicon_md5"] = favicon_md5(fav[2])
@@ -471,9 +475,9 @@ def app_port(targets: list[tuple[int, bool]], per_port: list[tuple[list[dict], l
 _PATH_ORDER = ("/", ISAPI_DEVICE_INFO, HIK_LOGIN_PAGE, MAGICBOX_SYSTEM, MAGICBOX_VENDOR, MAGICBOX_SOFTWARE, RPC2_LOGIN)
 
 
-def _path_rank(entry: dict) -> int:
+def _path_rank(entry: dict) -> tuple[int, str]:
     path = entry.get("path", "")
-    return _PATH_ORDER.index(path) if path in _PATH_ORDER else len(_PATH_ORDER)
+    return (_PATH_ORDER.index(path), "") if path in _PATH_ORDER else (len(_PATH_ORDER), str(path))
 
 
 def _looks_like(entries: list[dict], vendor: str) -> bool:
@@ -522,6 +526,15 @@ async def _with_credentials(client: httpx.AsyncClient, host: str, port: int, tls
                 discovery.append(d)
         body = await get(DAHUA_REMOTE_DEVICES)
         discovery.extend(parse_dahua_remote_devices(body) if body else [])
+    makers = vendorapi.plausible_makers(entries)
+    if makers:
+        async def fetch_throttled(method: str, url: str, max_bytes: int, **kw: Any
+                                  ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+            await ctx.throttle()
+            return await fetch(client, method, url, max_bytes, **kw)
+
+        await vendorapi.ask_with_credentials(fetch_throttled, lambda p: _url(scheme, host, port, p), makers,
+                                             user, password, discovery, cap)
 
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
