@@ -507,8 +507,20 @@ async def _with_credentials(client: httpx.AsyncClient, host: str, port: int, tls
         res = await fetch(client, "GET", _url(scheme, host, port, path), cap, auth=auth)
         return res[2] if res is not None and res[0] == 200 else None
 
-    hik = "isapi" in known or _looks_like(entries, "hikvision")
-    dahua = "magicbox" in known or "rpc2" in known or _looks_like(entries, "dahua")
+    # the non-restricted makers' own endpoints first: when one answers in its maker's format, a 401 on the
+    # Hikvision/Dahua paths says nothing and their credential questions are not asked
+    makers = vendorapi.plausible_makers(entries)
+    if makers:
+        async def fetch_throttled(method: str, url: str, max_bytes: int, **kw: Any
+                                  ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+            await ctx.throttle()
+            return await fetch(client, method, url, max_bytes, **kw)
+
+        await vendorapi.ask_with_credentials(fetch_throttled, lambda p: _url(scheme, host, port, p), makers,
+                                             user, password, discovery, cap)
+    own = vendorapi.answered_own_api(discovery)
+    hik = "isapi" in known or (not own and _looks_like(entries, "hikvision"))
+    dahua = "magicbox" in known or "rpc2" in known or (not own and _looks_like(entries, "dahua"))
     if hik:
         if "isapi" not in known:
             body = await get(ISAPI_DEVICE_INFO)
@@ -526,15 +538,6 @@ async def _with_credentials(client: httpx.AsyncClient, host: str, port: int, tls
                 discovery.append(d)
         body = await get(DAHUA_REMOTE_DEVICES)
         discovery.extend(parse_dahua_remote_devices(body) if body else [])
-    makers = vendorapi.plausible_makers(entries)
-    if makers:
-        async def fetch_throttled(method: str, url: str, max_bytes: int, **kw: Any
-                                  ) -> tuple[int, list[tuple[str, str]], bytes] | None:
-            await ctx.throttle()
-            return await fetch(client, method, url, max_bytes, **kw)
-
-        await vendorapi.ask_with_credentials(fetch_throttled, lambda p: _url(scheme, host, port, p), makers,
-                                             user, password, discovery, cap)
 
 
 async def probe(host: str, ctx: ProbeContext) -> dict:

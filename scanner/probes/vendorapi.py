@@ -14,7 +14,7 @@ points at nobody gets none, so a scan of ordinary hosts costs nothing more.
 | Vivotek | GET /cgi-bin/viewer/getparam.cgi?system_info_modelname&...                  | tried; basic/digest when 401 |
 | Uniview | GET /LAPI/V1.0/System/DeviceInfo                                            | credentials only    |
 | i-PRO   | GET /cgi-bin/getinfo?FILE=1                                                 | tried; digest when 401 |
-| Mobotix | GET /control/camerainfo?text                                                | tried; basic/digest when 401 |
+| Mobotix | GET /control/camerainfo (the HTML System table)                             | tried; basic/digest when 401 |
 | Reolink | POST /api.cgi?cmd=GetDevInfo (anonymous: the "please login first" envelope; with credentials: Login token, GetDevInfo, Logout) | envelope only |
 
 Pure parsers (capped, never raising; JSON bounded by :func:`scanner.probes.http.parse_json`, XML through
@@ -218,7 +218,7 @@ def parse_rcp(body: bytes | str) -> dict | None:
         common: dict[str, Any] = {}
         if cmd in ("0x0cd4", "0x002f"):
             common["firmware"] = value
-        return _entry("rcp", {"command": cmd, "result": value, "type": text_of(find_local(root, "type"), 32)},
+        return _entry("rcp", {"command": cmd, "result": value, "rcp_type": text_of(find_local(root, "type"), 32)},
                       common)
     except Exception:
         return None
@@ -276,23 +276,34 @@ def parse_ipro_getinfo(body: bytes | str) -> dict | None:
         return None
 
 
-_MX_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z /().-]{1,40}?)\s{2,}(\S.{0,200}?)\s*$")
+_MX_ROW = re.compile(r"<tr[^>]{0,200}>\s*<t[dh][^>]{0,200}>([^<]{1,200})</t[dh]>\s*<td[^>]{0,200}>(.{0,400}?)</td>",
+                     re.I | re.S)
+_TAG = re.compile(r"<[^>]{0,400}>")
+# the System table's row labels (English, German) -> common names (lausser/check_nwc_health Classes::Mobotix)
+_MX_LABELS = {"Model": "model", "Modell": "model", "Software": "firmware", "Software Version": "firmware",
+              "Factory IP Address": "factory_ip", "Seriennummer": "factory_ip", "Hardware": "hardware",
+              "Image Sensor": "sensor", "Bildsensor": "sensor"}
 
 
 def parse_mobotix_camerainfo(body: bytes | str) -> dict | None:
-    """MOBOTIX ``/control/camerainfo?text`` (aligned ``Label   value`` lines: Model, Software, Factory
-    IP Address...) -> ``{"protocol": "mobotix", ...}``; None unless a Model and a Software line are there."""
+    """MOBOTIX ``/control/camerainfo`` (an HTML page whose System table has Model, Factory IP Address,
+    Hardware, Image Sensor, Software rows) -> ``{"protocol": "mobotix", ...}``; None unless Model, Software
+    and a Factory IP Address (the MOBOTIX serial) or Image Sensor row are there."""
     try:
-        own: dict[str, str] = {}
-        for line in _text(body).splitlines()[:512]:
-            m = _MX_LINE.match(line)
-            if m and m.group(1).strip() not in own:
-                own[m.group(1).strip()] = m.group(2)
-        if not own.get("Model") or not own.get("Software"):
+        rows: dict[str, str] = {}
+        for m in _MX_ROW.finditer(_text(body)):
+            label = " ".join(_TAG.sub("", m.group(1)).split())
+            value = " ".join(_TAG.sub("", m.group(2)).replace("&nbsp;", " ").split())
+            if label in _MX_LABELS and _MX_LABELS[label] not in rows and value:
+                rows[_MX_LABELS[label]] = value
+            if len(rows) >= len(set(_MX_LABELS.values())):
+                break
+        if not rows.get("model") or not rows.get("firmware") or not (rows.get("factory_ip") or rows.get("sensor")):
             return None
-        return _entry("mobotix", {k.replace(" ", "_"): v for k, v in own.items()},
-                      {"model": own.get("Model"), "firmware": own.get("Software"),
-                       "serial": own.get("Serial Number"), "mac": own.get("MAC Address")})
+        model = re.sub(r"^MOBOTIX\s+", "", rows["model"], flags=re.I)
+        return _entry("mobotix", {k: v for k, v in rows.items() if k not in ("model", "firmware")},
+                      {"model": model, "firmware": rows["firmware"], "manufacturer": "MOBOTIX"
+                       if rows["model"].upper().startswith("MOBOTIX") else None})
     except Exception:
         return None
 
@@ -352,7 +363,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                         "&system_info_serialnumber&system_info_firmwareversion", parse_vivotek_getparam),
     Endpoint("uniview", "/LAPI/V1.0/System/DeviceInfo", parse_lapi_deviceinfo, anonymous=False),
     Endpoint("ipro", "/cgi-bin/getinfo?FILE=1", parse_ipro_getinfo),
-    Endpoint("mobotix", "/control/camerainfo?text", parse_mobotix_camerainfo),
+    Endpoint("mobotix", "/control/camerainfo", parse_mobotix_camerainfo),
     Endpoint("reolink", "/api.cgi?cmd=GetDevInfo", parse_reolink, "POST",
              json.dumps([{"cmd": "GetDevInfo", "action": 0, "param": {}}]).encode(), _JSON_HDR,
              with_credentials=False),  # with credentials: the token flow below
@@ -371,19 +382,28 @@ Fetch = Callable[..., Awaitable["tuple[int, list[tuple[str, str]], bytes] | None
 
 
 class ChallengeAuth(httpx.Auth):
-    """Answers the device's own challenge: Digest (httpx.DigestAuth) or, only when the device asks for it,
-    Basic. Nothing is sent with the first request."""
+    """Answers the device's own challenge: Digest (httpx.DigestAuth) or, only when the device asked for it,
+    Basic. Nothing is sent with the first request to a host; once the host has challenged, later requests
+    carry the answer at once (digest: the last challenge's nonce with the next nonce count)."""
 
     def __init__(self, username: str, password: str) -> None:
         self._digest = httpx.DigestAuth(username, password)
         self._basic = httpx.BasicAuth(username, password)
+        self._scheme = ""
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._scheme == "digest":
+            yield from self._digest.auth_flow(request)
+            return
+        if self._scheme == "basic":
+            yield from self._basic.auth_flow(request)
+            return
         response = yield request
         if response.status_code != 401:
             return
         challenges = [c.lower() for c in response.headers.get_list("www-authenticate")]
         if any(c.startswith("digest") for c in challenges):
+            self._scheme = "digest"
             flow = self._digest.auth_flow(request)
             next(flow)
             try:
@@ -391,6 +411,7 @@ class ChallengeAuth(httpx.Auth):
             except StopIteration:
                 return
         elif any(c.startswith("basic") for c in challenges):
+            self._scheme = "basic"
             yield next(self._basic.auth_flow(request))
 
 
@@ -450,8 +471,17 @@ async def ask_with_credentials(fetch: Callable[..., Awaitable[Any]], url: Callab
     await asyncio.gather(*jobs)
 
 
+def answered_own_api(discovery: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether one of these makers' APIs answered in its own format (then the Hikvision/Dahua credential
+    questions that a 401 on their paths would otherwise trigger are not worth asking)."""
+    return any(isinstance(d, Mapping) and d.get("protocol") in _OWN_PROTOCOLS for d in discovery)
+
+
 _PROTOCOL_OF = {"axis": "vapix", "hanwha": "sunapi", "bosch": "rcp", "vivotek": "vivotek", "uniview": "lapi",
                 "ipro": "ipro", "mobotix": "mobotix", "reolink": "reolink"}
+
+
+_OWN_PROTOCOLS = frozenset(_PROTOCOL_OF.values()) | {"vapix_param"}
 
 
 def _protocol_of(ep: Endpoint) -> str:
