@@ -46,6 +46,7 @@ VENDOR_APIS = {
     "ipro": "i-PRO getinfo",
     "mobotix": "MOBOTIX camerainfo",
     "reolink": "Reolink api.cgi",
+    "rpc2_magicbox": "Dahua RPC2 magicBox",
 }
 
 

@@ -509,13 +509,13 @@ async def _with_credentials(client: httpx.AsyncClient, host: str, port: int, tls
 
     # the non-restricted makers' own endpoints first: when one answers in its maker's format, a 401 on the
     # Hikvision/Dahua paths says nothing and their credential questions are not asked
+    async def fetch_throttled(method: str, url: str, max_bytes: int, **kw: Any
+                              ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        await ctx.throttle()
+        return await fetch(client, method, url, max_bytes, **kw)
+
     makers = vendorapi.plausible_makers(entries)
     if makers:
-        async def fetch_throttled(method: str, url: str, max_bytes: int, **kw: Any
-                                  ) -> tuple[int, list[tuple[str, str]], bytes] | None:
-            await ctx.throttle()
-            return await fetch(client, method, url, max_bytes, **kw)
-
         await vendorapi.ask_with_credentials(fetch_throttled, lambda p: _url(scheme, host, port, p), makers,
                                              user, password, discovery, cap)
     own = vendorapi.answered_own_api(discovery)
@@ -530,13 +530,17 @@ async def _with_credentials(client: httpx.AsyncClient, host: str, port: int, tls
         body = await get(HIK_CHANNELS)
         discovery.extend(parse_hik_channels(body) if body else [])
     if dahua:
+        cgi_off = any(e.get("path") == MAGICBOX_SYSTEM and e.get("status") == 403 for e in entries)
         if "magicbox" not in known:
-            bodies = [b for b in await asyncio.gather(get(MAGICBOX_SYSTEM), get(MAGICBOX_VENDOR),
-                                                      get(MAGICBOX_SOFTWARE), get(MAGICBOX_DEVICE_TYPE)) if b]
+            bodies = [] if cgi_off else [b for b in await asyncio.gather(
+                get(MAGICBOX_SYSTEM), get(MAGICBOX_VENDOR), get(MAGICBOX_SOFTWARE), get(MAGICBOX_DEVICE_TYPE)) if b]
             d = parse_magicbox(*bodies) if bodies else None
             if d:
                 discovery.append(d)
-        body = await get(DAHUA_REMOTE_DEVICES)
+            elif "rpc2" in known:  # the CGI API is off (newer firmware): the web client's JSON-RPC after login
+                await vendorapi.dahua_rpc2_info(fetch_throttled, lambda p: _url(scheme, host, port, p), user,
+                                                password, discovery, cap)
+        body = None if cgi_off else await get(DAHUA_REMOTE_DEVICES)
         discovery.extend(parse_dahua_remote_devices(body) if body else [])
 
 

@@ -515,3 +515,82 @@ async def _reolink_token_flow(fetch: Callable[..., Awaitable[Any]], url: Callabl
     finally:
         await fetch("POST", url(f"/api.cgi?cmd=Logout&token={token}"), 4096,
                     content=json.dumps([{"cmd": "Logout", "param": {}}]).encode(), headers=dict(_JSON_HDR))
+
+
+# ------------------------------------------------------------------------------------------------
+# Dahua RPC2 after login: firmware whose CGI API is off (newer Dahua and OEM builds keep only the JSON-RPC
+# the web client speaks). Only with the user's credentials, only for a device that answered the RPC2
+# login challenge, and only when the CGI questions said nothing.
+
+RPC2_METHODS = ("magicBox.getDeviceType", "magicBox.getSerialNo", "magicBox.getSoftwareVersion",
+                "magicBox.getVendor")
+
+
+def rpc2_password_hash(user: str, password: str, realm: str, random: str) -> str:
+    """Dahua's "Default" RPC2 login hash: MD5(user:random:MD5(user:realm:password)), upper-case hex
+    (rroller/dahua and the Dahua web client)."""
+    import hashlib
+
+    ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest().upper()
+    return hashlib.md5(f"{user}:{random}:{ha1}".encode(), usedforsecurity=False).hexdigest().upper()
+
+
+def parse_rpc2_magicbox(replies: Mapping[str, Any]) -> dict | None:
+    """The JSON replies to RPC2_METHODS (method -> decoded object) -> ``{"protocol": "rpc2_magicbox", ...}``:
+    ``params.type`` (model), ``params.sn``, ``params.version.Version``/``BuildDate``, ``params.vendor``.
+    None unless at least one call answered ``result: true`` with its params."""
+    try:
+        common: dict[str, Any] = {}
+        own: dict[str, Any] = {}
+        for method, obj in list(replies.items())[:8]:
+            if not isinstance(obj, dict) or obj.get("result") is not True or not isinstance(obj.get("params"), dict):
+                continue
+            p = obj["params"]
+            if method == "magicBox.getDeviceType" and isinstance(p.get("type"), str):
+                common["model"] = p["type"]
+            elif method == "magicBox.getSerialNo" and isinstance(p.get("sn"), str):
+                common["serial"] = p["sn"]
+            elif method == "magicBox.getSoftwareVersion" and isinstance(p.get("version"), dict):
+                common["firmware"] = p["version"].get("Version")
+                own["builddate"] = p["version"].get("BuildDate")
+            elif method == "magicBox.getVendor" and isinstance(p.get("vendor"), str):
+                own["vendor"] = p["vendor"]
+        if not any(_clean(v) for v in (*common.values(), *own.values())):
+            return None
+        return _entry("rpc2_magicbox", own, common)
+    except Exception:
+        return None
+
+
+async def dahua_rpc2_info(fetch: Callable[..., Awaitable[Any]], url: Callable[[str], str], user: str,
+                          password: str, discovery: list[dict], cap: int) -> None:
+    """RPC2 login (challenge, then the "Default" hash), the magicBox calls, logout. Facts only."""
+    hdr = {"Content-Type": "application/json", "X-Requested-With": "XMLHttpRequest"}
+
+    async def post(path: str, obj: dict, limit: int = 16384) -> Any:
+        res = await fetch("POST", url(path), min(cap, limit), content=json.dumps(obj).encode(), headers=hdr)
+        return _json(res[2]) if res is not None and res[0] == 200 else None
+
+    first = await post("/RPC2_Login", {"method": "global.login", "params": {
+        "userName": user, "password": "", "clientType": "Web3.0", "loginType": "Direct"}, "id": 1})
+    if not isinstance(first, dict) or not isinstance(first.get("params"), dict):
+        return
+    p, session = first["params"], first.get("session")
+    if p.get("encryption") != "Default" or not isinstance(p.get("realm"), str) or not isinstance(
+            p.get("random"), str) or not isinstance(session, (str, int)):
+        return  # other schemes (Basic, OldDigest, WatchNet) are not answered
+    second = await post("/RPC2_Login", {"method": "global.login", "params": {
+        "userName": user, "password": rpc2_password_hash(user, password, p["realm"], p["random"]),
+        "clientType": "Web3.0", "loginType": "Direct", "authorityType": "Default", "passwordType": "Default"},
+        "id": 2, "session": session})
+    if not isinstance(second, dict) or second.get("result") is not True:
+        return
+    session = second.get("session", session)
+    try:
+        replies = await asyncio.gather(*(post("/RPC2", {"method": m, "params": None, "id": 3 + i,
+                                                        "session": session}) for i, m in enumerate(RPC2_METHODS)))
+        d = parse_rpc2_magicbox(dict(zip(RPC2_METHODS, replies, strict=True)))
+        if d:
+            discovery.append(d)
+    finally:
+        await post("/RPC2", {"method": "global.logout", "params": None, "id": 99, "session": session}, 4096)

@@ -345,3 +345,75 @@ def test_reolink_token_flow_over_mock_transport(identifier):
     assert "s3cret" not in text and token not in text
     r = identifier.identify({"id": "r", **out})
     assert r.manufacturer == "Reolink" and r.firmware == "v3.1.0.956_22041507"
+
+
+# ------------------------------------------------------------------------------------------------
+# Dahua RPC2 after login (firmware with the CGI API off)
+
+
+def _imou_cgi_off() -> Device:
+    for seed in range(50):
+        spec = build_device("imou_camera", 3, random.Random(seed))
+        if spec.firmware.startswith("2.840"):
+            return Device(spec=spec, ip="198.18.0.9", username="admin", password="lab-secret-pw")
+    raise AssertionError("no Imou build with 2.840 firmware")
+
+
+def test_rpc2_login_hash_matches_the_lab_and_the_documented_formula():
+    # MD5("admin:Login to X:pw") upper, then MD5("admin:123:<that>") upper (rroller/dahua)
+    import hashlib
+
+    ha1 = hashlib.md5(b"admin:Login to X:pw").hexdigest().upper()
+    assert va.rpc2_password_hash("admin", "pw", "Login to X", "123") == hashlib.md5(
+        f"admin:123:{ha1}".encode()).hexdigest().upper()
+
+
+@pytest.mark.parametrize("password,expect", [("lab-secret-pw", True), ("wrong", False)])
+def test_rpc2_magicbox_after_login_when_the_cgi_api_is_off(identifier, password, expect):
+    dev = _imou_cgi_off()
+    seen: list[tuple[str, str, str]] = []
+    ctx = ProbeContext(timeout=2.0, http_transport=_lab_transport(dev, seen), ports={"http": (80,), "https": ()},
+                       credentials=lambda h: ("admin", password))
+    out = asyncio.run(probe_http.probe(dev.ip, ctx))
+    got = [d for d in out["discovery"] if d["protocol"] == "rpc2_magicbox"]
+    paths = [t for _, t, _ in seen]
+    assert paths.count("/cgi-bin/magicBox.cgi?action=getSystemInfo") == 1  # a 403 said the CGI API is off
+    if expect:
+        assert got and got[0]["fields"]["model"] == dev.spec.model and got[0]["fields"]["serial"] == dev.spec.serial
+        r = identifier.identify({"id": "i", **out})
+        assert r.manufacturer == "Dahua" and r.brand == "Imou"
+        assert "vendorapi/dahua-rpc2-magicbox" in {e.rule for e in r.evidence}
+        assert paths[-1] == "/RPC2"  # logged out
+    else:
+        assert not got and "/RPC2" not in paths
+    assert password not in json.dumps(out)
+
+
+@given(st.dictionaries(st.sampled_from(list(va.RPC2_METHODS) + ["x"]),
+                       st.one_of(st.none(), st.integers(), st.text(max_size=50),
+                                 st.fixed_dictionaries({"result": st.booleans(), "params": st.one_of(
+                                     st.none(), st.dictionaries(st.sampled_from(["type", "sn", "version", "vendor"]),
+                                                                st.one_of(st.text(max_size=40), st.integers(),
+                                                                          st.dictionaries(st.text(max_size=8),
+                                                                                          st.text(max_size=8),
+                                                                                          max_size=3))))})),
+                       max_size=5))
+@settings(max_examples=200, deadline=None)
+def test_rpc2_magicbox_parser_is_total(replies):
+    d = va.parse_rpc2_magicbox(replies)
+    if d is not None:
+        assert d["protocol"] == "rpc2_magicbox" and all(isinstance(v, str) for v in d["fields"].values())
+
+
+def test_rpc2_magicbox_recorded_shapes():
+    # getSoftwareVersion {Build, BuildDate, SecurityBaseLineVersion, Version, WebVersion} (Go Dahua RPC client,
+    # code index 1034821964); getDeviceType {type}, getSerialNo {sn}, getVendor {vendor} (code index 70602076513)
+    d = va.parse_rpc2_magicbox({
+        "magicBox.getDeviceType": {"id": 3, "params": {"type": "IPC-HDW2431T-AS-S2"}, "result": True, "session": 1},
+        "magicBox.getSerialNo": {"id": 4, "params": {"sn": "4J0186FPAG00123"}, "result": True, "session": 1},
+        "magicBox.getSoftwareVersion": {"id": 5, "params": {"version": {
+            "Build": "20240115", "BuildDate": "2024-01-15", "SecurityBaseLineVersion": "2.0",
+            "Version": "2.800.0000000.1", "WebVersion": "3.2.1"}}, "result": True, "session": 1},
+        "magicBox.getVendor": {"id": 6, "error": {"code": 268894209, "message": "x"}, "result": False}})
+    assert d["fields"] == {"model": "IPC-HDW2431T-AS-S2", "serial": "4J0186FPAG00123",
+                           "firmware": "2.800.0000000.1", "builddate": "2024-01-15"}

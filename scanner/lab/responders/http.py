@@ -180,8 +180,54 @@ def _dahua_kv(lines: list[str]) -> Response:
     return Response(200, [("Content-Type", "text/plain;charset=utf-8")], ("\r\n".join(lines) + "\r\n").encode())
 
 
+def cgi_disabled(dev: Device) -> bool:
+    """Dahua firmware 2.840 and later ship with the CGI API switched off (Platform Access); the web client
+    speaks RPC2 only."""
+    try:
+        return int((dev.spec.firmware or "0.0").split(".")[1]) >= 840
+    except (IndexError, ValueError):
+        return False
+
+
+def _rpc2_call(dev: Device, req: Request, live: set) -> Response:
+    """JSON-RPC over /RPC2 for a logged-in session: the magicBox identity calls the web client makes."""
+    s = dev.spec
+    try:
+        msg = json.loads(req.body.decode("utf-8"))
+        method, mid, session = str(msg.get("method", "")), msg.get("id", 1), msg.get("session")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return Response(200, [("Content-Type", "application/json")],
+                        b'{"error":{"code":287637505,"message":"Invalid request"},"result":false}')
+    if session not in live:
+        out = {"error": {"code": 287637505, "message": "Invalid session in request data!"}, "id": mid,
+               "result": False, "session": session}
+        return Response(200, [("Content-Type", "application/json")], json.dumps(out).encode())
+    params: dict | None = None
+    if method == "magicBox.getDeviceType":
+        params = {"type": s.model}
+    elif method == "magicBox.getSerialNo":
+        params = {"sn": s.serial}
+    elif method == "magicBox.getSoftwareVersion":
+        params = {"version": {"Build": s.build.replace("-", ""), "BuildDate": s.build,
+                              "SecurityBaseLineVersion": "2.3", "Version": s.firmware, "WebVersion": "3.2.1.1234567"}}
+    elif method == "magicBox.getVendor":
+        params = {"vendor": s.oem or "Dahua"}
+    elif method == "global.logout":
+        live.discard(session)
+        return Response(200, [("Content-Type", "application/json")],
+                        json.dumps({"id": mid, "params": None, "result": True, "session": session}).encode())
+    if params is None:
+        out = {"error": {"code": 268894209, "message": "Method not found"}, "id": mid, "result": False,
+               "session": session}
+    else:
+        out = {"id": mid, "params": params, "result": True, "session": session}
+    return Response(200, [("Content-Type", "application/json")], json.dumps(out).encode())
+
+
 def dahua_cgi(dev: Device, req: Request) -> Response:
     s = dev.spec
+    if cgi_disabled(dev):
+        return Response(403, [("Content-Type", "text/plain; charset=utf-8")], b"Error\r\nForbidden!\r\n")
     if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
         return Response(401, [("WWW-Authenticate", digest_challenge(dev, s.realm, opaque=True)),
                               ("Content-Type", "text/plain; charset=utf-8")], b"Error\r\nUnauthorized!\r\n")
@@ -237,7 +283,7 @@ def dahua_cgi(dev: Device, req: Request) -> Response:
     return Response(400, [("Content-Type", "text/plain; charset=utf-8")], b"Error\r\nBad Request!\r\n")
 
 
-def _rpc2_login(dev: Device, req: Request, sessions: dict[str, str]) -> Response:
+def _rpc2_login(dev: Device, req: Request, sessions: dict[str, str], state: dict) -> Response:
     """Dahua's two-step RPC2 login: a challenge, then MD5(user:random:MD5(user:realm:pass)) upper hex."""
     s = dev.spec
     try:
@@ -255,6 +301,10 @@ def _rpc2_login(dev: Device, req: Request, sessions: dict[str, str]) -> Response
         ha1 = hashlib.md5(f"{dev.username}:{s.realm}:{dev.password}".encode()).hexdigest().upper()
         want = hashlib.md5(f"{dev.username}:{random_s}:{ha1}".encode()).hexdigest().upper()
         if user == dev.username and secrets.compare_digest(pw.upper(), want):
+            live = state.setdefault("rpc2_live", set())
+            if len(live) > 256:
+                live.clear()
+            live.add(session)
             out = {"id": mid, "params": {"keepAliveInterval": 60}, "result": True, "session": session}
         else:
             out = {"error": {"code": 268632085, "message": "Component error: User or password not valid!"},
@@ -279,7 +329,9 @@ def dahua_route(dev: Device, req: Request, state: dict) -> Response:
     if path.startswith("/cgi-bin/"):
         return dahua_cgi(dev, req)
     if path == "/RPC2_Login" and req.method == "POST":
-        return _rpc2_login(dev, req, state.setdefault("rpc2", {}))
+        return _rpc2_login(dev, req, state.setdefault("rpc2", {}), state)
+    if path == "/RPC2" and req.method == "POST":
+        return _rpc2_call(dev, req, state.setdefault("rpc2_live", set()))
     return Response(404, [("Content-Type", "text/html")], b"<html><body>404 File Not Found</body></html>")
 
 
