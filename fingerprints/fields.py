@@ -47,6 +47,7 @@ VENDOR_APIS = {
     "mobotix": "MOBOTIX camerainfo",
     "reolink": "Reolink api.cgi",
     "rpc2_magicbox": "Dahua RPC2 magicBox",
+    "milesight": "Milesight system.information",
 }
 
 

@@ -15,6 +15,7 @@ points at nobody gets none, so a scan of ordinary hosts costs nothing more.
 | Uniview | GET /LAPI/V1.0/System/DeviceInfo                                            | credentials only    |
 | i-PRO   | GET /cgi-bin/getinfo?FILE=1                                                 | tried; digest when 401 |
 | Mobotix | GET /control/camerainfo (the HTML System table)                             | tried; basic/digest when 401 |
+| Milesight | GET /cgi-bin/admin/admin.cgi?action=get.system.information&format=json     | credentials only    |
 | Reolink | POST /api.cgi?cmd=GetDevInfo (anonymous: the "please login first" envelope; with credentials: Login token, GetDevInfo, Logout) | envelope only |
 
 Pure parsers (capped, never raising; JSON bounded by :func:`scanner.probes.http.parse_json`, XML through
@@ -57,6 +58,7 @@ _HINTS: dict[str, re.Pattern[str]] = {
     "ipro": re.compile(r"i-PRO|Panasonic|\bWV-[A-Z]{1,2}\d|/cgi-bin/getinfo|\bAW-[A-Z]{2}\d", re.I),
     "mobotix": re.compile(r"MOBOTIX|/control/userimage", re.I),
     "reolink": re.compile(r"reolink|\bBaichuan\b", re.I),
+    "milesight": re.compile(r"milesight", re.I),
 }
 
 
@@ -308,6 +310,21 @@ def parse_mobotix_camerainfo(body: bytes | str) -> dict | None:
         return None
 
 
+def parse_milesight_sysinfo(body: bytes | str) -> dict | None:
+    """Milesight ``admin.cgi?action=get.system.information&format=json`` (model, snCode, firmwareVersion,
+    deviceName) -> ``{"protocol": "milesight", ...}``; None unless model and snCode or firmwareVersion."""
+    try:
+        obj = _json(body)
+        if not isinstance(obj, dict) or not isinstance(obj.get("model"), str) or not (
+                obj.get("snCode") or obj.get("firmwareVersion")):
+            return None
+        own = {k: v for k, v in list(obj.items())[:MAX_FIELDS] if isinstance(k, str)}
+        return _entry("milesight", own, {"model": obj.get("model"), "firmware": obj.get("firmwareVersion"),
+                                         "serial": obj.get("snCode"), "mac": obj.get("macAddress")})
+    except Exception:
+        return None
+
+
 def parse_reolink(body: bytes | str) -> dict | None:
     """Reolink ``api.cgi`` JSON array: a GetDevInfo value (model, firmVer, serial, type...) or the error
     envelope an anonymous request gets (``rspCode -6``, "please login first") -> ``{"protocol": "reolink"}``."""
@@ -364,6 +381,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("uniview", "/LAPI/V1.0/System/DeviceInfo", parse_lapi_deviceinfo, anonymous=False),
     Endpoint("ipro", "/cgi-bin/getinfo?FILE=1", parse_ipro_getinfo),
     Endpoint("mobotix", "/control/camerainfo", parse_mobotix_camerainfo),
+    Endpoint("milesight", "/cgi-bin/admin/admin.cgi?action=get.system.information&format=json",
+             parse_milesight_sysinfo, anonymous=False),
     Endpoint("reolink", "/api.cgi?cmd=GetDevInfo", parse_reolink, "POST",
              json.dumps([{"cmd": "GetDevInfo", "action": 0, "param": {}}]).encode(), _JSON_HDR,
              with_credentials=False),  # with credentials: the token flow below
@@ -478,7 +497,7 @@ def answered_own_api(discovery: Iterable[Mapping[str, Any]]) -> bool:
 
 
 _PROTOCOL_OF = {"axis": "vapix", "hanwha": "sunapi", "bosch": "rcp", "vivotek": "vivotek", "uniview": "lapi",
-                "ipro": "ipro", "mobotix": "mobotix", "reolink": "reolink"}
+                "ipro": "ipro", "mobotix": "mobotix", "reolink": "reolink", "milesight": "milesight"}
 
 
 _OWN_PROTOCOLS = frozenset(_PROTOCOL_OF.values()) | {"vapix_param"}

@@ -25,7 +25,7 @@ from tests.probes.conftest import recording
 
 PARSERS = [va.parse_vapix_basicdeviceinfo, va.parse_vapix_param, va.parse_sunapi_deviceinfo, va.parse_rcp,
            va.parse_vivotek_getparam, va.parse_lapi_deviceinfo, va.parse_ipro_getinfo, va.parse_mobotix_camerainfo,
-           va.parse_reolink]
+           va.parse_reolink, va.parse_milesight_sysinfo]
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +136,7 @@ def test_vendor_api_label_is_withheld_on_a_catch_all_server(identifier):
     ({"headers": {"Location": "/control/userimage.html"}}, {"mobotix"}),
     ({"body": '<script src="/js/lib/uniview.js"></script>'}, {"uniview"}),
     ({"title": "Reolink"}, {"reolink"}),
+    ({"title": "Milesight Network Camera"}, {"milesight"}),
     ({"headers": {"Server": "App-webs/"}, "body": "/doc/page/login.asp"}, set()),
     ({"headers": {"Server": "nginx/1.22.1"}, "title": "Welcome to nginx!"}, set()),
     ({"headers": {"Server": "HP HTTP Server; HP Color LaserJet MFP M479fdw"}}, set()),
@@ -417,3 +418,41 @@ def test_rpc2_magicbox_recorded_shapes():
         "magicBox.getVendor": {"id": 6, "error": {"code": 268894209, "message": "x"}, "result": False}})
     assert d["fields"] == {"model": "IPC-HDW2431T-AS-S2", "serial": "4J0186FPAG00123",
                            "firmware": "2.800.0000000.1", "builddate": "2024-01-15"}
+
+
+def test_milesight_system_information_with_credentials_over_mock_transport(identifier):
+    """Milesight: digest-protected admin.cgi get.system.information (JSON keys as evercam/ex_nvr reads them:
+    model, snCode, firmwareVersion, deviceName); asked only with credentials, for a Milesight web server."""
+    from scanner.lab.responders.base import check_digest, digest_challenge
+
+    dev = Device(spec=build_device("axis_camera", 1, random.Random(1)), ip="198.18.0.5", username="admin",
+                 password="ms-secret")
+    seen: list[tuple[str, str]] = []
+    info = {"deviceName": "Network Camera", "model": "MS-C2963-PB", "snCode": "6221A1234567",
+            "firmwareVersion": "45.7.0.79", "macAddress": "1C:C3:16:01:02:03"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        target = request.url.raw_path.decode()
+        seen.append((target, request.headers.get("authorization", "")[:7]))
+        if target == "/":
+            return httpx.Response(200, content=b"<html><head><title>Milesight Network Camera</title></head></html>")
+        if target.startswith("/cgi-bin/admin/admin.cgi"):
+            if not check_digest(dev, request.headers.get("authorization"), request.method, "milesight", target):
+                return httpx.Response(401, headers={"WWW-Authenticate": digest_challenge(dev, "milesight")})
+            return httpx.Response(200, json=info)
+        return httpx.Response(404)
+
+    for creds in (None, ("admin", "ms-secret")):
+        seen.clear()
+        ctx = ProbeContext(timeout=2.0, http_transport=httpx.MockTransport(handler), ports={"http": (80,), "https": ()},
+                           credentials=(lambda h, c=creds: c) if creds else None)
+        out = asyncio.run(probe_http.probe(dev.ip, ctx))
+        got = [d for d in out.get("discovery", []) if d["protocol"] == "milesight"]
+        if creds is None:
+            assert not got and not [t for t, _ in seen if t.startswith("/cgi-bin/admin/")]
+        else:
+            assert got and got[0]["fields"]["serial"] == "6221A1234567"
+            r = identifier.identify({"id": "m", **out})
+            assert r.manufacturer == "Milesight" and r.model == "MS-C2963-PB"
+            assert "vendorapi/milesight-system-information" in {e.rule for e in r.evidence}
+            assert "ms-secret" not in json.dumps(out)
