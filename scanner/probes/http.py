@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 
-from scanner.probes.base import MAX_BYTES, Deadline, ProbeContext, decode_text
 from scanner.probes import vendorapi
+from scanner.probes.base import MAX_BYTES, Deadline, ProbeContext, decode_text
 from scanner.probes.safexml import find_local, iter_local, leaf_fields, local, parse_xml, text_of
 
 MAX_HEADERS = 64
