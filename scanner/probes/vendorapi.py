@@ -49,8 +49,8 @@ MAX_VALUE = 256
 
 
 _HINTS: dict[str, re.Pattern[str]] = {
-    "axis": re.compile(r"\bAXIS_|\bAXIS\b|/axis-cgi/|/camera/index\.html|/view/viewer_index\.shtml|\baxis\.com\b",
-                       re.I),
+    "axis": re.compile(r"(?-i:\bAXIS(?:_|\b))|/axis-cgi/|/camera/index\.html|/view/viewer_index\.shtml|\baxis\.com\b",
+                       re.I),  # the brand in capitals: "x axis" on a chart page is not Axis
     "hanwha": re.compile(r"iPolis|Wisenet|Hanwha|/wmf/|/stw-cgi/|samsungtechwin|Samsung Techwin", re.I),
     "bosch": re.compile(r"VCS-VideoJet|VCS-VIDOS|rcpplus|/rcp\.xml|Bosch Security|\bBosch\b", re.I),
     "vivotek": re.compile(r"vivotek|\bVVTK\b", re.I),

@@ -139,6 +139,7 @@ def test_vendor_api_label_is_withheld_on_a_catch_all_server(identifier):
     ({"title": "Milesight Network Camera"}, {"milesight"}),
     ({"headers": {"Server": "App-webs/"}, "body": "/doc/page/login.asp"}, set()),
     ({"headers": {"Server": "nginx/1.22.1"}, "title": "Welcome to nginx!"}, set()),
+    ({"title": "Sales dashboard", "body": "<script>chart.x axis = 'time'; var yAxis = 2;</script>"}, set()),
     ({"headers": {"Server": "HP HTTP Server; HP Color LaserJet MFP M479fdw"}}, set()),
 ])
 def test_plausible_makers(entry, makers):
