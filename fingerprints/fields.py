@@ -11,7 +11,10 @@
   which case an answered path proves nothing and ``http.catch_all`` is set instead;
 - ``rtsp.path``: the path of a non-OPTIONS request the device answered with 2xx (its URL scheme);
 - ``wsd.scope.<key>``: ONVIF scopes split into key and URL-decoded value;
-- ``discovery.protocol``: the protocol of each discovery reply that carried fields.
+- ``discovery.protocol``: the protocol of each discovery reply that carried fields;
+- ``http.api`` also names the non-restricted makers' device-info APIs that answered in their own format
+  (scanner/probes/vendorapi.py parses them into discovery replies: VAPIX, SUNAPI, RCP+, LAPI, ...), unless
+  the web server is a catch-all.
 """
 
 from __future__ import annotations
@@ -31,6 +34,21 @@ MAX_SCAN = 16384
 
 
 CANARY_PREFIX = "/camsweep-"
+
+# discovery protocol (scanner/probes/vendorapi.py) -> the ``http.api`` value its answer gives
+VENDOR_APIS = {
+    "vapix": "VAPIX basicdeviceinfo",
+    "vapix_param": "VAPIX param.cgi",
+    "sunapi": "SUNAPI deviceinfo",
+    "rcp": "RCP+ over CGI",
+    "vivotek": "Vivotek getparam",
+    "lapi": "LAPI DeviceInfo",
+    "ipro": "i-PRO getinfo",
+    "mobotix": "MOBOTIX camerainfo",
+    "reolink": "Reolink api.cgi",
+    "rpc2_magicbox": "Dahua RPC2 magicBox",
+    "milesight": "Milesight system.information",
+}
 
 
 def _answered(h) -> bool:  # type: ignore[no-untyped-def]
@@ -101,7 +119,12 @@ def record_fields(rec: EvidenceRecord) -> list[tuple[str, str]]:
             m = _SCOPE.match(s)
             if m:
                 add(("wsd.scope." + m.group(1).lower(), unquote(m.group(2))[:256]))
+    apis: set[str] = set()
     for d in rec.discovery:
         if d.fields and d.protocol:
             add(("discovery.protocol", d.protocol))
+            label = VENDOR_APIS.get(d.protocol)
+            if label and not catch_all and label not in apis:
+                apis.add(label)
+                add(("http.api", label))
     return out

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from scanner.probes import vendorapi
 from scanner.probes.base import MAX_BYTES, Deadline, ProbeContext, decode_text
 from scanner.probes.safexml import find_local, iter_local, leaf_fields, local, parse_xml, text_of
 
@@ -433,12 +434,15 @@ async def _vendor_paths(client: httpx.AsyncClient, host: str, port: int, tls: bo
         if res is not None and 200 <= res[0] < 300:  # kept only when it says something: a catch-all
             entries.append(build_http_entry(res[0], res[1], res[2], port=port, tls=tls, path=path))
 
-    fav, isapi, _login, magic, rpc2, _c = await asyncio.gather(
+    # the non-restricted makers' own device-info endpoints, for the makers the root page points at
+    makers = vendorapi.plausible_makers(entries)
+    fav, isapi, _login, magic, rpc2, _c, _v = await asyncio.gather(
         favicon(),
         get(ISAPI_DEVICE_INFO), get(HIK_LOGIN_PAGE), get(MAGICBOX_SYSTEM),
         get(RPC2_LOGIN, method="POST", content=RPC2_CHALLENGE,
             headers={"Content-Type": "application/json", "X-Requested-With": "XMLHttpRequest"}),
         canary(),
+        vendorapi.ask_anonymous(get, makers, discovery),
     )
     if fav is not None and fav[0] == 200 and fav[2] and root_entry is not None:
         root_entry["favicon_md5"] = favicon_md5(fav[2])
@@ -471,9 +475,9 @@ def app_port(targets: list[tuple[int, bool]], per_port: list[tuple[list[dict], l
 _PATH_ORDER = ("/", ISAPI_DEVICE_INFO, HIK_LOGIN_PAGE, MAGICBOX_SYSTEM, MAGICBOX_VENDOR, MAGICBOX_SOFTWARE, RPC2_LOGIN)
 
 
-def _path_rank(entry: dict) -> int:
+def _path_rank(entry: dict) -> tuple[int, str]:
     path = entry.get("path", "")
-    return _PATH_ORDER.index(path) if path in _PATH_ORDER else len(_PATH_ORDER)
+    return (_PATH_ORDER.index(path), "") if path in _PATH_ORDER else (len(_PATH_ORDER), str(path))
 
 
 def _looks_like(entries: list[dict], vendor: str) -> bool:
@@ -503,8 +507,20 @@ async def _with_credentials(client: httpx.AsyncClient, host: str, port: int, tls
         res = await fetch(client, "GET", _url(scheme, host, port, path), cap, auth=auth)
         return res[2] if res is not None and res[0] == 200 else None
 
-    hik = "isapi" in known or _looks_like(entries, "hikvision")
-    dahua = "magicbox" in known or "rpc2" in known or _looks_like(entries, "dahua")
+    # the non-restricted makers' own endpoints first: when one answers in its maker's format, a 401 on the
+    # Hikvision/Dahua paths says nothing and their credential questions are not asked
+    async def fetch_throttled(method: str, url: str, max_bytes: int, **kw: Any
+                              ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        await ctx.throttle()
+        return await fetch(client, method, url, max_bytes, **kw)
+
+    makers = vendorapi.plausible_makers(entries)
+    if makers:
+        await vendorapi.ask_with_credentials(fetch_throttled, lambda p: _url(scheme, host, port, p), makers,
+                                             user, password, discovery, cap)
+    own = vendorapi.answered_own_api(discovery)
+    hik = "isapi" in known or (not own and _looks_like(entries, "hikvision"))
+    dahua = "magicbox" in known or "rpc2" in known or (not own and _looks_like(entries, "dahua"))
     if hik:
         if "isapi" not in known:
             body = await get(ISAPI_DEVICE_INFO)
@@ -514,13 +530,17 @@ async def _with_credentials(client: httpx.AsyncClient, host: str, port: int, tls
         body = await get(HIK_CHANNELS)
         discovery.extend(parse_hik_channels(body) if body else [])
     if dahua:
+        cgi_off = any(e.get("path") == MAGICBOX_SYSTEM and e.get("status") == 403 for e in entries)
         if "magicbox" not in known:
-            bodies = [b for b in await asyncio.gather(get(MAGICBOX_SYSTEM), get(MAGICBOX_VENDOR),
-                                                      get(MAGICBOX_SOFTWARE), get(MAGICBOX_DEVICE_TYPE)) if b]
+            bodies = [] if cgi_off else [b for b in await asyncio.gather(
+                get(MAGICBOX_SYSTEM), get(MAGICBOX_VENDOR), get(MAGICBOX_SOFTWARE), get(MAGICBOX_DEVICE_TYPE)) if b]
             d = parse_magicbox(*bodies) if bodies else None
             if d:
                 discovery.append(d)
-        body = await get(DAHUA_REMOTE_DEVICES)
+            elif "rpc2" in known:  # the CGI API is off (newer firmware): the web client's JSON-RPC after login
+                await vendorapi.dahua_rpc2_info(fetch_throttled, lambda p: _url(scheme, host, port, p), user,
+                                                password, discovery, cap)
+        body = None if cgi_off else await get(DAHUA_REMOTE_DEVICES)
         discovery.extend(parse_dahua_remote_devices(body) if body else [])
 
 

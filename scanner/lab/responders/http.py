@@ -180,8 +180,54 @@ def _dahua_kv(lines: list[str]) -> Response:
     return Response(200, [("Content-Type", "text/plain;charset=utf-8")], ("\r\n".join(lines) + "\r\n").encode())
 
 
+def cgi_disabled(dev: Device) -> bool:
+    """Dahua firmware 2.840 and later ship with the CGI API switched off (Platform Access); the web client
+    speaks RPC2 only."""
+    try:
+        return int((dev.spec.firmware or "0.0").split(".")[1]) >= 840
+    except (IndexError, ValueError):
+        return False
+
+
+def _rpc2_call(dev: Device, req: Request, live: set) -> Response:
+    """JSON-RPC over /RPC2 for a logged-in session: the magicBox identity calls the web client makes."""
+    s = dev.spec
+    try:
+        msg = json.loads(req.body.decode("utf-8"))
+        method, mid, session = str(msg.get("method", "")), msg.get("id", 1), msg.get("session")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return Response(200, [("Content-Type", "application/json")],
+                        b'{"error":{"code":287637505,"message":"Invalid request"},"result":false}')
+    if session not in live:
+        out = {"error": {"code": 287637505, "message": "Invalid session in request data!"}, "id": mid,
+               "result": False, "session": session}
+        return Response(200, [("Content-Type", "application/json")], json.dumps(out).encode())
+    params: dict | None = None
+    if method == "magicBox.getDeviceType":
+        params = {"type": s.model}
+    elif method == "magicBox.getSerialNo":
+        params = {"sn": s.serial}
+    elif method == "magicBox.getSoftwareVersion":
+        params = {"version": {"Build": s.build.replace("-", ""), "BuildDate": s.build,
+                              "SecurityBaseLineVersion": "2.3", "Version": s.firmware, "WebVersion": "3.2.1.1234567"}}
+    elif method == "magicBox.getVendor":
+        params = {"vendor": s.oem or "Dahua"}
+    elif method == "global.logout":
+        live.discard(session)
+        return Response(200, [("Content-Type", "application/json")],
+                        json.dumps({"id": mid, "params": None, "result": True, "session": session}).encode())
+    if params is None:
+        out = {"error": {"code": 268894209, "message": "Method not found"}, "id": mid, "result": False,
+               "session": session}
+    else:
+        out = {"id": mid, "params": params, "result": True, "session": session}
+    return Response(200, [("Content-Type", "application/json")], json.dumps(out).encode())
+
+
 def dahua_cgi(dev: Device, req: Request) -> Response:
     s = dev.spec
+    if cgi_disabled(dev):
+        return Response(403, [("Content-Type", "text/plain; charset=utf-8")], b"Error\r\nForbidden!\r\n")
     if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
         return Response(401, [("WWW-Authenticate", digest_challenge(dev, s.realm, opaque=True)),
                               ("Content-Type", "text/plain; charset=utf-8")], b"Error\r\nUnauthorized!\r\n")
@@ -237,7 +283,7 @@ def dahua_cgi(dev: Device, req: Request) -> Response:
     return Response(400, [("Content-Type", "text/plain; charset=utf-8")], b"Error\r\nBad Request!\r\n")
 
 
-def _rpc2_login(dev: Device, req: Request, sessions: dict[str, str]) -> Response:
+def _rpc2_login(dev: Device, req: Request, sessions: dict[str, str], state: dict) -> Response:
     """Dahua's two-step RPC2 login: a challenge, then MD5(user:random:MD5(user:realm:pass)) upper hex."""
     s = dev.spec
     try:
@@ -255,6 +301,10 @@ def _rpc2_login(dev: Device, req: Request, sessions: dict[str, str]) -> Response
         ha1 = hashlib.md5(f"{dev.username}:{s.realm}:{dev.password}".encode()).hexdigest().upper()
         want = hashlib.md5(f"{dev.username}:{random_s}:{ha1}".encode()).hexdigest().upper()
         if user == dev.username and secrets.compare_digest(pw.upper(), want):
+            live = state.setdefault("rpc2_live", set())
+            if len(live) > 256:
+                live.clear()
+            live.add(session)
             out = {"id": mid, "params": {"keepAliveInterval": 60}, "result": True, "session": session}
         else:
             out = {"error": {"code": 268632085, "message": "Component error: User or password not valid!"},
@@ -279,12 +329,21 @@ def dahua_route(dev: Device, req: Request, state: dict) -> Response:
     if path.startswith("/cgi-bin/"):
         return dahua_cgi(dev, req)
     if path == "/RPC2_Login" and req.method == "POST":
-        return _rpc2_login(dev, req, state.setdefault("rpc2", {}))
+        return _rpc2_login(dev, req, state.setdefault("rpc2", {}), state)
+    if path == "/RPC2" and req.method == "POST":
+        return _rpc2_call(dev, req, state.setdefault("rpc2_live", set()))
     return Response(404, [("Content-Type", "text/html")], b"<html><body>404 File Not Found</body></html>")
 
 
 # --------------------------------------------------------------------------------------------
 # other makers and ordinary hosts
+
+
+_AXIS_BUILD = {"9.80.3.8": "Aug 24 2022 11:53", "6.50.5": "Jul 02 2019 15:10", "10.12.114": "Sep 21 2022 14:02"}
+
+
+def _axis_prodtype(s) -> str:  # type: ignore[no-untyped-def]
+    return "PTZ Network Camera" if s.device_type == "ptz" else "Network Camera"
 
 
 def axis_route(dev: Device, req: Request) -> Response:
@@ -295,21 +354,41 @@ def axis_route(dev: Device, req: Request) -> Response:
         return Response(200, hdr + [("Content-Type", "text/html")], _html(
             "AXIS", "", '<meta http-equiv="refresh" content="0; URL=/camera/index.html" />\n'))
     if path == "/axis-cgi/basicdeviceinfo.cgi" and req.method == "POST":
-        props = {"Architecture": "aarch64", "ProdNbr": s.model, "HardwareID": s.hardware, "ProdFullName":
-                 f"AXIS {s.model} Network Camera", "Version": s.firmware, "ProdType": "Network Camera",
-                 "Brand": "AXIS", "WebURL": "http://www.axis.com", "ProdVariant": "", "SerialNumber": s.serial,
-                 "ProdShortName": f"AXIS {s.model}"}
-        return Response(200, hdr + [("Content-Type", "application/json")], json.dumps(
-            {"apiVersion": "1.3", "data": {"propertyList": props}, "context": "camsweep"}).encode())
+        # VAPIX Basic device information: getAllUnrestrictedProperties answers anyone; getAllProperties
+        # (adds Architecture, Soc, SocSerialNumber) needs an account (developer.axis.com/vapix)
+        try:
+            msg = json.loads(req.body.decode("utf-8"))
+            method = str(msg.get("method", ""))
+            api_version = str(msg.get("apiVersion", "1.0"))[:8]
+            context = msg.get("context")
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            method, api_version, context = "", "1.0", None
+        props = {"Brand": "AXIS", "BuildDate": _AXIS_BUILD.get(s.firmware or "", "Jan 10 2023 09:40"),
+                 "HardwareID": s.hardware, "ProdFullName": f"AXIS {s.model} {_axis_prodtype(s)}",
+                 "ProdNbr": s.model, "ProdShortName": f"AXIS {s.model}", "ProdType": _axis_prodtype(s),
+                 "ProdVariant": "", "SerialNumber": s.serial, "Version": s.firmware, "WebURL": "http://www.axis.com"}
+        if method == "getAllProperties":
+            if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
+                return Response(401, hdr + [("WWW-Authenticate", digest_challenge(dev, s.realm, algorithm=True)),
+                                            ("Content-Type", "text/html; charset=iso-8859-1")],
+                                _html("401 Unauthorized", "<h1>Unauthorized</h1>"))
+            props = {"Architecture": "aarch64", "Soc": "Axis Artpec-7", "SocSerialNumber": "", **props}
+        elif method != "getAllUnrestrictedProperties":
+            out = {"apiVersion": api_version, "error": {"code": 2002, "message": "Method not supported"}}
+            return Response(200, hdr + [("Content-Type", "application/json")], json.dumps(out).encode())
+        out = {"apiVersion": api_version, "data": {"propertyList": props}}
+        if context is not None:
+            out["context"] = context
+        return Response(200, hdr + [("Content-Type", "application/json")], json.dumps(out).encode())
     if path.startswith("/axis-cgi/"):
         if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
             return Response(401, hdr + [("WWW-Authenticate", digest_challenge(dev, s.realm, algorithm=True)),
                                         ("Content-Type", "text/html; charset=iso-8859-1")],
                             _html("401 Unauthorized", "<h1>Unauthorized</h1>"))
         if path == "/axis-cgi/param.cgi":
-            lines = ["root.Brand.Brand=AXIS", f"root.Brand.ProdFullName=AXIS {s.model} Network Camera",
+            lines = ["root.Brand.Brand=AXIS", f"root.Brand.ProdFullName=AXIS {s.model} {_axis_prodtype(s)}",
                      f"root.Brand.ProdNbr={s.model}", f"root.Brand.ProdShortName=AXIS {s.model}",
-                     "root.Brand.ProdType=Network Camera", "root.Brand.WebURL=http://www.axis.com",
+                     f"root.Brand.ProdType={_axis_prodtype(s)}", "root.Brand.WebURL=http://www.axis.com",
                      f"root.Properties.Firmware.Version={s.firmware}",
                      f"root.Properties.System.SerialNumber={s.serial}"]
             return Response(200, hdr + [("Content-Type", "text/plain")], ("\n".join(lines) + "\n").encode())
@@ -325,11 +404,31 @@ def hanwha_route(dev: Device, req: Request) -> Response:
     if req.path.startswith("/stw-cgi/"):
         if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
             return Response(401, [("WWW-Authenticate", digest_challenge(dev, s.realm))], b"")
-        if "deviceinfo" in req.query:
+        q = {k: v[0] for k, v in parse_qs(req.query, keep_blank_values=True).items()}
+        if req.path == "/stw-cgi/system.cgi" and q.get("msubmenu") == "deviceinfo" and q.get("action") == "view":
+            build = (s.firmware or "").split("_")[1] if "_" in (s.firmware or "") else ""
             return Response(200, [("Content-Type", "text/plain")], (
                 f"Model={s.model}\r\nSerialNumber={s.serial}\r\nFirmwareVersion={s.firmware}\r\n"
-                f"DeviceType=NWC\r\nConnectedMACAddress={s.mac.upper()}\r\n").encode())
+                f"BuildDate={build}\r\nWebURL=http://www.hanwhavision.com\r\nDeviceType=NWC\r\n"
+                f"ConnectedMACAddress={s.mac.upper()}\r\nISPVersion=\r\nLanguage=English\r\n"
+                f"DeviceName={s.model}\r\nDeviceLocation=\r\nDeviceDescription=\r\nMemo=\r\n").encode())
+        return Response(200, [("Content-Type", "text/plain")], b"NG\r\nError Code: 608\r\n")
     return Response(404, [("Content-Type", "text/html")], b"")
+
+
+def bosch_rcp_reply(cmd: str, typ: str, result: str) -> bytes:
+    """An RCP+ over CGI reply as Bosch firmware writes it: the request echoed (command in hex and decimal,
+    type, direction, an empty payload), then <result> (jerahl/TCS-NetMon netmon/cameras/vendors/bosch.py
+    quotes a live 0x0cd4 reply; unknown commands answer <err>0x40</err>)."""
+    try:
+        dec = int(cmd, 16)
+    except ValueError:
+        cmd, dec = "0x0000", 0
+    return (f'<?xml version="1.0" encoding="iso-8859-1"?>\n<rcp>\n<command>\n<hex>{escape(cmd)}</hex>\n'
+            f"<dec>{dec:5d}</dec>\n</command>\n<type>{escape(typ[:16])}</type>\n<direction>READ</direction>\n"
+            f"<num>0</num>\n<idstring></idstring>\n<payload></payload>\n<cltid>0x0000</cltid>\n"
+            f"<sessionid>0x00000000</sessionid>\n<auth>1</auth>\n<protocol>TCP</protocol>\n"
+            f"<result>\n{result}\n</result>\n</rcp>\n").encode("latin-1", "replace")
 
 
 def bosch_route(dev: Device, req: Request) -> Response:
@@ -342,7 +441,15 @@ def bosch_route(dev: Device, req: Request) -> Response:
             "<div id=\"footer\">&copy; Bosch Security Systems</div>",
             '<script type="text/javascript" src="/js/rcpplus.js"></script>\n'))
     if req.path == "/rcp.xml":
-        return Response(401, hdr + [("WWW-Authenticate", digest_challenge(dev, s.realm))], b"")
+        q = {k.lower(): v[0] for k, v in parse_qs(req.query, keep_blank_values=True).items()}
+        cmd = q.get("command", "").lower()
+        if cmd == "0x0cd4" and q.get("direction", "READ").upper() == "READ":
+            return Response(200, hdr + [("Content-Type", "text/xml")], bosch_rcp_reply(
+                cmd, q.get("type", "P_STRING"), f"<str>{escape(s.firmware or '')}</str>"))
+        if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
+            return Response(401, hdr + [("WWW-Authenticate", digest_challenge(dev, s.realm))], b"")
+        return Response(200, hdr + [("Content-Type", "text/xml")], bosch_rcp_reply(
+            cmd, q.get("type", "P_OCTET"), "<err>0x40</err>"))
     return Response(404, hdr, b"")
 
 
@@ -352,8 +459,11 @@ def ipro_route(dev: Device, req: Request) -> Response:
     if req.path.startswith("/cgi-bin/"):
         if not check_digest(dev, req.header("Authorization"), req.method, dev.spec.realm, req.target):
             return Response(401, [("WWW-Authenticate", digest_challenge(dev, dev.spec.realm))], b"")
-        return Response(200, [("Content-Type", "text/plain")],
-                        f"Model={dev.spec.model}\r\nSerial={dev.spec.serial}\r\n".encode())
+        if req.path == "/cgi-bin/getinfo" and req.query.upper() == "FILE=1":
+            s = dev.spec
+            return Response(200, [("Content-Type", "text/plain")], (
+                f"MAC={s.mac.upper()}\r\nSERIAL={s.serial}\r\nVERSION={s.firmware}\r\nNAME={s.model}\r\n").encode())
+        return Response(404, [("Content-Type", "text/html")], _html("404 Not Found", "<h1>Not Found</h1>"))
     return Response(404, [], b"")
 
 
@@ -364,17 +474,39 @@ def vivotek_route(dev: Device, req: Request) -> Response:
                                     ("Content-Type", "text/html")], _html("Protected Object",
                                                                           "<h1>Protected Object</h1>"))
     s = dev.spec
-    if req.path == "/cgi-bin/admin/getparam.cgi":
-        return Response(200, hdr + [("Content-Type", "text/plain")], (
-            f"system_info_modelname='{s.model}'\r\nsystem_info_serialnumber='{s.serial}'\r\n"
-            f"system_info_firmwareversion='{s.firmware}'\r\n").encode())
+    if req.path in ("/cgi-bin/admin/getparam.cgi", "/cgi-bin/viewer/getparam.cgi"):
+        params = {"system_info_modelname": s.model, "system_info_extendedmodelname": s.model,
+                  "system_info_serialnumber": s.serial, "system_info_firmwareversion": s.firmware,
+                  "system_hostname": "Network Camera"}
+        asked = [n for n in req.query.split("&") if n] or list(params)
+        lines = [f"{n}='{params[n]}'" for n in asked if n in params]
+        return Response(200, hdr + [("Content-Type", "text/plain")], ("\r\n".join(lines) + "\r\n").encode())
     return Response(200, hdr + [("Content-Type", "text/html")], _html(f"{escape(s.model or '')} Network Camera"))
+
+
+def _mx_factory_ip(mac: str) -> str:
+    """MOBOTIX factory address: 10.x.y.z from the last three octets of the MAC (the camera's label)."""
+    octs = mac.split(":")[-3:]
+    return "10." + ".".join(str(int(o, 16)) for o in octs)
 
 
 def mobotix_route(dev: Device, req: Request) -> Response:
     if req.path == "/":
         return Response(302, [("Location", "/control/userimage.html"), ("Content-Type", "text/html")], _html(
             "Redirect to userimage: /control/userimage.html", ""))
+    if req.path == "/control/camerainfo":
+        if not check_basic(dev, req.header("Authorization")):
+            return Response(401, [("WWW-Authenticate", f'Basic realm="{dev.spec.realm}"'),
+                                  ("Content-Type", "text/html")], _html("401 Unauthorized", "<h1>Unauthorized</h1>"))
+        s = dev.spec
+        rows = [("Model", f"MOBOTIX {s.model}"), ("Factory IP Address", _mx_factory_ip(s.mac)),
+                ("Hardware", "T2r2"), ("Image Sensor", "Color 5MP"), ("Software", s.firmware or ""),
+                ("Current Uptime", "3 Days 04:12:31")]
+        table = "".join(f'<tr><td class="label">{escape(k)}</td><td>{escape(v)}</td></tr>\n' for k, v in rows)
+        return Response(200, [("Content-Type", "text/html; charset=UTF-8")], _html(
+            f"MOBOTIX {escape(s.model or '')} Camera Info",
+            f'<table class="camerainfo"><tr><th colspan="2">System</th></tr><tbody>\n{table}</tbody></table>',
+            '<script type="text/javascript">var homepage__language="en";</script>\n'))
     if req.path == "/control/userimage.html":
         return Response(200, [("Content-Type", "text/html")], _html(
             f"MOBOTIX {escape(dev.spec.model or '')} {escape(dev.spec.hostname)}", ""))
@@ -390,8 +522,8 @@ def uniview_route(dev: Device, req: Request) -> Response:
         if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
             return Response(401, [("WWW-Authenticate", digest_challenge(dev, s.realm))], b"")
         if req.path == "/LAPI/V1.0/System/DeviceInfo":
-            data = {"DeviceModel": s.model, "SerialNumber": s.serial, "MAC": s.mac, "FirmwareVersion": s.firmware,
-                    "HardwareVersion": s.hardware, "Manufacturer": "Uniview", "DeviceName": s.hostname}
+            data = {"DeviceName": s.hostname, "DeviceModel": s.model, "SerialNumber": s.serial,
+                    "FirmwareVersion": s.firmware, "HardwareVersion": s.hardware}
             return Response(200, [("Content-Type", "application/json")], json.dumps({"Response": {
                 "ResponseURL": req.path, "CreatedID": -1, "ResponseCode": 0, "SubResponseCode": 0,
                 "ResponseString": "Succeed", "StatusCode": 0, "StatusString": "Succeed", "Data": data}}).encode())
