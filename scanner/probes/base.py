@@ -39,6 +39,8 @@ DEFAULT_PORTS: Mapping[str, tuple[int, ...]] = {
     "dahua": (37777,),
     "telnet": (23,),
     "ssh": (22,),
+    "snmp": (161,),
+    "dvrip": (34567,),
     "liveness": (80, 443, 554, 8000, 37777, 8080, 22, 23),
 }
 
@@ -72,6 +74,8 @@ class ProbeContext:
     source_address: the interface's IPv4 address (looked up from ``interface`` when not given).
     allow: ip -> bool; segment-wide discovery drops replies for which it is False (outside the targets).
     discover_wait: seconds a multicast discovery round listens for replies.
+    snmp_auth: host -> SNMP communities and v3 users (``scanner.credentials.SnmpAuth``) or None.
+    snmp_public: whether SNMP may also try the read-only ``public`` community (``--no-snmp-public``).
     """
 
     timeout: float = 4.0
@@ -87,6 +91,8 @@ class ProbeContext:
     source_address: str | None = None
     allow: Callable[[str], bool] | None = None
     discover_wait: float = 1.0
+    snmp_auth: Callable[[str], Any] | None = None
+    snmp_public: bool = True
 
     # ---- small accessors -------------------------------------------------------------------
     def ports_for(self, protocol: str) -> tuple[int, ...]:
@@ -303,7 +309,8 @@ class _Collector(asyncio.DatagramProtocol):
             self.enough.set()
 
     def error_received(self, exc: Exception) -> None:  # ICMP unreachable and the like
-        pass
+        if self.stop_after is not None and isinstance(exc, ConnectionRefusedError):
+            self.enough.set()  # a connected unicast socket: the port is closed, no reply will come
 
 
 async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, interface: str | None = None,
@@ -339,6 +346,9 @@ async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, in
             if dest[0] == "255.255.255.255":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         sock.bind((source or "0.0.0.0", bind_port) if is_mcast else ("0.0.0.0", bind_port))
+        if not is_mcast and stop_after == 1:
+            # connected: only the host asked can answer, and its ICMP port-unreachable ends the wait
+            sock.connect(dest)
     except OSError:
         sock.close()
         return []
@@ -350,7 +360,7 @@ async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, in
         return []
     try:
         try:
-            transport.sendto(payload, dest)
+            transport.sendto(payload, None if not is_mcast and stop_after == 1 else dest)
         except OSError:
             return []
         with contextlib.suppress(TimeoutError):
