@@ -268,6 +268,10 @@ def _credentials_text(plan: dict[str, Any]) -> str:
     for d in plan["devices"]:
         if d.get("ip"):
             cp[d["ip"]] = {"username": d["username"], "password": d["password"]}
+            if "snmp_private" in (d.get("services") or ()):  # its read-only community (responders/snmp.py)
+                from scanner.lab.responders.snmp import lab_community
+
+                cp[d["ip"]]["community"] = lab_community(d["username"], d["password"])
     import io
 
     buf = io.StringIO()

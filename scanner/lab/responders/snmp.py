@@ -1,0 +1,146 @@
+"""An SNMP agent (UDP 161) for the lab's devices: the MIB-II system group, read-only, v1 and v2c.
+
+Real GetRequest/GetNextRequest PDUs are decoded and answered with pysnmp's protocol layer (the same
+BER codec as real managers), so any SNMP client can walk it. As a real agent does, a request with a
+community the device does not have gets no answer at all, and nothing is ever writable.
+
+The community is ``public`` (the factory default of the devices that ship SNMP enabled), except for
+profiles with the ``snmp_private`` service: those answer only to :func:`lab_community` of the device,
+which the lab manager also writes into the lab's credentials file (``community = ...``).
+
+What each family reports follows what such devices really say (sources in the comments of
+:func:`system_group`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from scanner.lab.responders.base import Device
+
+PORT = 161
+GROUP = None  # unicast only: no group socket
+MAX_REQUEST = 4096
+
+SYSTEM = "1.3.6.1.2.1.1"
+NET_SNMP_LINUX = "1.3.6.1.4.1.8072.3.2.10"  # net-snmp's sysObjectID for a Linux agent: names no maker
+
+
+def lab_community(username: str, password: str) -> str:
+    """The private read-only community of a ``snmp_private`` device (derived from its lab account)."""
+    return "ro-" + hashlib.sha256(f"snmp:{username}:{password}".encode()).hexdigest()[:12]
+
+
+def community_of(dev: Device) -> str:
+    return lab_community(dev.username, dev.password) if dev.spec.has("snmp_private") else "public"
+
+
+def system_group(dev: Device) -> tuple[str, str, str]:
+    """(sysDescr, sysObjectID, sysName) as a device of this family reports them."""
+    s = dev.spec
+    model, fw, hw = s.model or "", s.firmware or "", s.hardware or ""
+    name = s.hostname
+    fam = s.family
+    if fam == "axis":
+        # "; AXIS <model>; <type>; <firmware>; <build date>; <hw id>; 1;" (greenbone/vulnerability-tests
+        # "Axis Devices Detection (SNMP)"); sysObjectID in Axis's PEN 368
+        kind = "PTZ Network Camera" if s.device_type == "ptz" else "Network Camera"
+        return f"; AXIS {model}; {kind}; {fw}; Oct 12 2022 10:00; {hw}; 1;", "1.3.6.1.4.1.368.4", name
+    if fam == "hikvision":
+        # Hikvision firmware runs net-snmp with the HIKVISION-MIB (enterprise 39165; model at
+        # 39165.1.1.0 per glpi-agent's Hikvision.pm); its sysObjectID sits in that arc
+        return model, "1.3.6.1.4.1.39165.1.1", name
+    if fam == "dahua":
+        # Dahua firmware: sysDescr is the device class, sysObjectID in the DAHUA-SNMP-MIB arc 1004849
+        # (net-snmp's ".3.2.10" Linux leaf moved into it)
+        return ("NVR" if s.device_type == "nvr" else "IPC"), "1.3.6.1.4.1.1004849.3.2.10", "(none)"
+    if fam == "hanwha":
+        return f"Hanwha Vision {model}", "1.3.6.1.4.1.36849.1.2", name  # PEN 36849 (Hanwha Vision)
+    if fam == "bosch":
+        return f"Bosch {model} {fw}", "1.3.6.1.4.1.3967.1", name  # PEN 3967 (Bosch Sicherheitssysteme)
+    if fam == "printer":
+        if model.startswith("Brother"):  # Brother NIC sysDescr (Recog snmp_sysdescr.xml examples' form)
+            return f"Brother NC-8300h, Firmware Ver.{fw} (21.03.05),MID 8CE-F61,FID 2", \
+                "1.3.6.1.4.1.2435.2.3.9.1", name
+        # HP JetDirect (Recog snmp_sysdescr.xml "HP JetDirect-based printer"); hpNetPrinter OID in PEN 11
+        serial = s.serial or "CNB0000000"
+        return f"HP ETHERNET MULTI-ENVIRONMENT,SN:{serial},FN:JK00000,SVCID:00000,PID:{model}", \
+            "1.3.6.1.4.1.11.2.3.9.1", name
+    if fam == "nas":  # Synology DSM runs net-snmp: a Linux sysDescr and net-snmp's generic OID
+        return f"Linux {name} 4.4.302+ #69057 SMP Fri Jan 12 17:02:28 CST 2024 x86_64", NET_SNMP_LINUX, name
+    if fam == "linux":
+        return f"Linux {name} 6.1.0-18-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01) x86_64", \
+            NET_SNMP_LINUX, name
+    return "Linux", NET_SNMP_LINUX, name
+
+
+def _mib(dev: Device, p: Any) -> list[tuple[tuple[int, ...], Any]]:
+    descr, oid, name = system_group(dev)
+    ticks = int((time.time() - dev.boot_time) * 100) % (2**32)
+    rows = [
+        ("1.3.6.1.2.1.1.1.0", p.OctetString(descr.encode())),
+        ("1.3.6.1.2.1.1.2.0", p.ObjectIdentifier(oid)),
+        ("1.3.6.1.2.1.1.3.0", p.TimeTicks(ticks)),
+        ("1.3.6.1.2.1.1.4.0", p.OctetString(b"")),
+        ("1.3.6.1.2.1.1.5.0", p.OctetString(name.encode())),
+        ("1.3.6.1.2.1.1.6.0", p.OctetString(b"")),
+        ("1.3.6.1.2.1.1.7.0", p.Integer(72)),
+    ]
+    return sorted((tuple(int(x) for x in o.split(".")), v) for o, v in rows)
+
+
+def answer(dev: Device, data: bytes, addr: tuple[str, int]) -> bytes | None:
+    """A GetResponse to a v1/v2c Get/GetNext with the right community; None for anything else."""
+    if not data or len(data) > MAX_REQUEST or data[0] != 0x30:
+        return None
+    from pyasn1.codec.ber import decoder, encoder
+    from pysnmp.proto import api
+    from pysnmp.proto.rfc1902 import ObjectName
+
+    try:
+        version = int(api.decodeMessageVersion(data))
+        if version not in api.PROTOCOL_MODULES:
+            return None
+        p = api.PROTOCOL_MODULES[version]
+        msg, _ = decoder.decode(data, asn1Spec=p.Message())
+        if str(p.apiMessage.get_community(msg)) != community_of(dev):
+            return None  # a wrong community gets silence, as from a real agent
+        pdu = p.apiMessage.get_pdu(msg)
+        is_get = pdu.tagSet == p.GetRequestPDU.tagSet
+        is_next = pdu.tagSet == p.GetNextRequestPDU.tagSet
+        if not (is_get or is_next):
+            return None
+        asked = [tuple(int(x) for x in o) for o, _ in p.apiPDU.get_varbinds(pdu)][:32]
+        mib = _mib(dev, p)
+        table = dict(mib)
+        rsp = p.apiPDU.get_response(pdu)
+        out: list[tuple[Any, Any]] = []
+        error_index = 0
+        for i, oid in enumerate(asked, 1):
+            if is_get:
+                value = table.get(oid)
+                found = oid
+            else:
+                nxt = next(((o, v) for o, v in mib if o > oid), None)
+                found, value = nxt if nxt else (oid, None)
+            if value is None:
+                if version == api.SNMP_VERSION_1:
+                    error_index = error_index or i
+                    value = p.Null("")
+                elif is_get:
+                    value = api.v2c.NoSuchObject("")
+                else:
+                    value = api.v2c.EndOfMibView("")
+            out.append((ObjectName(found), value))
+        p.apiPDU.set_varbinds(rsp, out)
+        if error_index:
+            p.apiPDU.set_error_status(rsp, 2)  # noSuchName (v1)
+            p.apiPDU.set_error_index(rsp, error_index)
+            p.apiPDU.set_varbinds(rsp, [(ObjectName(o), p.Null("")) for o in asked])
+        reply = p.apiMessage.get_response(msg)
+        p.apiMessage.set_pdu(reply, rsp)
+        return bytes(encoder.encode(reply))
+    except Exception:  # a request the codec cannot read: no answer
+        return None
