@@ -533,6 +533,7 @@ class ProbeEnv:
                     break
             return replies
 
+        exchange.uses_network = o.datagram is None  # type: ignore[attr-defined]  # (snmpv3: its own socket is fine)
         return exchange
 
 

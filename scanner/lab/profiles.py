@@ -367,7 +367,7 @@ _add(Profile(
         Model("FLEXIDOME IP 5000i", "camera", ("7.80.0128",), hardware="F0004D43"),
         Model("AUTODOME IP 5000i", "ptz", ("8.71.0066",), hardware="F000B543"),
     ),
-    _S({"http", "rtsp", "onvif", "wsd", "https", "snmp"}), weight=2, serial_style="bosch",
+    _S({"http", "rtsp", "onvif", "wsd", "https", "snmp_v3"}), weight=2, serial_style="bosch",
 ))
 _add(Profile(
     "ipro_camera", "ipro", "i-PRO", "i-PRO", False, "ipro",

@@ -4,7 +4,8 @@ v3 needs the engine-id discovery round, key localisation, HMAC and AES/DES, whic
 does; this module drives pysnmp's asyncio high-level API (imported only when a v3 user is given, ~0.1 s)
 with one request of three OIDs. Its datagrams leave through pysnmp's own socket, so it takes the
 engine's rate-limit token first and is bounded by ``ctx.timeout``; when a datagram transport is
-injected (tests, embedding) nothing is sent, since that seam cannot carry pysnmp's engine. The user's
+injected (tests, embedding: one without ``uses_network``, which the engine's own wrapper of the
+network sets) nothing is sent, since that seam cannot carry pysnmp's engine. The user's
 keys never appear in evidence or logs.
 """
 
@@ -34,8 +35,8 @@ def _protocols(user: Any) -> tuple[Any, Any]:
 
 async def ask_user(host: str, port: int, user: Any, ctx: ProbeContext) -> dict:
     """One v3 GET with ``user`` (a ``scanner.credentials.SnmpUser``); the fragment or ``{}``. Never raises."""
-    if ctx.datagram is not None:
-        return {}
+    if ctx.datagram is not None and not getattr(ctx.datagram, "uses_network", False):
+        return {}  # an injected transport (a test): pysnmp's socket would bypass it
     try:
         from pysnmp.hlapi.v3arch import asyncio as hl
 
@@ -47,7 +48,8 @@ async def ask_user(host: str, port: int, user: Any, ctx: ProbeContext) -> dict:
             err, status, _index, varbinds = await asyncio.wait_for(hl.get_cmd(
                 engine, hl.UsmUserData(user.name, user.auth_key or None, user.priv_key or None,
                                        authProtocol=auth, privProtocol=priv),
-                target, hl.ContextData(), *(hl.ObjectType(hl.ObjectIdentity(o)) for o in SYSTEM_OIDS)),
+                target, hl.ContextData(), *(hl.ObjectType(hl.ObjectIdentity(o)) for o in SYSTEM_OIDS),
+                lookupMib=False),  # raw values (no MIB resolution: an OID stays an OID)
                 ctx.timeout + 0.5)
         finally:
             engine.close_dispatcher()

@@ -15,9 +15,9 @@ import pytest
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(600)]
 
-PUBLIC_SNMP = {"hikvision_camera", "hikvision_nvr", "dahua_camera", "dahua_nvr", "axis_camera", "bosch_camera",
-               "printer", "linux_server", "nas"}
-PRIVATE_SNMP = {"hanwha_camera"}
+PUBLIC_SNMP = {"hikvision_camera", "hikvision_nvr", "dahua_camera", "dahua_nvr", "axis_camera", "printer",
+               "linux_server", "nas"}
+PRIVATE_SNMP = {"hanwha_camera", "bosch_camera"}  # a private v2c community; SNMPv3 only
 
 
 def _scan(lab, tmp: Path, name: str, targets: list[str], *extra: str) -> tuple[dict[str, dict], Path, str]:
@@ -84,8 +84,12 @@ def test_snmp_public_and_private_and_dvrip(lab, picks, tmp_path):
     recs2, db2, log2 = _scan(lab, tmp_path, "creds", sorted(picks), "--credentials", lab.credentials_file)
     hanwha = next(ip for ip, p in picks.items() if p == "hanwha_camera")
     assert (_snmp(recs2.get(hanwha)) or {}).get("sysObjectID", "").startswith("1.3.6.1.4.1.36849")
+    bosch = next(ip for ip, p in picks.items() if p == "bosch_camera")  # SNMPv3 (USM, SHA + AES)
+    assert (_snmp(recs2.get(bosch)) or {}).get("sysObjectID", "").startswith("1.3.6.1.4.1.3967")
+    keys = [cred[s][k] for s in cred.sections() for k in ("snmp_auth_key", "snmp_priv_key") if cred[s].get(k)]
+    assert keys
     for blob in (db2.read_bytes(), (tmp_path / "creds.jsonl").read_bytes(), log2.encode()):
-        for s in secrets:
+        for s in secrets + keys:
             assert s.encode() not in blob
 
 

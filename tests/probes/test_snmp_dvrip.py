@@ -140,6 +140,34 @@ async def test_hostile_agent_gives_no_evidence():
     assert await snmp.probe("127.0.0.1", ProbeContext(datagram=datagram)) == {}
 
 
+async def test_snmpv3_probe_against_a_real_v3_agent_on_loopback():
+    """The lab's v3 agent (pysnmp's command responder, USM SHA + AES) on 127.0.0.1; the probe's v3 path."""
+    import socket
+
+    dev = _device("bosch_camera")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    agent = snmp_agent.V3Agent(dev, sock)
+    try:
+        user, auth_key, priv_key = snmp_agent.lab_v3_user(dev.username, dev.password)
+        creds = parse_ini(f"[127.0.0.1]\nsnmp_user = {user}\nsnmp_auth_key = {auth_key}\nsnmp_priv_key = {priv_key}\n")
+        ctx = ProbeContext(timeout=2.0, snmp_auth=creds.snmp_for, snmp_public=False, ports={"snmp": (port,)})
+        frag = await snmp.probe("127.0.0.1", ctx)
+        fields = frag["discovery"][0]["fields"]
+        assert fields["sysObjectID"] == "1.3.6.1.4.1.3967.1" and fields["sysDescr"].startswith("Bosch ")
+        assert auth_key not in json.dumps(frag) and priv_key not in json.dumps(frag)
+        wrong = parse_ini(f"[127.0.0.1]\nsnmp_user = {user}\nsnmp_auth_key = wrong-key-1\nsnmp_priv_key = {priv_key}\n")
+        ctx2 = ProbeContext(timeout=1.0, snmp_auth=wrong.snmp_for, snmp_public=False, ports={"snmp": (port,)})
+        assert await snmp.probe("127.0.0.1", ctx2) == {}
+        # v2c "public" to a v3-only agent: silence
+        assert await snmp.probe("127.0.0.1", ProbeContext(timeout=1.0, discover_wait=0.3,
+                                                          ports={"snmp": (port,)})) == {}
+    finally:
+        agent.close()
+        sock.close()
+
+
 def test_snmp_credentials_keys():
     c = parse_ini("[snmp]\ncommunity = ops-ro\n\n[198.18.0.0/24]\ncommunity = a\n  b\n"
                   "snmp_user = mon\nsnmp_auth_protocol = sha256\nsnmp_auth_key = authkey-1\n"

@@ -32,7 +32,8 @@ TCP_SERVICES: dict[str, tuple[int, str, bool]] = {
     "dvrip": (34567, "dvrip", False),
 }
 UDP_SERVICES: dict[str, Any] = {"wsd": wsd, "ssdp": ssdp, "mdns": mdns, "sadp": sadp, "dhip": dhip,
-                                 "snmp": snmp, "snmp_private": snmp}  # snmp_private: a non-public community
+                                 # snmp_private: a non-public community; snmp_v3: SNMPv3 only (USM)
+                                 "snmp": snmp, "snmp_private": snmp, "snmp_v3": snmp}
 _BACKLOG = 128
 
 
@@ -149,6 +150,9 @@ async def serve(dev: Device, opened: list[OpenSocket]) -> list[Any]:
                 srv = await start_tcp(dev, o.sock, handler)
             running.append(srv)
     for o in opened:  # unicast first, so the multicast responder can reply through it
+        if o.service == "snmp_v3":
+            running.append(snmp.V3Agent(dev, o.sock))
+            continue
         if o.service in UDP_SERVICES and not o.multicast:
             mod = UDP_SERVICES[o.service]
             _, proto = await loop.create_datagram_endpoint(

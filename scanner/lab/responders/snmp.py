@@ -6,7 +6,10 @@ community the device does not have gets no answer at all, and nothing is ever wr
 
 The community is ``public`` (the factory default of the devices that ship SNMP enabled), except for
 profiles with the ``snmp_private`` service: those answer only to :func:`lab_community` of the device,
-which the lab manager also writes into the lab's credentials file (``community = ...``).
+which the lab manager also writes into the lab's credentials file (``community = ...``). Profiles with
+``snmp_v3`` run an SNMPv3-only agent instead (:class:`V3Agent`: pysnmp's command responder, USM
+authPriv with SHA and AES; user and keys from :func:`lab_v3_user`, also in the credentials file); it
+ignores v1/v2c requests, as an agent with v1/v2c switched off does.
 
 What each family reports follows what such devices really say (sources in the comments of
 :func:`system_group`).
@@ -31,6 +34,44 @@ NET_SNMP_LINUX = "1.3.6.1.4.1.8072.3.2.10"  # net-snmp's sysObjectID for a Linux
 def lab_community(username: str, password: str) -> str:
     """The private read-only community of a ``snmp_private`` device (derived from its lab account)."""
     return "ro-" + hashlib.sha256(f"snmp:{username}:{password}".encode()).hexdigest()[:12]
+
+
+def lab_v3_user(username: str, password: str) -> tuple[str, str, str]:
+    """(user, SHA auth key, AES priv key) of a ``snmp_v3`` device (derived from its lab account)."""
+    h = hashlib.sha256(f"snmpv3:{username}:{password}".encode()).hexdigest()
+    return f"{username}-snmp", "auth-" + h[:16], "priv-" + h[16:32]
+
+
+class V3Agent:
+    """An SNMPv3 (USM authPriv) command responder on an already bound UDP socket, serving the device's
+    system group (pysnmp's engine and MIB instrumentation, values overridden by :func:`system_group`)."""
+
+    def __init__(self, dev: Device, sock: Any) -> None:
+        from pysnmp.carrier.asyncio.dgram import udp
+        from pysnmp.entity import config, engine
+        from pysnmp.entity.rfc3413 import cmdrsp, context
+
+        user, auth_key, priv_key = lab_v3_user(dev.username, dev.password)
+        self.engine = engine.SnmpEngine()
+        config.add_transport(self.engine, udp.DOMAIN_NAME, udp.UdpTransport().open_server_mode(sock=sock))
+        config.add_v3_user(self.engine, user, config.USM_AUTH_HMAC96_SHA, auth_key, config.USM_PRIV_CFB128_AES,
+                           priv_key)
+        config.add_vacm_user(self.engine, 3, user, "authPriv", (1, 3, 6, 1, 2, 1, 1), (1, 3, 6, 1, 2, 1, 1))
+        ctx = context.SnmpContext(self.engine)
+        descr, oid, name = system_group(dev)
+        mib = ctx.get_mib_instrum().get_mib_builder()
+        s_descr, s_oid, s_name = mib.import_symbols("__SNMPv2-MIB", "sysDescr", "sysObjectID", "sysName")
+        s_descr.syntax = s_descr.syntax.clone(descr)
+        s_oid.syntax = s_oid.syntax.clone(tuple(int(x) for x in oid.split(".")))
+        s_name.syntax = s_name.syntax.clone(name)
+        cmdrsp.GetCommandResponder(self.engine, ctx)
+        cmdrsp.NextCommandResponder(self.engine, ctx)
+
+    def close(self) -> None:
+        try:
+            self.engine.close_dispatcher()
+        except Exception:  # noqa: BLE001 - closing on shutdown
+            pass
 
 
 def community_of(dev: Device) -> str:
