@@ -9,12 +9,16 @@ sockets).
 Who may be asked what: the v2c communities of the credentials file for that host (``[snmp]`` or the
 host's section, ``community = ...``), then the read-only ``public`` unless the scan says
 ``--no-snmp-public`` (``ctx.snmp_public``); and SNMPv3 users from the same file (USM, see
-:mod:`scanner.probes.snmpv3`). All are asked at once; the first valid answer wins. A community is
-a password: it never appears in the evidence, in a log line or in the store.
+:mod:`scanner.probes.snmpv3`). Alongside, whenever SNMP may be asked at all, one SNMPv3 engine-discovery
+request (RFC 3414 4: noAuthNoPriv, no user, no secret) gets the agent's Report with its snmpEngineID,
+whose first four bytes name the enterprise (IANA PEN) that built the SNMP engine (RFC 3411
+SnmpEngineID): evidence without any community, and the check that a v3 agent is there before the
+(costlier) v3 GET is tried. All are asked at once; the first valid GET answer wins. A community is a
+password: it never appears in the evidence, in a log line or in the store.
 
 :func:`parse_snmp` reads one GetResponse (v1 or v2c) into
-``{"discovery": [{"protocol": "snmp", "fields": {"sysDescr", "sysObjectID", "sysName"}}]}``;
-anything else (a request, a report, an error, garbage) gives None, never an exception. Passive
+``{"discovery": [{"protocol": "snmp", "fields": {"sysDescr", "sysObjectID", "sysName"}}]}`` and a v3
+Report into ``{"snmpEngineID": hex, "snmpEngineEnterprise": "1.3.6.1.4.1.<PEN>"}``; anything else (a request, a report, an error, garbage) gives None, never an exception. Passive
 capture hands it the UDP payloads sent from port 161.
 """
 
@@ -119,16 +123,92 @@ def decode_response(data: bytes) -> tuple[int, int, dict[str, str]] | None:
         return None
 
 
+def build_engine_discovery(msg_id: int) -> bytes:
+    """An SNMPv3 engine-discovery GetRequest (RFC 3414 4: reportable, noAuthNoPriv, empty engine id and user)."""
+    from pyasn1.codec.ber import encoder
+    from pysnmp.proto import rfc1905
+    from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message
+    from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
+
+    msg = SNMPv3Message()
+    msg["msgVersion"] = 3
+    head = msg["msgGlobalData"]
+    head["msgID"] = msg_id
+    head["msgMaxSize"] = 65507
+    head["msgFlags"] = b"\x04"  # reportable
+    head["msgSecurityModel"] = 3  # USM
+    usm = UsmSecurityParameters()
+    usm["msgAuthoritativeEngineId"] = b""
+    usm["msgAuthoritativeEngineBoots"] = 0
+    usm["msgAuthoritativeEngineTime"] = 0
+    usm["msgUserName"] = b""
+    usm["msgAuthenticationParameters"] = b""
+    usm["msgPrivacyParameters"] = b""
+    msg["msgSecurityParameters"] = encoder.encode(usm)
+    pdu = rfc1905.GetRequestPDU()
+    pdu["request-id"] = msg_id
+    pdu["error-status"] = 0
+    pdu["error-index"] = 0
+    pdu["variable-bindings"].clear()
+    scoped = msg["msgData"]["plaintext"]
+    scoped["contextEngineId"] = b""
+    scoped["contextName"] = b""
+    scoped["data"]["get-request"] = pdu
+    return bytes(encoder.encode(msg))
+
+
+def engine_fields(engine_id: bytes) -> dict[str, str]:
+    """snmpEngineID as hex, and (RFC 3411: first bit set) the enterprise that built the engine."""
+    if not 5 <= len(engine_id) <= 32:
+        return {}
+    out = {"snmpEngineID": engine_id.hex()}
+    if engine_id[0] & 0x80:
+        pen = int.from_bytes(engine_id[:4], "big") & 0x7FFFFFFF
+        if pen:
+            out["snmpEngineEnterprise"] = f"1.3.6.1.4.1.{pen}"
+    return out
+
+
+def decode_report(data: bytes) -> tuple[int, dict[str, str]] | None:
+    """(msgID, engine fields) of an SNMPv3 message carrying the agent's engine id; None otherwise."""
+    try:
+        if not isinstance(data, (bytes, bytearray)) or len(data) < 20 or data[0] != 0x30:
+            return None
+        data = bytes(data[:MAX_SNMP])
+        from pyasn1.codec.ber import decoder
+        from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message
+        from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
+
+        msg, _rest = decoder.decode(data, asn1Spec=SNMPv3Message())
+        if int(msg["msgVersion"]) != 3 or int(msg["msgGlobalData"]["msgSecurityModel"]) != 3:
+            return None
+        usm, _ = decoder.decode(bytes(msg["msgSecurityParameters"]), asn1Spec=UsmSecurityParameters())
+        fields = engine_fields(bytes(usm["msgAuthoritativeEngineId"]))
+        if not fields:
+            return None
+        flags = bytes(msg["msgGlobalData"]["msgFlags"])
+        if flags and not flags[0] & 0x02:  # not encrypted: a request cannot carry an engine id of its own...
+            pdu = msg["msgData"]["plaintext"]["data"]
+            if pdu.getName() not in ("report", "response"):
+                return None  # ...and a manager's request names the agent it asks, not itself
+        return int(msg["msgGlobalData"]["msgID"]), fields
+    except Exception:
+        return None
+
+
 def fragment(fields: dict[str, str]) -> dict | None:
     return {"discovery": [{"protocol": "snmp", "fields": fields}]} if fields else None
 
 
 def parse_snmp(data: bytes, request_id: int | None = None) -> dict | None:
-    """A GetResponse carrying sysDescr/sysObjectID/sysName -> a format-1 fragment; None otherwise.
-    With ``request_id``, an answer to another request is refused too."""
+    """A GetResponse carrying sysDescr/sysObjectID/sysName (or a v3 Report carrying the engine id) -> a
+    format-1 fragment; None otherwise. With ``request_id``, an answer to another request is refused too."""
     got = decode_response(data)
     if got is None:
-        return None
+        report = decode_report(data) if isinstance(data, (bytes, bytearray)) and b"\x02\x01\x03" in data[:8] else None
+        if report is None or (request_id is not None and report[0] != request_id):
+            return None
+        return fragment(report[1])
     rid, _status, fields = got
     if request_id is not None and rid != request_id:
         return None
@@ -162,35 +242,47 @@ async def ask_community(host: str, port: int, community: str, ctx: ProbeContext)
     return await ctx.ask_host(host, port, build_get(community, rid), lambda d: parse_snmp(d, rid))
 
 
-async def probe(host: str, ctx: ProbeContext) -> dict:
-    """GET sysDescr, sysObjectID and sysName from ``host``:161 with every community (and v3 user) allowed
-    for it, at once; the first answer with any of them, or ``{}``."""
-    communities, users = auth_for(host, ctx)
-    ports = ctx.ports_for("snmp") or (SNMP_PORT,)
-    port = ports[0]
-    jobs = [ask_community(host, port, c, ctx) for c in communities]
-    if users:
-        from scanner.probes import snmpv3
+async def ask_engine(host: str, port: int, ctx: ProbeContext) -> dict:
+    mid = new_request_id()
+    return await ctx.ask_host(host, port, build_engine_discovery(mid), lambda d: parse_snmp(d, mid))
 
-        jobs += [snmpv3.ask_user(host, port, u, ctx) for u in users]
-    if not jobs:
+
+async def probe(host: str, ctx: ProbeContext) -> dict:
+    """GET sysDescr, sysObjectID and sysName from ``host``:161 with every community allowed for it, and
+    discover its v3 engine, at once; then the v3 users (if any, and only if a v3 engine answered).
+    The GET answer (first of any) plus the engine's id, or ``{}``."""
+    communities, users = auth_for(host, ctx)
+    if not communities and not users:
         return {}
-    tasks = [asyncio.ensure_future(j) for j in jobs]
+    port = (ctx.ports_for("snmp") or (SNMP_PORT,))[0]
+    engine_task = asyncio.ensure_future(ask_engine(host, port, ctx))
+    tasks = [asyncio.ensure_future(ask_community(host, port, c, ctx)) for c in communities]
+    got: dict = {}
+    engine: dict = {}
     try:
-        for fut in asyncio.as_completed(tasks, timeout=ctx.timeout + 1.0):
-            try:
-                got = await fut
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                continue
-            if got:
-                return got
-    except TimeoutError:
-        pass
-    finally:
-        for t in tasks:
-            t.cancel()
+        if tasks:
+            with contextlib.suppress(TimeoutError):
+                for fut in asyncio.as_completed(tasks, timeout=ctx.timeout + 1.0):
+                    with contextlib.suppress(Exception):
+                        got = await fut
+                    if got:
+                        break
         with contextlib.suppress(Exception):
-            await asyncio.gather(*tasks, return_exceptions=True)
-    return {}
+            engine = await asyncio.wait_for(engine_task, ctx.timeout + 1.0)
+        if not got and users and engine:
+            from scanner.probes import snmpv3
+
+            for user in users:
+                got = await snmpv3.ask_user(host, port, user, ctx)
+                if got:
+                    break
+    finally:
+        for t in [*tasks, engine_task]:
+            t.cancel()
+        await asyncio.gather(*tasks, engine_task, return_exceptions=True)
+    fields: dict[str, str] = {}
+    for frag in (got, engine):
+        for d in (frag or {}).get("discovery", []):
+            for k, v in d.get("fields", {}).items():
+                fields.setdefault(k, v)
+    return fragment(fields) or {}

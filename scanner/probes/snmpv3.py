@@ -33,6 +33,20 @@ def _protocols(user: Any) -> tuple[Any, Any]:
     return auth, priv
 
 
+_ENGINES: dict[int, Any] = {}  # one pysnmp engine per event loop: building one costs ~50 ms of CPU
+
+
+def _engine() -> Any:
+    from pysnmp.hlapi.v3arch import asyncio as hl
+
+    loop = asyncio.get_running_loop()
+    eng = _ENGINES.get(id(loop))
+    if eng is None or eng[0] is not loop:
+        _ENGINES.clear()  # an old loop's engine (tests run many loops) is dropped with it
+        eng = _ENGINES[id(loop)] = (loop, hl.SnmpEngine())
+    return eng[1]
+
+
 async def ask_user(host: str, port: int, user: Any, ctx: ProbeContext) -> dict:
     """One v3 GET with ``user`` (a ``scanner.credentials.SnmpUser``); the fragment or ``{}``. Never raises."""
     if ctx.datagram is not None and not getattr(ctx.datagram, "uses_network", False):
@@ -43,16 +57,12 @@ async def ask_user(host: str, port: int, user: Any, ctx: ProbeContext) -> dict:
         auth, priv = _protocols(user)
         await ctx.throttle()
         target = await hl.UdpTransportTarget.create((host, port), timeout=max(0.5, min(ctx.timeout, 2.0)), retries=0)
-        engine = hl.SnmpEngine()
-        try:
-            err, status, _index, varbinds = await asyncio.wait_for(hl.get_cmd(
-                engine, hl.UsmUserData(user.name, user.auth_key or None, user.priv_key or None,
+        err, status, _index, varbinds = await asyncio.wait_for(hl.get_cmd(
+                _engine(), hl.UsmUserData(user.name, user.auth_key or None, user.priv_key or None,
                                        authProtocol=auth, privProtocol=priv),
                 target, hl.ContextData(), *(hl.ObjectType(hl.ObjectIdentity(o)) for o in SYSTEM_OIDS),
                 lookupMib=False),  # raw values (no MIB resolution: an OID stays an OID)
                 ctx.timeout + 0.5)
-        finally:
-            engine.close_dispatcher()
         if err or status:
             return {}
         return fragment(system_fields((vb[0], vb[1]) for vb in varbinds)) or {}

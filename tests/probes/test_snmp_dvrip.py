@@ -63,6 +63,29 @@ def test_recorded_axis_reply_parses():
     assert "public" not in json.dumps(frag)  # the community is not evidence
 
 
+# An SNMPv3 Report to an engine-discovery request (RFC 3414 4), msgID 0x4d, engine id 8000000b 03 <MAC>: the
+# form of HP JetDirect agents (enterprise 11, format 3 = MAC), as the lab's agent answers it.
+HP_REPORT = bytes.fromhex(
+    "305f020103300e02014d020300ffe3040100020103041b3019040b8000000b039c7bef400002020101020100040004000400302d"
+    "040b8000000b039c7bef4000020400a81c02014d0201000201003011300f060a2b060106030f01010400410101")
+
+
+def test_v3_report_gives_the_engine_enterprise():
+    got = snmp.decode_report(HP_REPORT)
+    assert got is not None
+    assert got[1] == {"snmpEngineID": "8000000b039c7bef400002", "snmpEngineEnterprise": "1.3.6.1.4.1.11"}
+    assert snmp.decode_report(snmp.build_engine_discovery(5)) is None  # our own request names nobody
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 96), st.integers(0, 255))
+def test_decode_report_survives_mutations(pos, byte):
+    data = bytearray(HP_REPORT)
+    data[pos % len(data)] = byte
+    out = snmp.parse_snmp(bytes(data))
+    assert out is None or out["discovery"][0]["protocol"] == "snmp"
+
+
 def test_reply_to_another_request_or_a_request_is_refused():
     assert snmp.parse_snmp(AXIS_REPLY, AXIS_RID + 1) is None
     assert snmp.parse_snmp(snmp.build_get("public", 5)) is None  # a GetRequest, not an answer
@@ -110,7 +133,8 @@ async def test_probe_asks_public_and_gets_the_system_group():
     frag = await snmp.probe("127.0.0.1", ctx)
     fields = frag["discovery"][0]["fields"]
     assert fields["sysObjectID"].startswith("1.3.6.1.4.1.368") and fields["sysDescr"].startswith("; AXIS ")
-    assert len(sent) == 1 and sent[0][1] == ("127.0.0.1", 161)
+    assert fields["snmpEngineEnterprise"] == "1.3.6.1.4.1.8072"  # the v3 discovery Report: a net-snmp engine
+    assert len(sent) == 2 and {d for _, d in sent} == {("127.0.0.1", 161)}  # the GET and the engine discovery
 
 
 async def test_no_snmp_public_sends_nothing_without_communities():
@@ -127,10 +151,11 @@ async def test_private_community_from_the_credentials_file():
     ctx = ProbeContext(datagram=_agent_transport(dev, sent), snmp_auth=creds.snmp_for)
     frag = await snmp.probe("127.0.0.1", ctx)
     assert frag["discovery"][0]["fields"]["sysObjectID"].startswith("1.3.6.1.4.1.36849")
-    assert len(sent) == 3  # wrong-one, the right one, public: all at once
+    assert len(sent) == 4  # wrong-one, the right one, public and the engine discovery: all at once
     assert secret not in json.dumps(frag) and "wrong-one" not in json.dumps(frag)
     ctx2 = ProbeContext(datagram=_agent_transport(dev, []), snmp_public=True)
-    assert await snmp.probe("127.0.0.1", ctx2) == {}  # public alone: the agent stays silent
+    only = (await snmp.probe("127.0.0.1", ctx2))["discovery"][0]["fields"]
+    assert set(only) == {"snmpEngineID", "snmpEngineEnterprise"}  # public alone: no GET answer, only the engine
 
 
 async def test_hostile_agent_gives_no_evidence():
@@ -159,10 +184,12 @@ async def test_snmpv3_probe_against_a_real_v3_agent_on_loopback():
         assert auth_key not in json.dumps(frag) and priv_key not in json.dumps(frag)
         wrong = parse_ini(f"[127.0.0.1]\nsnmp_user = {user}\nsnmp_auth_key = wrong-key-1\nsnmp_priv_key = {priv_key}\n")
         ctx2 = ProbeContext(timeout=1.0, snmp_auth=wrong.snmp_for, snmp_public=False, ports={"snmp": (port,)})
-        assert await snmp.probe("127.0.0.1", ctx2) == {}
-        # v2c "public" to a v3-only agent: silence
-        assert await snmp.probe("127.0.0.1", ProbeContext(timeout=1.0, discover_wait=0.3,
-                                                          ports={"snmp": (port,)})) == {}
+        only = (await snmp.probe("127.0.0.1", ctx2))["discovery"][0]["fields"]
+        assert set(only) == {"snmpEngineID", "snmpEngineEnterprise"}  # a wrong key: the engine id, no values
+        # v2c "public" to a v3-only agent: no GET answer, only its engine discovery Report
+        only = (await snmp.probe("127.0.0.1", ProbeContext(timeout=1.0, discover_wait=0.3,
+                                                           ports={"snmp": (port,)})))["discovery"][0]["fields"]
+        assert "sysDescr" not in only and only["snmpEngineEnterprise"] == "1.3.6.1.4.1.8072"
     finally:
         agent.close()
         sock.close()
@@ -207,6 +234,8 @@ def test_passive_capture_reads_snmp_replies():
     assert frags[0]["discovery"][0]["fields"]["sysObjectID"] == "1.3.6.1.4.1.368.4"
     req = Ether() / IP(src="192.0.2.1", dst="192.0.2.7") / UDP(sport=40000, dport=161) / snmp.build_get("public", 1)
     assert parse_packet(Ether(bytes(req))) == []  # a manager's request names nobody
+    rep = Ether() / IP(src="192.0.2.9", dst="192.0.2.1") / UDP(sport=161, dport=40001) / HP_REPORT
+    assert parse_packet(Ether(bytes(rep)))[0]["discovery"][0]["fields"]["snmpEngineEnterprise"] == "1.3.6.1.4.1.11"
 
 
 # ------------------------------------------------------------------------------------------------ DVRIP
