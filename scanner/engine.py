@@ -528,7 +528,10 @@ class ProbeEnv:
                     replies = await udp_exchange(payload, dest, wait, interface=interface, source=source,
                                                  max_bytes=cap)
                 else:
-                    replies = await udp_exchange(payload, dest, wait, max_bytes=cap, stop_after=1)
+                    try:
+                        replies = await udp_exchange(payload, dest, wait, max_bytes=cap, stop_after=1)
+                    except ConnectionRefusedError:
+                        break  # the port is closed (ICMP): a retry would be refused too
                 if replies:
                     break
             return replies

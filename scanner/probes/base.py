@@ -300,6 +300,7 @@ class _Collector(asyncio.DatagramProtocol):
         self.replies: list[tuple[bytes, tuple[str, int]]] = []
         self.max_bytes = max_bytes
         self.stop_after = stop_after
+        self.refused = False
         self.enough = asyncio.Event()
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
@@ -310,6 +311,7 @@ class _Collector(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:  # ICMP unreachable and the like
         if self.stop_after is not None and isinstance(exc, ConnectionRefusedError):
+            self.refused = True
             self.enough.set()  # a connected unicast socket: the port is closed, no reply will come
 
 
@@ -317,7 +319,8 @@ async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, in
                        source: str | None = None, max_bytes: int = MAX_DATAGRAM,
                        bind_port: int = 0, stop_after: int | None = None) -> list[tuple[bytes, tuple[str, int]]]:
     """Send ``payload`` to ``dest`` once and gather replies for ``wait`` seconds (or until
-    ``stop_after`` replies arrived; unicast exchanges stop at the first).
+    ``stop_after`` replies arrived; unicast exchanges stop at the first). A unicast exchange whose port
+    is closed (ICMP port unreachable) raises ConnectionRefusedError at once: no retry can help.
 
     For a multicast ``dest`` the socket is bound to ``interface`` (SO_BINDTODEVICE) and sends from
     ``source`` with TTL 1, so nothing leaves by any other interface and nothing is routed.
@@ -365,6 +368,8 @@ async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, in
             return []
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proto.enough.wait(), max(0.0, wait))
+        if proto.refused and not proto.replies:
+            raise ConnectionRefusedError(f"{dest[0]}:{dest[1]} refused (ICMP port unreachable)")
         return list(proto.replies)
     finally:
         transport.close()
