@@ -108,7 +108,6 @@ class V3Agent:
         from pysnmp.carrier.asyncio.dgram import udp
         from pysnmp.entity import config, engine
         from pysnmp.entity.rfc3413 import cmdrsp, context
-
         from pysnmp.proto import rfc1902
 
         user, auth_key, priv_key = lab_v3_user(dev.username, dev.password)
