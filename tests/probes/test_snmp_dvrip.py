@@ -316,3 +316,34 @@ async def test_dvrip_probe_closed_port_sends_nothing():
         raise ConnectionRefusedError
 
     assert await dvrip.probe("127.0.0.1", ProbeContext(open_stream=opener)) == {}
+
+
+async def test_closed_udp_port_is_refused_at_once_and_not_retried():
+    """A unicast exchange to a closed loopback port: the ICMP port-unreachable ends it (no wait, no retry)."""
+    import socket
+    import time
+
+    from scanner.engine import ProbeEnv, RateLimiter, ScanOptions
+    from scanner.probes.base import udp_exchange
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionRefusedError):
+        await udp_exchange(b"x", ("127.0.0.1", port), 2.0, stop_after=1)
+    assert time.monotonic() - t0 < 1.0
+    calls = []
+    limiter = RateLimiter(0)
+    orig = limiter.acquire
+
+    async def counting() -> None:
+        calls.append(1)
+        await orig()
+
+    limiter.acquire = counting  # type: ignore[method-assign]
+    ctx = ProbeEnv(ScanOptions(retries=3), limiter).context()
+    t0 = time.monotonic()
+    assert await snmp.probe("127.0.0.1", ProbeContext(**{**ctx.__dict__, "ports": {"snmp": (port,)}})) == {}
+    assert time.monotonic() - t0 < 1.0 and len(calls) == 2  # GET + engine discovery, each sent once
