@@ -101,6 +101,23 @@ def test_identified_as_axis_from_snmp_alone():
     assert ident.model == "Q7404" and ident.device_type == "encoder"
 
 
+def test_net_snmp_names_nobody_and_enterprise_numbers_name_their_holder():
+    from scanner.identify import identify_record
+
+    generic = identify_record({"ip": "192.0.2.9", "discovery": [{"protocol": "snmp", "fields": {
+        "sysDescr": "Linux cam 3.10.14 #1 armv7l", "sysObjectID": "1.3.6.1.4.1.8072.3.2.10",
+        "snmpEngineEnterprise": "1.3.6.1.4.1.8072"}}]})
+    assert generic.manufacturer is None and generic.restricted is None
+    for oid, maker, restricted in (("1.3.6.1.4.1.39165.1.1", "Hikvision", True), ("1.3.6.1.4.1.36849.1.2",
+                                   "Hanwha Vision", False), ("1.3.6.1.4.1.2011.2.23.95", "Huawei", True)):
+        got = identify_record({"ip": "192.0.2.9", "discovery": [{"protocol": "snmp", "fields": {"sysObjectID": oid}}]})
+        assert (got.manufacturer, got.restricted) == (maker, restricted), oid
+    # a longer number that merely starts with the same digits is somebody else
+    other = identify_record({"ip": "192.0.2.9", "discovery": [{"protocol": "snmp", "fields": {
+        "sysObjectID": "1.3.6.1.4.1.3681.1"}}]})
+    assert other.manufacturer is None
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=600))
 def test_parse_snmp_never_raises(data):
