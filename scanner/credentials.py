@@ -4,6 +4,10 @@ Sources (docs/contracts.md):
 
 * ``--credentials FILE``: INI, section ``[default]`` or ``[<ip or cidr>]``, keys ``username`` and ``password``.
   The most specific section that holds a host wins (a single address, then the longest prefix, then default).
+  SNMP (read-only queries only): ``community`` (several: one a line, or separated by commas) and the SNMPv3
+  user ``snmp_user``, ``snmp_auth_protocol`` (md5, sha, sha224, sha256, sha384, sha512; default sha),
+  ``snmp_auth_key``, ``snmp_priv_protocol`` (des, aes, aes192, aes256; default aes), ``snmp_priv_key``, in
+  an ``[snmp]`` section (every host) or in the per-host sections (which need no username then).
 * the environment: ``CAMSWEEP_USERNAME`` / ``CAMSWEEP_PASSWORD`` (a default for every host).
 * ``--credentials keyring:<name>``: the system keyring, service ``camsweep``, user ``<name>``.
 
@@ -44,19 +48,81 @@ class Credentials(NamedTuple):
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+SNMP_AUTH_PROTOCOLS = ("md5", "sha", "sha224", "sha256", "sha384", "sha512")
+SNMP_PRIV_PROTOCOLS = ("des", "aes", "aes192", "aes256")
+MAX_COMMUNITIES = 8
+_SNMP_KEYS = ("community", "communities", "snmp_user", "snmp_auth_protocol", "snmp_auth_key",
+              "snmp_priv_protocol", "snmp_priv_key")
+
+
+class SnmpUser(NamedTuple):
+    """An SNMPv3 user (USM). ``auth_key``/``priv_key`` empty: noAuthNoPriv / authNoPriv. Its repr hides the keys."""
+
+    name: str
+    auth_protocol: str = "sha"
+    auth_key: str = ""
+    priv_protocol: str = "aes"
+    priv_key: str = ""
+
+    def __repr__(self) -> str:
+        return f"SnmpUser(name={self.name!r}, auth={self.auth_protocol if self.auth_key else 'none'}, " \
+               f"priv={self.priv_protocol if self.priv_key else 'none'})"
+
+    __str__ = __repr__
+
+
+class SnmpAuth(NamedTuple):
+    """What SNMP may use on one host: v2c communities (in order) and v3 users. Its repr hides the secrets."""
+
+    communities: tuple[str, ...] = ()
+    users: tuple[SnmpUser, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"SnmpAuth({len(self.communities)} communities, {len(self.users)} v3 users)"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self.communities or self.users)
+
 
 class CredentialSet:
     """Credentials by host: exact address, longest matching prefix, then the default."""
 
     def __init__(self, default: Credentials | None = None,
-                 by_network: Mapping[Network, Credentials] | None = None, source: str = "") -> None:
+                 by_network: Mapping[Network, Credentials] | None = None, source: str = "", *,
+                 snmp_default: SnmpAuth | None = None, snmp_by_network: Mapping[Network, SnmpAuth] | None = None
+                 ) -> None:
         self.default = default
         # most specific first
         self._nets = sorted((by_network or {}).items(), key=lambda kv: (-kv[0].prefixlen, str(kv[0])))
         self.source = source
+        self.snmp_default = snmp_default or SnmpAuth()
+        self._snmp_nets = sorted((snmp_by_network or {}).items(), key=lambda kv: (-kv[0].prefixlen, str(kv[0])))
 
     def __bool__(self) -> bool:
-        return self.default is not None or bool(self._nets)
+        return self.default is not None or bool(self._nets) or self.has_snmp()
+
+    def has_snmp(self) -> bool:
+        return bool(self.snmp_default) or bool(self._snmp_nets)
+
+    def snmp_for(self, host: str) -> SnmpAuth:
+        """The SNMP communities and v3 users for ``host``: the most specific section's first, then the
+        ``[snmp]``/``[default]`` ones (duplicates dropped; at most MAX_COMMUNITIES communities)."""
+        found: list[SnmpAuth] = []
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        if ip is not None:
+            found += [auth for net, auth in self._snmp_nets if ip.version == net.version and ip in net][:1]
+        found.append(self.snmp_default)
+        comms: list[str] = []
+        users: list[SnmpUser] = []
+        for auth in found:
+            comms += [c for c in auth.communities if c not in comms]
+            users += [u for u in auth.users if u not in users]
+        return SnmpAuth(tuple(comms[:MAX_COMMUNITIES]), tuple(users[:4]))
 
     def __len__(self) -> int:
         return len(self._nets) + (1 if self.default else 0)
@@ -94,28 +160,96 @@ def parse_ini(text: str, source: str = "credentials") -> CredentialSet:
         raise CredentialError(f"{source} has more than {MAX_SECTIONS} sections")
     default: Credentials | None = None
     nets: dict[Network, Credentials] = {}
+    snmp_default = SnmpAuth()
+    snmp_nets: dict[Network, SnmpAuth] = {}
     for section in cp.sections():
         items = cp[section]
+        name = section.strip().lower()
+        snmp = _snmp_auth(items, section, source)
+        if name == "snmp":
+            if not snmp:
+                raise CredentialError(f"{source}: section [{section}] holds no community or snmp_user")
+            snmp_default = _join(snmp_default, snmp)
+            continue
         user = (items.get("username") or items.get("user") or "").strip()
         password = items.get("password")
+        if snmp and not user and password is None:  # an SNMP-only section
+            if name == "default":
+                snmp_default = _join(snmp_default, snmp)
+                continue
+            snmp_nets[_section_network(section, source)] = snmp
+            continue
+        if snmp:
+            if name == "default":
+                snmp_default = _join(snmp_default, snmp)
+            else:
+                snmp_nets[_section_network(section, source)] = snmp
         if not user:
             raise CredentialError(f"{source}: section [{section}] has no username")
         if password is None:
             raise CredentialError(f"{source}: section [{section}] has no password")
         cred = Credentials(user, password)
-        if section.strip().lower() == "default":
+        if name == "default":
             default = cred
             continue
-        try:
-            net = ipaddress.ip_network(section.strip(), strict=False)
-        except ValueError:
-            raise CredentialError(f"{source}: section [{section[:60]}] is neither 'default' nor an address "
-                                  "or CIDR block") from None
-        nets[net] = cred
-    if default is None and not nets:
+        nets[_section_network(section, source)] = cred
+    if default is None and not nets and not snmp_default and not snmp_nets:
         raise CredentialError(f"{source} holds no credentials (expected [default] or [<ip or cidr>] sections "
-                              "with username and password)")
-    return CredentialSet(default, nets, source)
+                              "with username and password, or SNMP communities)")
+    return CredentialSet(default, nets, source, snmp_default=snmp_default, snmp_by_network=snmp_nets)
+
+
+def _section_network(section: str, source: str) -> Network:
+    try:
+        return ipaddress.ip_network(section.strip(), strict=False)
+    except ValueError:
+        raise CredentialError(f"{source}: section [{section[:60]}] is neither 'default' nor an address "
+                              "or CIDR block (nor 'snmp')") from None
+
+
+def _join(a: SnmpAuth, b: SnmpAuth) -> SnmpAuth:
+    return SnmpAuth(a.communities + tuple(c for c in b.communities if c not in a.communities),
+                    a.users + tuple(u for u in b.users if u not in a.users))
+
+
+def _snmp_auth(items: Mapping[str, str], section: str, source: str) -> SnmpAuth:
+    """SNMP keys of one section (errors name the key, never its value)."""
+    comms: list[str] = []
+    for key in ("community", "communities"):
+        raw = items.get(key)
+        if raw is None:
+            continue
+        for part in raw.replace(",", "\n").splitlines():
+            c = part.strip()
+            if c and c not in comms:
+                if len(c) > 255:
+                    raise CredentialError(f"{source}: section [{section[:60]}]: a community is longer than 255")
+                comms.append(c)
+        if not comms:
+            raise CredentialError(f"{source}: section [{section[:60]}]: {key} is empty")
+    users: list[SnmpUser] = []
+    name = (items.get("snmp_user") or "").strip()
+    if name:
+        auth = (items.get("snmp_auth_protocol") or "sha").strip().lower().replace("-", "")
+        priv = (items.get("snmp_priv_protocol") or "aes").strip().lower().replace("-", "").replace("aes128", "aes")
+        auth_key = items.get("snmp_auth_key") or ""
+        priv_key = items.get("snmp_priv_key") or ""
+        if auth not in SNMP_AUTH_PROTOCOLS:
+            raise CredentialError(f"{source}: section [{section[:60]}]: snmp_auth_protocol must be one of "
+                                  f"{', '.join(SNMP_AUTH_PROTOCOLS)}")
+        if priv not in SNMP_PRIV_PROTOCOLS:
+            raise CredentialError(f"{source}: section [{section[:60]}]: snmp_priv_protocol must be one of "
+                                  f"{', '.join(SNMP_PRIV_PROTOCOLS)}")
+        for key, value in (("snmp_auth_key", auth_key), ("snmp_priv_key", priv_key)):
+            if value and len(value) < 8:
+                raise CredentialError(f"{source}: section [{section[:60]}]: {key} is shorter than 8 characters "
+                                      "(RFC 3414)")
+        if priv_key and not auth_key:
+            raise CredentialError(f"{source}: section [{section[:60]}]: snmp_priv_key needs snmp_auth_key")
+        users.append(SnmpUser(name, auth, auth_key, priv, priv_key))
+    elif any(items.get(k) for k in ("snmp_auth_key", "snmp_priv_key")):
+        raise CredentialError(f"{source}: section [{section[:60]}]: SNMPv3 keys without snmp_user")
+    return SnmpAuth(tuple(comms[:MAX_COMMUNITIES]), tuple(users))
 
 
 def read_file(path: str | Path, *, warn=None) -> CredentialSet:

@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # workers never open the store: they need not import sqlite-u
 
 # Per-host probes, in the order they start; segment-wide discovery protocols. A module that is not
 # there (not written yet, or removed) is skipped.
-HOST_PROBES = ("http", "rtsp", "onvif", "tls", "banner", "sadp", "dhip", "wsd", "ssdp")
+HOST_PROBES = ("http", "rtsp", "onvif", "tls", "banner", "sadp", "dhip", "wsd", "ssdp", "snmp", "dvrip")
 LIVENESS_PORTS = (80, 443, 554, 8000, 37777, 8080, 22, 23)
 # Automatic worker processes (--workers -1), decided once discovery has counted the live hosts. Measured on
 # 2 cores in the 250-device lab: one process probes the whole /24 in 6.9-8.8 s at 167 MB; two workers took
@@ -109,6 +109,7 @@ class ScanOptions:
     policy: str = "ndaa889"
     site: str | None = None
     resume: bool = False
+    snmp_public: bool = True  # SNMP may try the read-only "public" community (--no-snmp-public: no)
     # processes that probe hosts: 0 = none (in-process, the default for library use), -1 = automatic (the
     # CLI's default: half the cores, up to MAX_WORKERS, once discovery finds WORKER_MIN_HOSTS live hosts on a
     # machine of WORKER_MIN_CPUS cores or more; else none). Workers are spawned: the caller's __main__ must be
@@ -491,6 +492,7 @@ class ProbeEnv:
             http_transport=self.o.http_transport, open_stream=self.o.open_stream,
             datagram=self._datagrams[interface], rate_limit=self.limiter.acquire, interface=interface,
             allow=self.allow, discover_wait=self.o.discovery_wait,
+            snmp_auth=getattr(self.o.credentials, "snmp_for", None), snmp_public=self.o.snmp_public,
         )
         if self.o.ports:
             ctx_kw["ports"] = {**DEFAULT_PORTS, **dict(self.o.ports)}
@@ -526,11 +528,15 @@ class ProbeEnv:
                     replies = await udp_exchange(payload, dest, wait, interface=interface, source=source,
                                                  max_bytes=cap)
                 else:
-                    replies = await udp_exchange(payload, dest, wait, max_bytes=cap, stop_after=1)
+                    try:
+                        replies = await udp_exchange(payload, dest, wait, max_bytes=cap, stop_after=1)
+                    except ConnectionRefusedError:
+                        break  # the port is closed (ICMP): a retry would be refused too
                 if replies:
                     break
             return replies
 
+        exchange.uses_network = o.datagram is None  # type: ignore[attr-defined]  # (snmpv3: its own socket is fine)
         return exchange
 
 

@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="no multicast discovery (WS-Discovery, SSDP, mDNS, SADP, DHIP)")
     d.add_argument("--probes", default=None, metavar="LIST",
                    help="comma-separated per-host probes to run (default: all of http, rtsp, onvif, tls, "
-                   "banner, sadp, dhip, wsd, ssdp)")
+                   "banner, sadp, dhip, wsd, ssdp, snmp, dvrip)")
     d.add_argument("-sn", "--discovery-only", action="store_true",
                    help="find hosts (ARP, multicast discovery, TCP liveness) and identify them from that alone")
     d.add_argument("--rate", type=_nonneg_float, default=5000.0, metavar="PPS",
@@ -76,7 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds for everything on one host")
     d.add_argument("--retries", type=_nonneg_int, default=1, metavar="N", help="extra tries for UDP probes")
     d.add_argument("--credentials", default=None, metavar="FILE|keyring:NAME",
-                   help="device credentials (INI); else CAMSWEEP_USERNAME/CAMSWEEP_PASSWORD; never guessed")
+                   help="device credentials (INI); else CAMSWEEP_USERNAME/CAMSWEEP_PASSWORD; never guessed. "
+                   "SNMP: 'community = ...' and SNMPv3 'snmp_user', 'snmp_auth_protocol', 'snmp_auth_key', "
+                   "'snmp_priv_protocol', 'snmp_priv_key' in an [snmp] section or a host's section")
+    d.add_argument("--no-snmp-public", dest="snmp_public", action="store_false",
+                   help="SNMP asks only with the communities and users of --credentials, not with the "
+                   "read-only 'public' community it otherwise tries (kept by --resume)")
     s = p.add_argument_group("store and output")
     s.add_argument("--db", default=None, metavar="PATH", help="the store (default: in your user data dir)")
     s.add_argument("--site", default=None, help="a site name recorded with the scan")
@@ -182,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         assume_up=args.assume_up, passive=args.passive, pcap=args.pcap,
         probes=probes,
         policy=args.policy, site=args.site, resume=args.resume, credentials=creds if creds else None,
+        snmp_public=args.snmp_public,
     )
     from scanner.report import FAIL_ON_CONDITIONS, parse_report_spec
 

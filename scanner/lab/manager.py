@@ -268,6 +268,16 @@ def _credentials_text(plan: dict[str, Any]) -> str:
     for d in plan["devices"]:
         if d.get("ip"):
             cp[d["ip"]] = {"username": d["username"], "password": d["password"]}
+            if "snmp_private" in (d.get("services") or ()):  # its read-only community (responders/snmp.py)
+                from scanner.lab.responders.snmp import lab_community
+
+                cp[d["ip"]]["community"] = lab_community(d["username"], d["password"])
+            if "snmp_v3" in (d.get("services") or ()):  # its SNMPv3 user (responders/snmp.py)
+                from scanner.lab.responders.snmp import lab_v3_user
+
+                user, auth_key, priv_key = lab_v3_user(d["username"], d["password"])
+                cp[d["ip"]].update({"snmp_user": user, "snmp_auth_protocol": "sha", "snmp_auth_key": auth_key,
+                                    "snmp_priv_protocol": "aes", "snmp_priv_key": priv_key})
     import io
 
     buf = io.StringIO()

@@ -57,6 +57,9 @@ OUIS: dict[str, tuple[str, ...]] = {
     "intel": ("001B21", "ACED5C"),
     "dell": ("98E743", "C8F750"),
     "synology": ("001132",),
+    # a network-module maker's block (Realtek): white-label boards such as Xiongmai's often carry one,
+    # which names the NIC, not the device maker
+    "realtek": ("00E04C",),
 }
 LOCAL_OUI = "02CA5E"  # locally administered (bit 1 of the first octet): no maker
 
@@ -230,7 +233,7 @@ _add(Profile(
         Model("DS-2DE4425IW-DE", "ptz", ("V5.6.15 build 200924",), hardware="88"),
         Model("DS-2TD1228-2-QA", "thermal", ("V5.5.98 build 240726",), hardware="88"),
     ),
-    HIK_CAM_SERVICES | {"telnet"}, weight=12, serial_style="hikvision",
+    HIK_CAM_SERVICES | {"telnet", "snmp"}, weight=12, serial_style="hikvision",
 ))
 _add(Profile(
     "hikvision_camera_onvif_off", "hikvision", "Hikvision", "Hikvision", True, "hikvision",
@@ -248,7 +251,7 @@ _add(Profile(
         Model("DS-7616NI-I2/16P", "nvr", ("V4.62.210 build 230619",), channels=16, hardware="0x0"),
         Model("DS-7604NI-K1/4P", "nvr", ("V4.30.085 build 210101",), channels=4, hardware="0x0"),
     ),
-    _S({"http", "rtsp", "onvif", "wsd", "sadp", "hik_sdk", "https"}), weight=3, serial_style="hikvision",
+    _S({"http", "rtsp", "onvif", "wsd", "sadp", "hik_sdk", "https", "snmp"}), weight=3, serial_style="hikvision",
     channel_profiles=("hikvision_camera", "hikvision_camera", "hikvision_camera_onvif_off", "axis_camera"),
 ))
 _add(Profile(
@@ -283,7 +286,7 @@ _add(Profile(
         Model("IPC-HFW2231S-S-S2", "camera", ("2.800.0000018.0.R,build:2022-03-11",), hardware="1.00"),
         Model("SD49225XA-HNR", "ptz", ("2.623.0000000.9.R,build:2019-09-02",), hardware="1.00"),
     ),
-    DAHUA_CAM_SERVICES | {"telnet"}, weight=10, serial_style="dahua", oem="Dahua",
+    DAHUA_CAM_SERVICES | {"telnet", "snmp"}, weight=10, serial_style="dahua", oem="Dahua",
 ))
 _add(Profile(
     "dahua_nvr", "dahua", "Dahua", "Dahua", True, "dahua",
@@ -291,7 +294,7 @@ _add(Profile(
         Model("NVR4108HS-8P-4KS2", "nvr", ("4.001.0000000.3.R,build:2020-11-03",), channels=8, hardware="1.00"),
         Model("NVR5216-16P-4KS2E", "nvr", ("4.001.0000000.5.R,build:2021-05-20",), channels=16, hardware="1.00"),
     ),
-    DAHUA_CAM_SERVICES, weight=3, serial_style="dahua", oem="Dahua",
+    DAHUA_CAM_SERVICES | {"snmp"}, weight=3, serial_style="dahua", oem="Dahua",
     channel_profiles=("dahua_camera", "dahua_camera", "amcrest_camera", "hanwha_camera"),
 ))
 _add(Profile(
@@ -348,7 +351,7 @@ _add(Profile(
         Model("P3364-LVE", "camera", ("6.50.5",), hardware="7B8"),
         Model("Q6135-LE", "ptz", ("10.12.114",), hardware="866"),
     ),
-    _S({"http", "rtsp", "onvif", "wsd", "mdns", "ssdp"}), weight=4, serial_style="axis",
+    _S({"http", "rtsp", "onvif", "wsd", "mdns", "ssdp", "snmp"}), weight=4, serial_style="axis",
 ))
 _add(Profile(
     "hanwha_camera", "hanwha", "Hanwha Vision", "Wisenet", False, "hanwha",
@@ -356,7 +359,7 @@ _add(Profile(
         Model("XND-6080RV", "camera", ("2.21.02_20230103_R551",)),
         Model("XNP-6320H", "ptz", ("2.10.00_20220110_R287",)),
     ),
-    _S({"http", "rtsp", "onvif", "wsd"}), weight=2, serial_style="hanwha",
+    _S({"http", "rtsp", "onvif", "wsd", "snmp_private"}), weight=2, serial_style="hanwha",
 ))
 _add(Profile(
     "bosch_camera", "bosch", "Bosch", "Bosch", False, "bosch",
@@ -364,7 +367,7 @@ _add(Profile(
         Model("FLEXIDOME IP 5000i", "camera", ("7.80.0128",), hardware="F0004D43"),
         Model("AUTODOME IP 5000i", "ptz", ("8.71.0066",), hardware="F000B543"),
     ),
-    _S({"http", "rtsp", "onvif", "wsd", "https"}), weight=2, serial_style="bosch",
+    _S({"http", "rtsp", "onvif", "wsd", "https", "snmp_v3"}), weight=2, serial_style="bosch",
 ))
 _add(Profile(
     "ipro_camera", "ipro", "i-PRO", "i-PRO", False, "ipro",
@@ -390,6 +393,17 @@ _add(Profile(
     ),
     _S({"http", "rtsp", "onvif", "wsd"}), weight=1, serial_style="mobotix", onvif_auth="none",
 ))
+# Xiongmai (XMEye) boards: DVRIP "Sofia" on 34567 (the firmware and board formats of python-dvr's README).
+_add(Profile(
+    "xiongmai_camera", "xiongmai", "Xiongmai", "Xiongmai", False, "realtek",
+    (
+        Model("IPC-85H50AI", "camera", ("V5.00.R02.000529B2.10010.040600.0020000,build:2020-01-08",),
+              hardware="HI3516EV300_85H50AI"),
+        Model("IPC-50H20L", "camera", ("V4.03.R12.00018520.12012.047500.00000,build:2018-11-26",),
+              hardware="HI3516CV300_50H20L"),
+    ),
+    _S({"dvrip", "rtsp"}), weight=1, serial_style="xiongmai",
+))
 # Ordinary hosts that must not be called cameras.
 _add(Profile(
     "printer", "printer", "HP", "HP", False, "hp",
@@ -398,7 +412,7 @@ _add(Profile(
         Model("HP LaserJet Pro M404dn", "printer", ("002_2136A",)),
         Model("Brother HL-L2350DW", "printer", ("1.70",), oui="brother", maker="Brother"),
     ),
-    _S({"http", "ipp", "jetdirect", "mdns"}), weight=3, onvif_auth="none", serial_style="printer",
+    _S({"http", "ipp", "jetdirect", "mdns", "snmp"}), weight=3, onvif_auth="none", serial_style="printer",
 ))
 _add(Profile(
     "linux_server", "linux", None, None, None, "intel",
@@ -406,7 +420,7 @@ _add(Profile(
         Model("Debian 12 server", "server", ("OpenSSH_9.2p1 Debian-2+deb12u3",)),
         Model("Ubuntu 22.04 server", "server", ("OpenSSH_8.9p1 Ubuntu-3ubuntu0.10",), oui="dell", maker="Dell"),
     ),
-    _S({"http", "ssh"}), weight=3, onvif_auth="none",
+    _S({"http", "ssh", "snmp"}), weight=3, onvif_auth="none",
 ))
 _add(Profile(
     "nas", "nas", "Synology", "Synology", False, "synology",
@@ -414,7 +428,7 @@ _add(Profile(
         Model("DS920+", "nas", ("DSM 7.2.1-69057",)),
         Model("DS220+", "nas", ("DSM 7.1.1-42962",)),
     ),
-    _S({"http", "nas_web", "smb", "ssh", "mdns"}), weight=2, onvif_auth="none", serial_style="synology",
+    _S({"http", "nas_web", "smb", "ssh", "mdns", "snmp"}), weight=2, onvif_auth="none", serial_style="synology",
 ))
 # Hostile devices. Ground truth: hostile=true and the maker they claim (null when unknowable).
 _add(Profile(
@@ -425,7 +439,7 @@ _add(Profile(
 _add(Profile(
     "hostile_garbage", "hostile", None, None, None, "local",
     (Model("", "camera", ("",)),),
-    _S({"http", "rtsp", "hik_sdk", "telnet", "wsd", "onvif"}), weight=0.2, hostile="garbage",
+    _S({"http", "rtsp", "hik_sdk", "telnet", "wsd", "onvif", "snmp"}), weight=0.2, hostile="garbage",
 ))
 _add(Profile(
     "hostile_bigbody", "dahua", "Dahua", "Dahua", True, "dahua",
@@ -513,6 +527,8 @@ def build_serial(style: str, model: str, firmware: str, mac: str, rng: random.Ra
         return _letters(rng, 2) + _digits(rng, 6)
     if style == "printer":
         return "CNB" + _letters(rng, 1) + _digits(rng, 6)
+    if style == "xiongmai":  # 16 hex digits, e.g. a166379674a3b447 (python-dvr README)
+        return "".join(rng.choice("0123456789abcdef") for _ in range(16))
     if style == "synology":
         return _digits(rng, 4) + _letters(rng, 3) + _digits(rng, 6)
     return ""

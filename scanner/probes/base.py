@@ -39,6 +39,8 @@ DEFAULT_PORTS: Mapping[str, tuple[int, ...]] = {
     "dahua": (37777,),
     "telnet": (23,),
     "ssh": (22,),
+    "snmp": (161,),
+    "dvrip": (34567,),
     "liveness": (80, 443, 554, 8000, 37777, 8080, 22, 23),
 }
 
@@ -72,6 +74,8 @@ class ProbeContext:
     source_address: the interface's IPv4 address (looked up from ``interface`` when not given).
     allow: ip -> bool; segment-wide discovery drops replies for which it is False (outside the targets).
     discover_wait: seconds a multicast discovery round listens for replies.
+    snmp_auth: host -> SNMP communities and v3 users (``scanner.credentials.SnmpAuth``) or None.
+    snmp_public: whether SNMP may also try the read-only ``public`` community (``--no-snmp-public``).
     """
 
     timeout: float = 4.0
@@ -87,6 +91,8 @@ class ProbeContext:
     source_address: str | None = None
     allow: Callable[[str], bool] | None = None
     discover_wait: float = 1.0
+    snmp_auth: Callable[[str], Any] | None = None
+    snmp_public: bool = True
 
     # ---- small accessors -------------------------------------------------------------------
     def ports_for(self, protocol: str) -> tuple[int, ...]:
@@ -294,6 +300,7 @@ class _Collector(asyncio.DatagramProtocol):
         self.replies: list[tuple[bytes, tuple[str, int]]] = []
         self.max_bytes = max_bytes
         self.stop_after = stop_after
+        self.refused = False
         self.enough = asyncio.Event()
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
@@ -303,14 +310,17 @@ class _Collector(asyncio.DatagramProtocol):
             self.enough.set()
 
     def error_received(self, exc: Exception) -> None:  # ICMP unreachable and the like
-        pass
+        if self.stop_after is not None and isinstance(exc, ConnectionRefusedError):
+            self.refused = True
+            self.enough.set()  # a connected unicast socket: the port is closed, no reply will come
 
 
 async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, interface: str | None = None,
                        source: str | None = None, max_bytes: int = MAX_DATAGRAM,
                        bind_port: int = 0, stop_after: int | None = None) -> list[tuple[bytes, tuple[str, int]]]:
     """Send ``payload`` to ``dest`` once and gather replies for ``wait`` seconds (or until
-    ``stop_after`` replies arrived; unicast exchanges stop at the first).
+    ``stop_after`` replies arrived; unicast exchanges stop at the first). A unicast exchange whose port
+    is closed (ICMP port unreachable) raises ConnectionRefusedError at once: no retry can help.
 
     For a multicast ``dest`` the socket is bound to ``interface`` (SO_BINDTODEVICE) and sends from
     ``source`` with TTL 1, so nothing leaves by any other interface and nothing is routed.
@@ -339,6 +349,9 @@ async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, in
             if dest[0] == "255.255.255.255":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         sock.bind((source or "0.0.0.0", bind_port) if is_mcast else ("0.0.0.0", bind_port))
+        if not is_mcast and stop_after == 1:
+            # connected: only the host asked can answer, and its ICMP port-unreachable ends the wait
+            sock.connect(dest)
     except OSError:
         sock.close()
         return []
@@ -350,11 +363,13 @@ async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, in
         return []
     try:
         try:
-            transport.sendto(payload, dest)
+            transport.sendto(payload, None if not is_mcast and stop_after == 1 else dest)
         except OSError:
             return []
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proto.enough.wait(), max(0.0, wait))
+        if proto.refused and not proto.replies:
+            raise ConnectionRefusedError(f"{dest[0]}:{dest[1]} refused (ICMP port unreachable)")
         return list(proto.replies)
     finally:
         transport.close()

@@ -3,7 +3,7 @@
 Both feed the same dissector, :func:`parse_packet`, which turns one frame into evidence fragments
 (each with ``ip`` and/or ``mac``): ARP senders, DHCP client requests (option 60 vendor class, option 12
 host name, option 50 requested address), mDNS answers, SSDP NOTIFY and M-SEARCH answers, WS-Discovery
-Hello/ProbeMatch, SADP and DHIP announcements, and, from captures, HTTP and RTSP responses sent from
+Hello/ProbeMatch, SADP and DHIP announcements, SNMP GetResponses (from UDP 161), and, from captures, HTTP and RTSP responses sent from
 the usual ports. :func:`merge_fragments` folds them into one record per device (by IP, then MAC).
 
 A source MAC is attributed to a device only for frames that cannot have crossed a router (ARP, DHCP,
@@ -27,6 +27,7 @@ from scanner.probes.http import parse_http_response
 from scanner.probes.mdns import parse_mdns
 from scanner.probes.rtsp import parse_rtsp_response
 from scanner.probes.sadp import parse_sadp
+from scanner.probes.snmp import SNMP_PORT, parse_snmp
 from scanner.probes.ssdp import parse_ssdp
 from scanner.probes.wsd import parse_wsd
 
@@ -36,7 +37,7 @@ MAX_DEVICES = 65_536
 MAX_SECONDS = 3600
 
 BPF = ("arp or (udp and (port 67 or port 68 or port 5353 or port 1900 or port 3702 or port 37020 "
-       "or port 37810)) or (ip[6:2] & 0x3fff != 0)")  # the last clause: IP fragments, reassembled later
+       "or port 37810 or src port 161)) or (ip[6:2] & 0x3fff != 0)")  # the last clause: IP fragments, reassembled later
 MAX_FRAGMENTS = 20_000
 
 HTTP_PORTS = {80, 8080, 8000, 8081, 88, 443}
@@ -150,6 +151,10 @@ def _parse_packet(pkt: Any) -> list[dict]:
             frag = parse_dhip(payload)
             if frag is not None:
                 frag = {**frag, "ip": src} if src != "0.0.0.0" else frag
+        elif udp.sport == SNMP_PORT:  # an agent's GetResponse (anybody's manager asked: the sender is the device)
+            frag = parse_snmp(payload)
+            if frag is not None:
+                frag = {**frag, "ip": src}
         if not frag:
             return []
         if link_local_dst and src_mac and "mac" not in frag:

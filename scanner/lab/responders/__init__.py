@@ -12,7 +12,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.lab.responders import banners, chatter, dhip, http, mdns, rtsp, sadp, ssdp, wsd
+from scanner.lab.responders import banners, chatter, dhip, dvrip, http, mdns, rtsp, sadp, snmp, ssdp, wsd
 from scanner.lab.responders.base import Device, Handler, start_tcp
 from scanner.lab.responders.udp import Responder
 
@@ -29,8 +29,11 @@ TCP_SERVICES: dict[str, tuple[int, str, bool]] = {
     "ssh": (22, "ssh", False),
     "jetdirect": (9100, "jetdirect", False),
     "smb": (445, "smb", False),
+    "dvrip": (34567, "dvrip", False),
 }
-UDP_SERVICES: dict[str, Any] = {"wsd": wsd, "ssdp": ssdp, "mdns": mdns, "sadp": sadp, "dhip": dhip}
+UDP_SERVICES: dict[str, Any] = {"wsd": wsd, "ssdp": ssdp, "mdns": mdns, "sadp": sadp, "dhip": dhip,
+                                 # snmp_private: a non-public community; snmp_v3: SNMPv3 only (USM)
+                                 "snmp": snmp, "snmp_private": snmp, "snmp_v3": snmp}
 _BACKLOG = 128
 
 
@@ -48,6 +51,7 @@ def _handler(dev: Device, name: str, port: int, use_tls: bool) -> Handler:
     return {
         "rtsp": rtsp.handle, "hik_sdk": banners.hik_sdk, "dahua_sdk": banners.dahua_sdk,
         "telnet": banners.telnet, "ssh": banners.ssh, "jetdirect": banners.jetdirect, "smb": banners.smb,
+        "dvrip": dvrip.handle,
     }[name]
 
 
@@ -93,7 +97,7 @@ def open_sockets(dev: Device) -> list[OpenSocket]:
                 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255 if service == "mdns" else 1)
                 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
             s.setblocking(False)
-            if dev.netns is not None:  # multicast only inside a device namespace
+            if dev.netns is not None and mod.GROUP:  # multicast only inside a device namespace
                 m = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 opened.append(OpenSocket(service, m, multicast=True))
                 m.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -146,6 +150,9 @@ async def serve(dev: Device, opened: list[OpenSocket]) -> list[Any]:
                 srv = await start_tcp(dev, o.sock, handler)
             running.append(srv)
     for o in opened:  # unicast first, so the multicast responder can reply through it
+        if o.service == "snmp_v3":
+            running.append(snmp.V3Agent(dev, o.sock))
+            continue
         if o.service in UDP_SERVICES and not o.multicast:
             mod = UDP_SERVICES[o.service]
             _, proto = await loop.create_datagram_endpoint(
