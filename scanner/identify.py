@@ -151,6 +151,7 @@ class Identifier:
         acc = _Acc()
         raw: dict[str, str] = {}
         memo = self._memo
+        second: list[tuple[RuleMatch, str, str, EvidenceHit, tuple[Any, ...]]] = []
         for fname, value in record_fields(rec):
             key = (fname, value)
             found = memo.get(key)
@@ -165,9 +166,16 @@ class Identifier:
                 if raw_attr is not None and raw_attr not in raw and _raw_ok(raw_attr, value):
                     raw[raw_attr] = value
             for m, hit in found[0]:
-                self._take(acc, m, fname, value, hit=hit)
+                if m.rule.family == "recog" and m.vendors:
+                    second.append((m, fname, value, hit, found[0]))  # weighed after camsweep's own evidence
+                else:
+                    self._take(acc, m, fname, value, hit=hit)
         if rec.mac:  # already normalised by parse_record
             self._oui(acc, rec.mac, "mac", _OUI_STRENGTH_OWN, normalised=True)
+        if second:
+            strong = [g for g, score in acc.maker.items() if score >= STRENGTHS["strong"]]
+            for m, fname, value, hit, same in second:
+                self._take_second(acc, m, fname, value, hit, strong, same)
         for attr, value in raw.items():  # the device's own words where no rule parsed them
             if attr not in acc.attrs:
                 acc.attrs[attr] = (0.0, value.strip()[:128])
@@ -213,6 +221,26 @@ class Identifier:
         if "mac" in ex:  # a MAC inside another value: as strong as the rule that found it, at most medium
             strength = rule.strength if not m.vendors and rule.strength in ("hint", "weak") else "medium"
             self._oui(acc, ex["mac"], fname, strength)
+
+    def _take_second(self, acc: _Acc, m: RuleMatch, fname: str, value: str, hit: EvidenceHit,
+                     strong: list[str], same: tuple[Any, ...]) -> None:
+        """A second source's maker claim (Recog) counts unless camsweep's own rules already read a maker
+        in the same value (the same evidence is not counted twice, and camsweep's rules are the more
+        specific), or camsweep's own evidence names another maker strongly (relabels, firmware and
+        serial formats, vendor APIs)."""
+        why = ""
+        own_same = next((x for x, _ in same if x.vendors and x.rule.family != "recog"), None)
+        if own_same is not None:
+            why = f"the same value as {own_same.rule.id}"
+        else:
+            group = self._vendors[m.vendors[0]].group
+            other = next((g for g in strong if g != group), None)
+            if other is not None:
+                why = f"camsweep's own evidence names {self._vendors[other].name}"
+        if why:
+            acc.hits.append(EvidenceHit(hit.rule, fname, value, "hint", f"{hit.note}; not counted: {why}"[:240]))
+            return
+        self._take(acc, m, fname, value, hit=hit)
 
     def _claim(self, acc: _Acc, vid: str, w: float, strength: str, registry: bool = False) -> None:
         v = self._vendors[vid]
