@@ -229,11 +229,13 @@ class Identifier:
         specific), or camsweep's own evidence names another maker strongly (relabels, firmware and
         serial formats, vendor APIs)."""
         why = ""
-        own_same = next((x for x, _ in same if x.vendors and x.rule.family != "recog"), None)
-        if own_same is not None:
-            why = f"the same value as {own_same.rule.id}"
-        else:
-            group = self._vendors[m.vendors[0]].group
+        group = self._vendors[m.vendors[0]].group
+        for x, _ in same:  # a name looked up in the value (a lookup rule) is less specific than Recog
+            if x.vendors and x.rule.family != "recog" and (
+                    not x.rule.lookup or any(self._vendors[v].group == group for v in x.vendors)):
+                why = f"the same value as {x.rule.id}"
+                break
+        if not why:
             other = next((g for g in strong if g != group), None)
             if other is not None:
                 why = f"camsweep's own evidence names {self._vendors[other].name}"
