@@ -225,6 +225,67 @@ def translate_pattern(pattern: str, flags: str) -> tuple[str, int]:
     return text, rx_flags
 
 
+def _top_level_alternation(text: str) -> bool:
+    depth, i, n, in_class = 0, 0, len(text), False
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class = True
+            if i + 1 < n and text[i + 1] == "^":
+                i += 1
+            if i + 1 < n and text[i + 1] == "]":
+                i += 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+def required_literal(text: str, rx_flags: int) -> str:
+    """A string every match must contain (the literal run a translated pattern starts with, after
+    ``^`` or ``\\A``), lower-cased when the pattern ignores case; "" when there is none. Matching
+    first checks it with ``in``: most patterns of a file are ruled out without running (or even
+    compiling) them."""
+    if rx_flags & re.X or _top_level_alternation(text):
+        return ""
+    i, n = 0, len(text)
+    if text.startswith("^"):
+        i = 1
+    elif text.startswith("\\A"):
+        i = 2
+    out: list[str] = []
+    while i < n:
+        c = text[i]
+        if c in ".^$*+?{}[]()|":
+            break
+        if c == "\\":
+            if i + 1 >= n or text[i + 1].isalnum() or text[i + 1] == "_":
+                break  # a class (\\d, \\s, \\w), an anchor (\\b) or a backreference
+            ch, step = text[i + 1], 2
+        else:
+            ch, step = c, 1
+        if i + step < n and text[i + step] in "?*{":
+            break  # this character is optional or counted
+        out.append(ch)
+        i += step
+        if i < n and text[i] == "+":
+            break  # one or more: the character is required, what follows is not at a fixed place
+    lit = "".join(out)
+    if rx_flags & re.I:
+        lit = lit.lower()
+    return lit if len(lit) >= 2 else ""
+
+
 # ---------------------------------------------------------------------------------------- vendors
 @dataclass
 class VendorMap:
@@ -267,7 +328,7 @@ class Fingerprint:
     description: str
     pattern: str
     flags: str
-    regex: re.Pattern[str] | None
+    regex: re.Pattern[str] | None  # None until compiled, or when the pattern does not compile
     error: str | None  # why the pattern does not compile
     params: tuple[tuple[str, int, str], ...]  # (name, pos, fixed value)
     examples: tuple[tuple[str, dict[str, str]], ...]  # (text, expected params)
@@ -275,6 +336,20 @@ class Fingerprint:
     vendor_id: str | None = None  # the maker it names (fixed parameters), or None
     vendor_pos: tuple[tuple[str, int], ...] = ()  # vendor parameters taken from a capture group
     weak: bool = False  # Recog's certainty for the maker is below 0.8
+    text: str = ""  # the translated (Python) pattern
+    rx_flags: int = 0
+    literal: str = ""  # what every match contains (lower case when icase); "" when unknown
+    icase: bool = False
+    ready: bool = False  # compiled (or found not to compile)
+
+    def compile(self) -> re.Pattern[str] | None:
+        if not self.ready:
+            try:
+                self.regex = re.compile(self.text, self.rx_flags)
+            except (re.error, OverflowError, RecursionError) as exc:
+                self.error = f"{type(exc).__name__}: {exc}"
+            self.ready = True
+        return self.regex
 
     def params_for(self, m: re.Match[str]) -> dict[str, str | None]:
         """Recog's own result for a match: fixed values (interpolated) and capture groups."""
@@ -308,9 +383,10 @@ def _text_of(elem: Any) -> str:
     return "".join(elem.itertext())
 
 
-def parse_file(path: Path, source: Source | None = None) -> tuple[str, list[Fingerprint]]:
+def parse_file(path: Path, source: Source | None = None, compile_now: bool = True) -> tuple[str, list[Fingerprint]]:
     """One Recog XML file -> (its ``matches=``, its fingerprints), parsed safely (defusedxml: no DTDs,
-    no entity expansion), at most MAX_XML bytes. Raises FingerprintError with the file's name."""
+    no entity expansion), at most MAX_XML bytes. Raises FingerprintError with the file's name.
+    With ``compile_now`` false each pattern is compiled the first time a value gets past its literal."""
     from defusedxml import ElementTree as SafeET
     from defusedxml.common import DefusedXmlException
 
@@ -334,11 +410,10 @@ def parse_file(path: Path, source: Source | None = None) -> tuple[str, list[Fing
         flags = fp.get("flags") or ""
         desc_el = fp.find("description")
         desc = " ".join(_text_of(desc_el).split()) if desc_el is not None else ""
-        regex, error = None, None
+        py_text, rxf, error = "", 0, None
         try:
-            text, rxf = translate_pattern(pattern, flags)
-            regex = re.compile(text, rxf)
-        except (re.error, ValueError, OverflowError, RecursionError) as exc:
+            py_text, rxf = translate_pattern(pattern, flags)
+        except ValueError as exc:
             error = f"{type(exc).__name__}: {exc}"
         params = []
         for p in fp.findall("param"):
@@ -359,8 +434,13 @@ def parse_file(path: Path, source: Source | None = None) -> tuple[str, list[Fing
             if "_filename" in attrs:  # examples kept in files of their own are not shipped
                 continue
             examples.append((text, attrs))
-        fps.append(Fingerprint(path.name, i, None, desc, pattern, flags, regex, error, tuple(params),
-                               tuple(examples)))
+        f = Fingerprint(path.name, i, None, desc, pattern, flags, None, error, tuple(params), tuple(examples),
+                        text=py_text, rx_flags=rxf, ready=error is not None)
+        if error is None:
+            f.literal, f.icase = required_literal(py_text, rxf), bool(rxf & re.I)
+            if compile_now:
+                f.compile()
+        fps.append(f)
     return matches, fps
 
 
@@ -372,7 +452,6 @@ class RecogFile:
         self.path = path
         self.recog = recog
         self._fps: list[Fingerprint] | None = None
-        self._compiled: tuple[tuple[Any, Fingerprint], ...] = ()
         self._lock = threading.Lock()
 
     @property
@@ -386,24 +465,37 @@ class RecogFile:
 
     @property
     def uncompiled(self) -> list[Fingerprint]:
-        return [f for f in self.fingerprints if f.regex is None]
+        """The fingerprints whose pattern Python cannot compile (compiles every pattern)."""
+        return [f for f in self.fingerprints if f.compile() is None]
 
     def _load(self) -> None:
-        matches, fps = parse_file(self.path, self.source)
+        matches, fps = parse_file(self.path, self.source, compile_now=False)
         if self.source.matches and matches != self.source.matches:
             raise FingerprintError(f"{self.path.name}: matches {matches!r}, camsweep expects "
                                    f"{self.source.matches!r}")
         for fp in fps:
             self.recog.make_rule(self.source, fp)
-        self._compiled = tuple((fp.regex.search, fp) for fp in fps if fp.regex is not None)
         self._fps = fps
 
     def match(self, value: str) -> tuple[Fingerprint, re.Match[str]] | None:
-        """The first fingerprint of the file that matches (Recog's own order), with its match."""
-        if self._fps is None:
-            self.fingerprints  # noqa: B018 - parse and compile now
-        for search, fp in self._compiled:
-            m = search(value)
+        """The first fingerprint of the file that matches (Recog's own order), with its match. A
+        fingerprint whose literal is not in the value is passed over without running its pattern."""
+        fps = self._fps if self._fps is not None else self.fingerprints
+        low = None
+        for fp in fps:
+            lit = fp.literal
+            if lit:
+                if fp.icase:
+                    if low is None:
+                        low = value.lower()
+                    if lit not in low:
+                        continue
+                elif lit not in value:
+                    continue
+            rx = fp.regex if fp.ready else fp.compile()
+            if rx is None:
+                continue
+            m = rx.search(value)
             if m is not None:
                 return fp, m
         return None
@@ -518,7 +610,7 @@ class Recog:
         note = f"Recog {source.file}: {what}"[:120]
         if named and not fp.vendor_id and not fp.vendor_pos:
             note += f" ({named}: names no device maker)"
-        fp.rule = Rule(f"recog/{stem}#{fp.index}", "recog", tuple(f for f, _ in source.fields), fp.regex, strength,
+        fp.rule = Rule(f"recog/{stem}#{fp.index}", "recog", tuple(f for f, _ in source.fields), None, strength,
                        STRENGTHS[strength], fp.vendor_id, note=note[:160],
                        examples=tuple({"value": t} for t, _ in fp.examples),
                        cite=f"Recog {self.meta.get('commit', '?')[:12]} xml/{source.file} fingerprint {fp.index}")
@@ -611,9 +703,10 @@ class FileReport:
 def check_example(fp: Fingerprint, text: str, attrs: dict[str, str]) -> str | None:
     """None when the example matches its fingerprint and yields every parameter it claims (Recog's own
     verify rule); otherwise what is wrong."""
-    if fp.regex is None:
+    rx = fp.compile()
+    if rx is None:
         return f"pattern does not compile ({fp.error})"
-    m = fp.regex.search(text)
+    m = rx.search(text)
     if m is None:
         return f"does not match its example {text[:80]!r}"
     got = fp.params_for(m)
@@ -635,7 +728,7 @@ def check_file(path: Path, source: Source | None) -> FileReport:
         report.failures.append(f"matches {matches!r}, camsweep expects {source.matches!r}")
     report.fingerprints = len(fps)
     for fp in fps:
-        if fp.regex is None:
+        if fp.compile() is None:
             report.uncompiled.append((fp.index, fp.pattern, fp.error or ""))
             continue
         for text, attrs in fp.examples:

@@ -47,6 +47,24 @@ def test_every_shipped_file_loads_with_its_fingerprints() -> None:
 def test_recog_example_matches_and_yields_its_params(item) -> None:
     rfile, fp, text, attrs = item
     assert recog.check_example(fp, text, attrs) is None
+    # the literal pre-check never rules out a value the pattern matches
+    assert (fp.literal in (text.lower() if fp.icase else text)) if fp.literal else True
+    assert rfile.match(text) is not None
+
+
+def test_most_patterns_have_a_literal_to_check_first() -> None:
+    fps = [fp for f in RECOG.files.values() for fp in f.fingerprints]
+    assert sum(1 for fp in fps if fp.literal) > len(fps) * 0.6
+
+
+@pytest.mark.parametrize("pattern,flags,literal", [
+    (r"^Hikvision-Webs$", "", "Hikvision-Webs"), (r"^Boa/(\d+)", "", "Boa/"), (r"^ABC x", "REG_ICASE", "abc x"),
+    (r"^a|b", "", ""), (r"^ab?c", "", ""), (r"^abc?d", "", "ab"), (r"^Dahua\.Rtsp", "", "Dahua.Rtsp"),
+    (r"^ab+c", "", "ab"), (r"\AUser Access", "", "User Access"), (r"^(?:x|y)abc", "", ""), (r"^[ab]c", "", ""),
+])
+def test_required_literal(pattern, flags, literal) -> None:
+    text, rxf = recog.translate_pattern(pattern, flags)
+    assert recog.required_literal(text, rxf) == literal
 
 
 def test_uncompilable_patterns_are_listed() -> None:
@@ -175,9 +193,10 @@ NOT_DEVICE_MAKERS = {"apple", "google", "amazon", "raspberrypi", "hp", "brother"
 def _maker_cases():
     own_ids = {v["id"] for v in RECOG.vendor_map.own}
     for rfile, fp, text, attrs in EXAMPLES:
-        if fp.regex is None:
+        rx = fp.compile()
+        if rx is None:
             continue
-        params = fp.params_for(fp.regex.search(text))
+        params = fp.params_for(rx.search(text))
         vid = RECOG.fingerprint_vendor(params) if (fp.vendor_id or fp.vendor_pos) else None
         if not vid or vid in own_ids or vid in NOT_DEVICE_MAKERS:
             continue
