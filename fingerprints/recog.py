@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -201,28 +202,51 @@ def translate_pattern(pattern: str, flags: str) -> tuple[str, int]:
             rx_flags |= re.S
         else:
             raise ValueError(f"unsupported flag {flag}")
+    text = _ruby_escapes(pattern) if _RUBY_ESCAPE.search(pattern) else pattern
+    if "[:" in text:
+        text = _POSIX_RX.sub(lambda m: _POSIX.get(m.group(1), m.group(0)), text)
+    if "(?" in text:
+        def inline(m: re.Match[str]) -> str:
+            nonlocal rx_flags
+            for ch in m.group(1):
+                rx_flags |= {"i": re.I, "m": re.S, "x": re.X}[ch]  # Ruby's m is Python's s
+            return ""
+
+        text = _INLINE_FLAGS.sub(inline, text)
+    return text, rx_flags
+
+
+_RUBY_ESCAPE = re.compile(r"\\[hHzZ]")
+_OUTSIDE = {"h": "[0-9a-fA-F]", "H": "[^0-9a-fA-F]", "z": r"\Z", "Z": r"(?=\n?\Z)"}
+_INSIDE = {"h": "0-9a-fA-F"}
+
+
+def _ruby_escapes(pattern: str) -> str:
+    """Ruby's \\h, \\H, \\z, \\Z in Python's spelling (\\h inside a class too)."""
     out = []
-    i, n = 0, len(pattern)
-    while i < n:  # escapes Ruby has and Python lacks (outside and inside classes alike)
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
         c = pattern[i]
         if c == "\\" and i + 1 < n:
             nxt = pattern[i + 1]
-            out.append({"h": "[0-9a-fA-F]", "H": "[^0-9a-fA-F]", "z": r"\Z", "Z": r"(?=\n?\Z)"}.get(nxt, c + nxt))
+            out.append((_INSIDE if in_class else _OUTSIDE).get(nxt, c + nxt))
             i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class = True
+            out.append(c)
+            i += 1
+            for lead in ("^", "]"):  # a ']' first in a class is a literal
+                if i < n and pattern[i] == lead:
+                    out.append(lead)
+                    i += 1
             continue
         out.append(c)
         i += 1
-    text = "".join(out)
-    text = _POSIX_RX.sub(lambda m: _POSIX.get(m.group(1), m.group(0)), text)
-
-    def inline(m: re.Match[str]) -> str:
-        nonlocal rx_flags
-        for ch in m.group(1):
-            rx_flags |= {"i": re.I, "m": re.S, "x": re.X}[ch]  # Ruby's m is Python's s
-        return ""
-
-    text = _INLINE_FLAGS.sub(inline, text)
-    return text, rx_flags
+    return "".join(out)
 
 
 def _top_level_alternation(text: str) -> bool:
@@ -251,36 +275,27 @@ def _top_level_alternation(text: str) -> bool:
     return False
 
 
+_LITERAL = re.compile(r"(?:\^|\\A)?((?:[^\\.^$*+?{}\[\]()|]|\\[^A-Za-z0-9_])+)")
+_UNESCAPE = re.compile(r"\\(.)")
+_UNIT = re.compile(r"\\.|.", re.S)
+
+
 def required_literal(text: str, rx_flags: int) -> str:
     """A string every match must contain (the literal run a translated pattern starts with, after
     ``^`` or ``\\A``), lower-cased when the pattern ignores case; "" when there is none. Matching
     first checks it with ``in``: most patterns of a file are ruled out without running (or even
     compiling) them."""
-    if rx_flags & re.X or _top_level_alternation(text):
+    if rx_flags & re.X:
         return ""
-    i, n = 0, len(text)
-    if text.startswith("^"):
-        i = 1
-    elif text.startswith("\\A"):
-        i = 2
-    out: list[str] = []
-    while i < n:
-        c = text[i]
-        if c in ".^$*+?{}[]()|":
-            break
-        if c == "\\":
-            if i + 1 >= n or text[i + 1].isalnum() or text[i + 1] == "_":
-                break  # a class (\\d, \\s, \\w), an anchor (\\b) or a backreference
-            ch, step = text[i + 1], 2
-        else:
-            ch, step = c, 1
-        if i + step < n and text[i + step] in "?*{":
-            break  # this character is optional or counted
-        out.append(ch)
-        i += step
-        if i < n and text[i] == "+":
-            break  # one or more: the character is required, what follows is not at a fixed place
-    lit = "".join(out)
+    m = _LITERAL.match(text)
+    if m is None:
+        return ""
+    raw, end = m.group(1), m.end()
+    if end < len(text) and text[end] in "?*{":  # the last character is optional or counted
+        raw = "".join(_UNIT.findall(raw)[:-1])
+    if len(raw) < 2 or ("|" in text and _top_level_alternation(text)):
+        return ""
+    lit = _UNESCAPE.sub(r"\1", raw) if "\\" in raw else raw
     if rx_flags & re.I:
         lit = lit.lower()
     return lit if len(lit) >= 2 else ""
@@ -383,10 +398,14 @@ def _text_of(elem: Any) -> str:
     return "".join(elem.itertext())
 
 
-def parse_file(path: Path, source: Source | None = None, compile_now: bool = True) -> tuple[str, list[Fingerprint]]:
-    """One Recog XML file -> (its ``matches=``, its fingerprints), parsed safely (defusedxml: no DTDs,
-    no entity expansion), at most MAX_XML bytes. Raises FingerprintError with the file's name.
-    With ``compile_now`` false each pattern is compiled the first time a value gets past its literal."""
+def _parse_xml(path: Path, installed: bool) -> Any:
+    """The root element of a Recog file, at most MAX_XML bytes, never expanding an entity.
+
+    Files offered for installation go through defusedxml. The installed files (checked that way when
+    they were installed) are read with the C parser after refusing any DTD outright: without a DOCTYPE
+    no entity can be declared, so none can be expanded (four times faster: the first record waits less)."""
+    from xml.etree.ElementTree import ParseError, XMLParser
+
     from defusedxml import ElementTree as SafeET
     from defusedxml.common import DefusedXmlException
 
@@ -394,11 +413,27 @@ def parse_file(path: Path, source: Source | None = None, compile_now: bool = Tru
         size = path.stat().st_size
         if size > MAX_XML:
             raise FingerprintError(f"{path.name}: {size} bytes, more than the {MAX_XML} a Recog file may have")
-        root = SafeET.fromstring(path.read_bytes(), forbid_dtd=True)
+        data = path.read_bytes()
+        if not installed:
+            return SafeET.fromstring(data, forbid_dtd=True)
+        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+            raise FingerprintError(f"{path.name}: declares a DTD or entities, which Recog files never do")
+        parser = XMLParser()
+        parser.feed(data)
+        return parser.close()
     except OSError as exc:
         raise FingerprintError(f"{path.name}: cannot read ({exc.strerror or exc})") from None
-    except (DefusedXmlException, SafeET.ParseError) as exc:
+    except (DefusedXmlException, ParseError, SafeET.ParseError) as exc:
         raise FingerprintError(f"{path.name}: not a Recog fingerprint file ({exc})") from None
+
+
+def parse_file(path: Path, source: Source | None = None, compile_now: bool = True,
+               installed: bool = False) -> tuple[str, list[Fingerprint]]:
+    """One Recog XML file -> (its ``matches=``, its fingerprints), parsed safely (no DTD, no entity
+    expansion), at most MAX_XML bytes. Raises FingerprintError with the file's name. With
+    ``compile_now`` false each pattern is compiled the first time a value gets past its literal;
+    ``installed`` files skip their examples (they were run when the files were installed)."""
+    root = _parse_xml(path, installed)
     if root.tag != "fingerprints":
         raise FingerprintError(f"{path.name}: root element is <{root.tag}>, not <fingerprints>")
     matches = root.get("matches") or ""
@@ -423,7 +458,7 @@ def parse_file(path: Path, source: Source | None = None, compile_now: bool = Tru
                 raise FingerprintError(f"{path.name}: fingerprint {i}: bad param pos {p.get('pos')!r}") from None
             params.append((p.get("name") or "", pos, p.get("value") or ""))
         examples = []
-        for ex in fp.findall("example"):
+        for ex in () if installed else fp.findall("example"):
             attrs = dict(ex.attrib)
             text = _text_of(ex)
             if attrs.pop("_encoding", None) == "base64":
@@ -444,8 +479,11 @@ def parse_file(path: Path, source: Source | None = None, compile_now: bool = Tru
     return matches, fps
 
 
+_INDEX = operator.attrgetter("index")
+
+
 class RecogFile:
-    """One shipped Recog file, parsed and compiled on first use."""
+    """One shipped Recog file, parsed on first use, each pattern compiled on first need."""
 
     def __init__(self, source: Source, path: Path, recog: Recog) -> None:
         self.source = source
@@ -453,6 +491,11 @@ class RecogFile:
         self.recog = recog
         self._fps: list[Fingerprint] | None = None
         self._lock = threading.Lock()
+        # candidates by the first two characters a line starts with (patterns anchored on a literal),
+        # case-sensitive and folded; the rest are tried on every value
+        self._exact: dict[str, list[Fingerprint]] = {}
+        self._folded: dict[str, list[Fingerprint]] = {}
+        self._always: list[Fingerprint] = []
 
     @property
     def fingerprints(self) -> list[Fingerprint]:
@@ -469,29 +512,42 @@ class RecogFile:
         return [f for f in self.fingerprints if f.compile() is None]
 
     def _load(self) -> None:
-        matches, fps = parse_file(self.path, self.source, compile_now=False)
+        matches, fps = parse_file(self.path, self.source, compile_now=False, installed=True)
         if self.source.matches and matches != self.source.matches:
             raise FingerprintError(f"{self.path.name}: matches {matches!r}, camsweep expects "
                                    f"{self.source.matches!r}")
-        for fp in fps:
-            self.recog.make_rule(self.source, fp)
+        for fp in fps:  # the camsweep rule of a fingerprint is made when it first matches
+            anchored = fp.text.startswith(("^", "\\A")) and len(fp.literal) >= 2
+            if anchored:
+                (self._folded if fp.icase else self._exact).setdefault(fp.literal[:2], []).append(fp)
+            else:
+                self._always.append(fp)
         self._fps = fps
 
     def match(self, value: str) -> tuple[Fingerprint, re.Match[str]] | None:
         """The first fingerprint of the file that matches (Recog's own order), with its match. A
         fingerprint whose literal is not in the value is passed over without running its pattern."""
-        fps = self._fps if self._fps is not None else self.fingerprints
-        low = None
+        if self._fps is None:
+            self.fingerprints  # noqa: B018 - parse now
+        low = value.lower()
+        heads = {value[:2]}
+        if "\n" in value:  # Ruby's ^ matches after every line break
+            heads.update(line[:2] for line in value.split("\n")[1:64])
+        fps = list(self._always)
+        exact, folded = self._exact, self._folded
+        for head in heads:
+            found = exact.get(head)
+            if found:
+                fps += found
+            found = folded.get(head.lower())
+            if found:
+                fps += found
+        if len(fps) > len(self._always):
+            fps.sort(key=_INDEX)
         for fp in fps:
             lit = fp.literal
-            if lit:
-                if fp.icase:
-                    if low is None:
-                        low = value.lower()
-                    if lit not in low:
-                        continue
-                elif lit not in value:
-                    continue
+            if lit and lit not in (low if fp.icase else value):
+                continue
             rx = fp.regex if fp.ready else fp.compile()
             if rx is None:
                 continue
@@ -623,6 +679,8 @@ class Recog:
         if found is None:
             return None
         fp, m = found
+        if fp.rule is None:
+            self.make_rule(rfile.source, fp)
         params = fp.params_for(m)
         vid = fp.vendor_id
         if vid is None and fp.vendor_pos:
@@ -684,9 +742,13 @@ def read_meta(root: Path = RECOG_DIR) -> dict[str, Any]:
 
 
 def iter_examples(recog: Recog) -> Iterator[tuple[RecogFile, Fingerprint, str, dict[str, str]]]:
+    """Every example of the installed files, with the fingerprint (as loaded for matching) it belongs to.
+    The examples are read again from the files (matching never needs them)."""
     for rfile in recog.files.values():
-        for fp in rfile.fingerprints:
-            for text, attrs in fp.examples:
+        loaded = rfile.fingerprints
+        _, full = parse_file(rfile.path, rfile.source, compile_now=False)
+        for fp, with_examples in zip(loaded, full, strict=True):
+            for text, attrs in with_examples.examples:
                 yield rfile, fp, text, attrs
 
 

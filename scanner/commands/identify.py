@@ -80,21 +80,81 @@ def records_from_input(path: str, input_format: str = "jsonl") -> Iterator[tuple
             f.close()
 
 
+class JsonlWriter:
+    """``json.dumps(ident.to_dict(), ensure_ascii=False)``, byte for byte, faster: a fleet repeats the
+    same evidence hits (the identifier shares them between records), so each hit is encoded once, and
+    the other fields (strings, lists of strings, booleans, a number) are written with json's own string
+    encoder instead of a new encoder per record."""
+
+    def __init__(self) -> None:
+        from json.encoder import encode_basestring
+
+        self._hits: dict[object, str] = {}
+        self._dumps = json.JSONEncoder(ensure_ascii=False).encode
+        self._str = encode_basestring
+
+    def _value(self, v: object) -> str:
+        if type(v) is str:
+            return self._str(v)
+        if v is None:
+            return "null"
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if type(v) is float and v == v and v not in (float("inf"), float("-inf")):
+            return float.__repr__(v)
+        return self._dumps(v)
+
+    def _strings(self, items: tuple[str, ...]) -> str:
+        if all(type(x) is str for x in items):
+            enc = self._str
+            return "[" + ", ".join([enc(x) for x in items]) + "]"
+        return self._dumps(list(items))
+
+    def line(self, ident: Identification) -> str:
+        if type(ident) is not Identification:  # a subclass may shape its output differently
+            return self._dumps(ident.to_dict())
+        hits = self._hits
+        frags = []
+        for e in ident.evidence:
+            frag = hits.get(e)
+            if frag is None:
+                frag = self._dumps(e.to_dict())
+                if len(hits) >= 50_000:
+                    hits.clear()
+                hits[e] = frag
+            frags.append(frag)
+        v, enc = self._value, self._str
+        return (f"{{\"id\": {v(ident.id)}, \"manufacturer\": {v(ident.manufacturer)}, \"brand\": {v(ident.brand)}, "
+                f"\"model\": {v(ident.model)}, \"firmware\": {v(ident.firmware)}, "
+                f"\"device_type\": {v(ident.device_type)}, \"restricted\": {v(ident.restricted)}, "
+                f"\"lists\": {self._strings(ident.lists)}, \"confidence\": {v(round(ident.confidence, 3))}, "
+                f"\"evidence\": [{', '.join(frags)}], \"serial\": {v(ident.serial)}, "
+                f"\"component_risk\": {self._strings(ident.component_risk)}, "
+                f"\"notes\": {self._strings(ident.notes)}}}")
+
+
 def run(args: argparse.Namespace) -> int:
+    import gc
+
     from scanner.identify import Identifier
 
     identifier = Identifier(args.policy)
+    gc.freeze()  # the fingerprint database lives for the process: keep it out of every collection
     bad = 0
     results: list[Identification] = []
     out = sys.stdout
+    writer = JsonlWriter()
+    jsonl = args.format == "jsonl"
     for n, item in records_from_input(args.path, getattr(args, "input_format", "jsonl")):
         if isinstance(item, EvidenceError):
             bad += 1
             print(f"camsweep: line {n}: {item}", file=sys.stderr)
             continue
         ident = identifier.identify(item)
-        if args.format == "jsonl":
-            out.write(json.dumps(ident.to_dict(), ensure_ascii=False) + "\n")
+        if jsonl:
+            out.write(writer.line(ident) + "\n")
         else:
             results.append(ident)
     if args.format == "table":

@@ -196,6 +196,8 @@ def _maker_cases():
         rx = fp.compile()
         if rx is None:
             continue
+        if fp.rule is None:
+            RECOG.make_rule(rfile.source, fp)
         params = fp.params_for(rx.search(text))
         vid = RECOG.fingerprint_vendor(params) if (fp.vendor_id or fp.vendor_pos) else None
         if not vid or vid in own_ids or vid in NOT_DEVICE_MAKERS:
@@ -343,6 +345,14 @@ def test_update_refuses_an_entity_bomb(tmp_path: Path) -> None:
         '</fingerprints>')
     with pytest.raises(FingerprintError, match="html_title.xml"):
         recog.update(src / "xml", tmp_path / "installed")
+
+
+def test_an_installed_file_with_a_dtd_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "http_servers.xml"
+    path.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><fingerprints matches="http_header.server">'
+                    '<fingerprint pattern="^&a;$"/></fingerprints>')
+    with pytest.raises(FingerprintError, match="DTD"):
+        recog.parse_file(path, installed=True)
 
 
 @pytest.mark.skipif(not SHARED_XML.is_dir(), reason="the shared Recog snapshot is not on this machine")
