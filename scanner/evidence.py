@@ -79,6 +79,8 @@ def _opt_text(value: Any, cap: int = MAX_VALUE) -> str | None:
 
 
 def _int(value: Any, what: str) -> int | None:
+    if type(value) is int:  # the common case first
+        return value
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -130,6 +132,9 @@ def _strings(value: Any) -> tuple[str, ...]:
 def _str_map(value: Any, key: str) -> dict[str, str]:
     if value is None:
         return {}
+    if type(value) is dict and len(value) <= MAX_ITEMS and all(
+            type(k) is str and len(k) <= 256 and type(v) is str and len(v) <= MAX_VALUE for k, v in value.items()):
+        return dict(value)  # JSON's own strings, within the caps: nothing to convert
     if isinstance(value, Mapping):
         return {str(k)[:256]: _text(v) for k, v in list(value.items())[:MAX_ITEMS]}
     if isinstance(value, list):  # a list of [name, value] pairs
@@ -648,7 +653,7 @@ def parse_record(obj: Any) -> EvidenceRecord:
             mac=mac,
             onvif=_parse_onvif(obj.get("onvif")),
             dhcp=_parse_dhcp(obj.get("dhcp")),
-            extra={k: v for k, v in obj.items() if k not in KNOWN_KEYS},
+            extra={} if KNOWN_KEYS.issuperset(obj) else {k: v for k, v in obj.items() if k not in KNOWN_KEYS},
             **lists,
         )
     except EvidenceError:

@@ -58,6 +58,7 @@ def _raw_ok(attr: str, value: str) -> bool:
     return bool(value.strip())
 
 
+_NOTHING: tuple[tuple[Any, ...], str | None] = ((), None)  # what a field no rule reads yields
 _Plan = tuple[tuple[tuple[Any, int, Any], ...], tuple[Any, ...], str | None]
 
 
@@ -117,6 +118,8 @@ class Identifier:
         if entry is None:
             entry = self._plan_field(fname)
         rules, lookups, raw_attr = entry
+        if not rules and not lookups and raw_attr is None:
+            return _NOTHING
         if raw_attr is not None and raw_attr not in raw and _raw_ok(raw_attr, value):
             raw[raw_attr] = value
         match = self.db.match_rule
@@ -152,12 +155,17 @@ class Identifier:
         raw: dict[str, str] = {}
         memo = self._memo
         second: list[tuple[RuleMatch, str, str, EvidenceHit, tuple[Any, ...]]] = []
+        plan = self._plan
         for fname, value in record_fields(rec):
+            entry = plan.get(fname)
+            if entry is not None and not entry[0] and not entry[1] and entry[2] is None:
+                continue  # no rule reads this field (a device's own MAC, most headers)
             key = (fname, value)
             found = memo.get(key)
             if found is None:
                 found = self._match_field(fname, value, raw)
-                if len(value) <= _MEMO_VALUE_MAX:
+                if len(value) <= _MEMO_VALUE_MAX and found is not _NOTHING:  # a field no rule reads
+                    # (a device's own MAC) is not remembered: it would crowd out the banners
                     if len(memo) >= _MEMO_SIZE:
                         memo.clear()
                     memo[key] = found

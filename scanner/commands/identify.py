@@ -82,57 +82,56 @@ def records_from_input(path: str, input_format: str = "jsonl") -> Iterator[tuple
 
 class JsonlWriter:
     """``json.dumps(ident.to_dict(), ensure_ascii=False)``, byte for byte, faster: a fleet repeats the
-    same evidence hits (the identifier shares them between records), so each hit is encoded once, and
-    the other fields (strings, lists of strings, booleans, a number) are written with json's own string
-    encoder instead of a new encoder per record."""
+    same evidence hits (the identifier shares them between records) and the same lists and notes, so
+    each is encoded once; the other fields are strings, None, a boolean and a number, written with
+    json's own string encoder. Anything else falls back to json.dumps."""
 
     def __init__(self) -> None:
         from json.encoder import encode_basestring
 
         self._hits: dict[object, str] = {}
+        self._tuples: dict[tuple[str, ...], str] = {}
         self._dumps = json.JSONEncoder(ensure_ascii=False).encode
         self._str = encode_basestring
 
-    def _value(self, v: object) -> str:
-        if type(v) is str:
-            return self._str(v)
-        if v is None:
-            return "null"
-        if v is True:
-            return "true"
-        if v is False:
-            return "false"
-        if type(v) is float and v == v and v not in (float("inf"), float("-inf")):
-            return float.__repr__(v)
-        return self._dumps(v)
-
     def _strings(self, items: tuple[str, ...]) -> str:
-        if all(type(x) is str for x in items):
-            enc = self._str
-            return "[" + ", ".join([enc(x) for x in items]) + "]"
-        return self._dumps(list(items))
+        try:
+            out = self._tuples.get(items)
+        except TypeError:  # an unhashable item: encode it as it is
+            return self._dumps(list(items))
+        if out is None:
+            out = self._dumps(list(items))
+            if len(self._tuples) < 10_000:  # full: the ones seen first stay (a fleet repeats early)
+                self._tuples[items] = out
+        return out
 
     def line(self, ident: Identification) -> str:
-        if type(ident) is not Identification:  # a subclass may shape its output differently
+        i = ident
+        texts = (i.id, i.manufacturer, i.brand, i.model, i.firmware, i.device_type, i.serial)
+        conf = round(i.confidence, 3)
+        if (type(i) is not Identification or type(conf) is not float or not -1e300 < conf < 1e300
+                or i.restricted not in (True, False, None)
+                or any(x is not None and type(x) is not str for x in texts)
+                or type(i.lists) is not tuple or type(i.component_risk) is not tuple or type(i.notes) is not tuple):
             return self._dumps(ident.to_dict())
+        enc = self._str  # None -> null; strings through json's own encoder
+        ident_s, maker, brand, model, fw, dtype, serial = (
+            "null" if x is None else enc(x) for x in texts)
         hits = self._hits
         frags = []
-        for e in ident.evidence:
+        for e in i.evidence:
             frag = hits.get(e)
             if frag is None:
                 frag = self._dumps(e.to_dict())
-                if len(hits) >= 50_000:
-                    hits.clear()
-                hits[e] = frag
+                if len(hits) < 50_000:  # full: the ones seen first stay (a MAC's hit is seen once)
+                    hits[e] = frag
             frags.append(frag)
-        v, enc = self._value, self._str
-        return (f"{{\"id\": {v(ident.id)}, \"manufacturer\": {v(ident.manufacturer)}, \"brand\": {v(ident.brand)}, "
-                f"\"model\": {v(ident.model)}, \"firmware\": {v(ident.firmware)}, "
-                f"\"device_type\": {v(ident.device_type)}, \"restricted\": {v(ident.restricted)}, "
-                f"\"lists\": {self._strings(ident.lists)}, \"confidence\": {v(round(ident.confidence, 3))}, "
-                f"\"evidence\": [{', '.join(frags)}], \"serial\": {v(ident.serial)}, "
-                f"\"component_risk\": {self._strings(ident.component_risk)}, "
-                f"\"notes\": {self._strings(ident.notes)}}}")
+        restricted = "null" if i.restricted is None else ("true" if i.restricted else "false")
+        return (f'{{"id": {ident_s}, "manufacturer": {maker}, "brand": {brand}, "model": {model}, '
+                f'"firmware": {fw}, "device_type": {dtype}, "restricted": {restricted}, '
+                f'"lists": {self._strings(i.lists)}, "confidence": {float.__repr__(conf)}, '
+                f'"evidence": [{", ".join(frags)}], "serial": {serial}, '
+                f'"component_risk": {self._strings(i.component_risk)}, "notes": {self._strings(i.notes)}}}')
 
 
 def run(args: argparse.Namespace) -> int:
