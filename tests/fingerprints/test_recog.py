@@ -192,7 +192,7 @@ NOT_DEVICE_MAKERS = {"apple", "google", "amazon", "raspberrypi", "hp", "brother"
 
 def _maker_cases():
     own_ids = {v["id"] for v in RECOG.vendor_map.own}
-    for rfile, fp, text, attrs in EXAMPLES:
+    for rfile, fp, text, _attrs in EXAMPLES:
         rx = fp.compile()
         if rx is None:
             continue
