@@ -94,6 +94,8 @@ class Identifier:
         self._serial_rules = self.db.index.get("@serial", [])
         self._memo: dict[tuple[str, str], tuple[tuple[tuple[RuleMatch, EvidenceHit], ...], str | None]] = {}
         self._plan: dict[str, _Plan] = {}
+        self._unread: set[str] = set()  # field names no rule reads
+        self._oui_memo: dict[str, tuple[str | None, str | None]] = {}  # 9 hex digits -> (registrant, vendor)
 
     def _plan_field(self, fname: str) -> _Plan:
         """The rules a field name is matched by (its own and its groups', once each), worked out once
@@ -119,6 +121,8 @@ class Identifier:
             entry = self._plan_field(fname)
         rules, lookups, raw_attr = entry
         if not rules and not lookups and raw_attr is None:
+            if len(self._unread) < 20000:
+                self._unread.add(fname)
             return _NOTHING
         if raw_attr is not None and raw_attr not in raw and _raw_ok(raw_attr, value):
             raw[raw_attr] = value
@@ -155,10 +159,10 @@ class Identifier:
         raw: dict[str, str] = {}
         memo = self._memo
         second: list[tuple[RuleMatch, str, str, EvidenceHit, tuple[Any, ...]]] = []
-        plan = self._plan
+        unread = self._unread
+        take = self._take
         for fname, value in record_fields(rec):
-            entry = plan.get(fname)
-            if entry is not None and not entry[0] and not entry[1] and entry[2] is None:
+            if fname in unread:
                 continue  # no rule reads this field (a device's own MAC, most headers)
             key = (fname, value)
             found = memo.get(key)
@@ -174,10 +178,10 @@ class Identifier:
                 if raw_attr is not None and raw_attr not in raw and _raw_ok(raw_attr, value):
                     raw[raw_attr] = value
             for m, hit in found[0]:
-                if m.rule.family == "recog" and m.vendors:
+                if m.rule.family == "recog" and m.vendors:  # a second source's maker claim:
                     second.append((m, fname, value, hit, found[0]))  # weighed after camsweep's own evidence
                 else:
-                    self._take(acc, m, fname, value, hit=hit)
+                    take(acc, m, fname, value, 0, hit)
         if rec.mac:  # already normalised by parse_record
             self._oui(acc, rec.mac, "mac", _OUI_STRENGTH_OWN, normalised=True)
         if second:
@@ -285,11 +289,17 @@ class Identifier:
         first = int(norm[:2], 16)
         if first & 0x02 or first & 0x01:  # locally administered (randomised) or multicast: no registrant
             return
-        org = self.db.oui.lookup(norm.replace(":", "").upper())
+        hexd = norm.replace(":", "").upper()
+        known = self._oui_memo.get(hexd[:9])  # the registry's longest block is 9 digits (MA-S)
+        if known is None:
+            org = self.db.oui.lookup(hexd)
+            known = (org, self.db.vendor_for_registrant(org) if org is not None else None)
+            if len(self._oui_memo) < 50_000:
+                self._oui_memo[hexd[:9]] = known
+        org, vid = known
         if org is None:
             return
         field = "mac" if source == "mac" else f"mac (from {source})"
-        vid = self.db.vendor_for_registrant(org)
         w = STRENGTHS[strength]
         if vid is None:
             acc.hits.append(EvidenceHit("oui/registrant", field, f"{norm} {org}", "weak",

@@ -89,7 +89,7 @@ class JsonlWriter:
     def __init__(self) -> None:
         from json.encoder import encode_basestring
 
-        self._hits: dict[object, str] = {}
+        self._hits: dict[int, tuple[object, str]] = {}
         self._tuples: dict[tuple[str, ...], str] = {}
         self._dumps = json.JSONEncoder(ensure_ascii=False).encode
         self._str = encode_basestring
@@ -107,27 +107,38 @@ class JsonlWriter:
 
     def line(self, ident: Identification) -> str:
         i = ident
-        texts = (i.id, i.manufacturer, i.brand, i.model, i.firmware, i.device_type, i.serial)
         conf = round(i.confidence, 3)
         if (type(i) is not Identification or type(conf) is not float or not -1e300 < conf < 1e300
                 or i.restricted not in (True, False, None)
-                or any(x is not None and type(x) is not str for x in texts)
                 or type(i.lists) is not tuple or type(i.component_risk) is not tuple or type(i.notes) is not tuple):
             return self._dumps(ident.to_dict())
-        enc = self._str  # None -> null; strings through json's own encoder
-        ident_s, maker, brand, model, fw, dtype, serial = (
-            "null" if x is None else enc(x) for x in texts)
+        enc = self._str  # json's own string encoder (TypeError for anything but a string)
+        try:
+            id_, maker, brand, model, fw, dtype, serial = (
+                "null" if i.id is None else enc(i.id),
+                "null" if i.manufacturer is None else enc(i.manufacturer),
+                "null" if i.brand is None else enc(i.brand),
+                "null" if i.model is None else enc(i.model),
+                "null" if i.firmware is None else enc(i.firmware),
+                "null" if i.device_type is None else enc(i.device_type),
+                "null" if i.serial is None else enc(i.serial))
+        except TypeError:
+            return self._dumps(ident.to_dict())
         hits = self._hits
         frags = []
         for e in i.evidence:
-            frag = hits.get(e)
-            if frag is None:
-                frag = self._dumps(e.to_dict())
-                if len(hits) < 50_000:  # full: the ones seen first stay (a MAC's hit is seen once)
-                    hits[e] = frag
+            # keyed by identity, the hit kept alive beside its text (so the key cannot be reused):
+            # the identifier hands out the same hit objects for the same (field, value)
+            known = hits.get(id(e))
+            if known is not None and known[0] is e:
+                frags.append(known[1])
+                continue
+            frag = self._dumps(e.to_dict())
+            if len(hits) < 20_000:  # full: the ones seen first stay (a MAC's hit is seen once)
+                hits[id(e)] = (e, frag)
             frags.append(frag)
         restricted = "null" if i.restricted is None else ("true" if i.restricted else "false")
-        return (f'{{"id": {ident_s}, "manufacturer": {maker}, "brand": {brand}, "model": {model}, '
+        return (f'{{"id": {id_}, "manufacturer": {maker}, "brand": {brand}, "model": {model}, '
                 f'"firmware": {fw}, "device_type": {dtype}, "restricted": {restricted}, '
                 f'"lists": {self._strings(i.lists)}, "confidence": {float.__repr__(conf)}, '
                 f'"evidence": [{", ".join(frags)}], "serial": {serial}, '
