@@ -164,12 +164,12 @@ class Identifier:
         for fname, value in record_fields(rec):
             if fname in unread:
                 continue  # no rule reads this field (a device's own MAC, most headers)
-            key = (fname, value)
-            found = memo.get(key)
-            if found is None:
+            if len(value) > _MEMO_VALUE_MAX:  # bodies: not remembered, so not hashed either
                 found = self._match_field(fname, value, raw)
-                if len(value) <= _MEMO_VALUE_MAX and found is not _NOTHING:  # a field no rule reads
-                    # (a device's own MAC) is not remembered: it would crowd out the banners
+            elif (found := memo.get(key := (fname, value))) is None:
+                found = self._match_field(fname, value, raw)
+                if found is not _NOTHING:  # a field no rule reads (a device's own MAC) is not
+                    # remembered: it would crowd out the banners
                     if len(memo) >= _MEMO_SIZE:
                         memo.clear()
                     memo[key] = found
