@@ -154,8 +154,11 @@ class Headers(Mapping[str, str]):
     __slots__ = ("_items", "_lower")
 
     def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
-        self._items: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in pairs)
+        if type(items) is dict and all(type(k) is str and type(v) is str for k, v in items.items()):
+            self._items: tuple[tuple[str, str], ...] = tuple(items.items())  # the parsers' own (str -> str)
+        else:
+            pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+            self._items = tuple((str(k), str(v)) for k, v in pairs)
         self._lower = {k.lower(): v for k, v in self._items}
 
     def __getitem__(self, name: str) -> str:
