@@ -69,6 +69,8 @@ import json
 import operator
 import re
 import threading
+
+import regex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,10 @@ RECOG_DIR = HERE / "third_party" / "recog"
 VENDORS_PATH = HERE / "recog_vendors.yaml"
 MAX_XML = 8 * 1024 * 1024  # bytes of one XML file
 MAX_VALUE = 4096
+# Recog's patterns are third-party regular expressions over text a device chooses, and a few backtrack
+# badly (snmp_sysdescr's Aruba pattern is cubic in a run of spaces: minutes on 4 KiB with re). Every
+# search is given this many seconds; a search that runs out is a non-match (counted in RecogFile.timeouts).
+MATCH_TIMEOUT = 0.05
 
 
 # ---------------------------------------------------------------------------------------- adapters
@@ -188,6 +194,7 @@ DEVICE_TYPE_MAP = {
 _POSIX = {"alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
           "space": r"\s", "xdigit": "0-9A-Fa-f", "punct": r"!-/:-@\[-`{-~", "print": r"\x20-\x7e",
           "graph": r"\x21-\x7e", "blank": r" \t", "cntrl": r"\x00-\x1f\x7f", "word": r"\w"}
+_REGEX_FLAGS = ((re.I, regex.I), (re.M, regex.M), (re.S, regex.S), (re.X, regex.X), (re.A, regex.A))
 _POSIX_RX = re.compile(r"\[:(\w+):\]")
 _INLINE_FLAGS = re.compile(r"\(\?([imx]+)\)")
 
@@ -343,7 +350,7 @@ class Fingerprint:
     description: str
     pattern: str
     flags: str
-    regex: re.Pattern[str] | None  # None until compiled, or when the pattern does not compile
+    regex: Any  # the compiled pattern; None until compiled, or when the pattern does not compile
     error: str | None  # why the pattern does not compile
     params: tuple[tuple[str, int, str], ...]  # (name, pos, fixed value)
     examples: tuple[tuple[str, dict[str, str]], ...]  # (text, expected params)
@@ -357,16 +364,22 @@ class Fingerprint:
     icase: bool = False
     ready: bool = False  # compiled (or found not to compile)
 
-    def compile(self) -> re.Pattern[str] | None:
+    def compile(self) -> Any:
+        """The compiled pattern (the ``regex`` module, in its re-compatible V0 mode, so that a search
+        can be given a time limit), or None when it does not compile (``error`` says why)."""
         if not self.ready:
+            flags = regex.V0
+            for python, theirs in _REGEX_FLAGS:
+                if self.rx_flags & python:
+                    flags |= theirs
             try:
-                self.regex = re.compile(self.text, self.rx_flags)
-            except (re.error, OverflowError, RecursionError) as exc:
+                self.regex = regex.compile(self.text, flags)
+            except (regex.error, re.error, OverflowError, RecursionError, ValueError) as exc:
                 self.error = f"{type(exc).__name__}: {exc}"
             self.ready = True
         return self.regex
 
-    def params_for(self, m: re.Match[str]) -> dict[str, str | None]:
+    def params_for(self, m: Any) -> dict[str, str | None]:
         """Recog's own result for a match: fixed values (interpolated) and capture groups."""
         out: dict[str, str | None] = {}
         later = []
@@ -378,7 +391,7 @@ class Fingerprint:
             else:
                 try:
                     out[name] = m.group(pos)
-                except (IndexError, re.error):
+                except (IndexError, re.error, regex.error):
                     out[name] = None
         for name in later:
             text = out[name] or ""
@@ -496,6 +509,7 @@ class RecogFile:
         self._exact: dict[str, list[Fingerprint]] = {}
         self._folded: dict[str, list[Fingerprint]] = {}
         self._always: list[Fingerprint] = []
+        self.timeouts = 0  # searches given up (MATCH_TIMEOUT)
 
     @property
     def fingerprints(self) -> list[Fingerprint]:
@@ -524,7 +538,7 @@ class RecogFile:
                 self._always.append(fp)
         self._fps = fps
 
-    def match(self, value: str) -> tuple[Fingerprint, re.Match[str]] | None:
+    def match(self, value: str) -> tuple[Fingerprint, Any] | None:
         """The first fingerprint of the file that matches (Recog's own order), with its match. A
         fingerprint whose literal is not in the value is passed over without running its pattern."""
         if self._fps is None:
@@ -551,7 +565,11 @@ class RecogFile:
             rx = fp.regex if fp.ready else fp.compile()
             if rx is None:
                 continue
-            m = rx.search(value)
+            try:
+                m = rx.search(value, timeout=MATCH_TIMEOUT)
+            except TimeoutError:  # a pattern that backtracks without end on this value: no match
+                self.timeouts += 1
+                continue
             if m is not None:
                 return fp, m
         return None
