@@ -35,7 +35,9 @@ dhcp_vendor_class.xml   dhcp.vendor_class                             as receive
 ======================= ============================================= ==============================
 
 Recog's semantics are kept: in each file the first fingerprint that matches wins (files are ordered
-specific-first); patterns are Ruby regular expressions, so ``^``/``$`` match at line breaks (re.M),
+specific-first); patterns are Ruby regular expressions, compiled with the ``regex`` module in its
+re-compatible mode so that every search has a time limit (MATCH_TIMEOUT: a few patterns backtrack
+without end on hostile text); as in Ruby, ``^``/``$`` match at line breaks (re.M),
 ``REG_DOT_NEWLINE``/``REG_MULTILINE`` (and an inline ``(?m)``) make ``.`` match a newline (re.S),
 ``REG_ICASE`` is re.I, ``\\w``/``\\d``/``\\s`` are ASCII (re.A), ``\\h`` is a hex digit, ``\\z`` is the
 end of the string, POSIX bracket classes are spelled out, and an inline ``(?i)`` that is not at the
@@ -69,12 +71,12 @@ import json
 import operator
 import re
 import threading
-
-import regex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import regex
 
 from scanner.errors import FingerprintError
 
