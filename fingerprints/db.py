@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from fingerprints.oui import OuiTable
+from fingerprints.recog import Recog
 from scanner.errors import FingerprintError
 
 HERE = Path(__file__).parent
@@ -107,6 +108,7 @@ class Rule:
     groups: frozenset[str] = field(default_factory=frozenset)
     cap: int = MAX_MATCH
     quiet_unknown: bool = False  # lookup rules: a name the registry does not know says nothing
+    source: Any = None  # a second fingerprint source (Recog) that matches in its own way: value -> RuleMatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +172,17 @@ class Database:
         self._load_policies(root / "policies.yaml")
         for path in sorted((root / "rules").glob("*.yaml")):
             self._load_rules(path)
+        own_vendors = len(self.vendors)
+        # Recog's XML (fingerprints/recog.py): one index rule per file and field; parsed on first use
+        self.recog = Recog(self)
+        self.recog.add_vendors()
+        self.recog.register()
         self.oui = OuiTable.load(oui_path)
-        self.version = f"{len(self.rules)} rules, {len(self.vendors)} vendors; MAC registry {self.oui.label}"
+        meta = self.recog.meta
+        recog = (f"Recog {str(meta.get('commit', 'unknown'))[:12]} ({meta.get('date', 'date unknown')}), "
+                 f"{sum((meta.get('fingerprints') or {}).values())} fingerprints in {len(self.recog.files)} files"
+                 if self.recog.files else "Recog not installed")
+        self.version = (f"{len(self.rules)} rules, {own_vendors} vendors; {recog}; MAC registry {self.oui.label}")
 
     # ------------------------------------------------------------------ loading
     @staticmethod
@@ -349,6 +360,8 @@ class Database:
 
         `m` is the rule's regex match when the caller already has it.
         """
+        if rule.source is not None:
+            return rule.source(value[: rule.cap])  # type: ignore[no-any-return]
         value = value[: rule.cap]
         extract: dict[str, str] = {}
         if rule.regex is not None:

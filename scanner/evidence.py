@@ -37,6 +37,7 @@ class EvidenceError(ValueError):
 
 _HEX = re.compile(r"[0-9a-fA-F]")
 _MAC_SEP = re.compile(r"[\s:\-.]")
+_HEXSET = frozenset("0123456789abcdef")
 
 
 def normalize_mac(value: Any) -> str | None:
@@ -46,6 +47,10 @@ def normalize_mac(value: Any) -> str | None:
     """
     if not isinstance(value, str) or len(value) > 64:
         return None
+    if len(value) == 17 and value[2] == ":" and value[5] == ":":  # the common notation: no regex
+        digits = value.replace(":", "").lower()
+        if len(digits) == 12 and _HEXSET.issuperset(digits):
+            return ":".join((digits[0:2], digits[2:4], digits[4:6], digits[6:8], digits[8:10], digits[10:12]))
     digits = _MAC_SEP.sub("", value.strip())
     if len(digits) != 12 or not all(_HEX.fullmatch(c) for c in digits):
         return None
@@ -54,6 +59,8 @@ def normalize_mac(value: Any) -> str | None:
 
 
 def _text(value: Any, cap: int = MAX_VALUE) -> str:
+    if type(value) is str:  # the common case first
+        return value if len(value) <= cap else value[:cap]
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -72,6 +79,8 @@ def _opt_text(value: Any, cap: int = MAX_VALUE) -> str | None:
 
 
 def _int(value: Any, what: str) -> int | None:
+    if type(value) is int:  # the common case first
+        return value
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -95,6 +104,8 @@ def _entries(value: Any, key: str) -> list[Mapping[str, Any]]:
     """A protocol's entries as a list of objects: accepts one object or a list of them."""
     if value is None:
         return []
+    if type(value) is list and all(type(item) is dict for item in value):  # JSON's own shapes
+        return value[:MAX_ITEMS]
     if isinstance(value, Mapping):
         value = [value]
     if not isinstance(value, list):
@@ -121,6 +132,9 @@ def _strings(value: Any) -> tuple[str, ...]:
 def _str_map(value: Any, key: str) -> dict[str, str]:
     if value is None:
         return {}
+    if type(value) is dict and len(value) <= MAX_ITEMS and all(
+            type(k) is str and len(k) <= 256 and type(v) is str and len(v) <= MAX_VALUE for k, v in value.items()):
+        return dict(value)  # JSON's own strings, within the caps: nothing to convert
     if isinstance(value, Mapping):
         return {str(k)[:256]: _text(v) for k, v in list(value.items())[:MAX_ITEMS]}
     if isinstance(value, list):  # a list of [name, value] pairs
@@ -140,8 +154,11 @@ class Headers(Mapping[str, str]):
     __slots__ = ("_items", "_lower")
 
     def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
-        self._items: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in pairs)
+        if type(items) is dict and all(type(k) is str and type(v) is str for k, v in items.items()):
+            self._items: tuple[tuple[str, str], ...] = tuple(items.items())  # the parsers' own (str -> str)
+        else:
+            pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+            self._items = tuple((str(k), str(v)) for k, v in pairs)
         self._lower = {k.lower(): v for k, v in self._items}
 
     def __getitem__(self, name: str) -> str:
@@ -335,8 +352,24 @@ class DiscoveryReply:
         return {**self.extra, **_drop_empty({"protocol": self.protocol, "fields": dict(self.fields)})}
 
 
+# the keys each entry parser reads (the others are kept as `extra`)
+_HTTP_KEYS = frozenset(("port", "tls", "path", "status", "headers", "title", "body", "favicon_md5"))
+_RTSP_KEYS = frozenset(("port", "request", "status", "headers", "body"))
+_WSD_KEYS = frozenset(("types", "scopes", "xaddrs", "endpoint"))
+_ONVIF_KEYS = frozenset(("manufacturer", "model", "firmware", "serial", "hardware_id", "raw", "Manufacturer",
+                         "Model", "FirmwareVersion", "SerialNumber", "HardwareId"))
+_SSDP_KEYS = frozenset(("headers", "description"))
+_MDNS_KEYS = frozenset(("type", "name", "hostname", "port", "txt"))
+_TLS_KEYS = frozenset(("port", "subject", "issuer"))
+_BANNER_KEYS = frozenset(("protocol", "port", "text", "hex"))
+_DHCP_KEYS = frozenset(("vendor_class", "hostname"))
+_DISCOVERY_KEYS = frozenset(("protocol", "fields"))
+
+
 def _extra(obj: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
-    ks = set(known)
+    ks = known if isinstance(known, frozenset) else frozenset(known)
+    if ks.issuperset(obj):
+        return {}
     return {k: v for k, v in obj.items() if k not in ks}
 
 
@@ -350,7 +383,7 @@ def _parse_http(o: Mapping[str, Any], i: int) -> HttpObservation:
         title=_text(o.get("title")),
         body=_text(o.get("body"), MAX_TEXT),
         favicon_md5=_text(o.get("favicon_md5")).lower(),
-        extra=_extra(o, ("port", "tls", "path", "status", "headers", "title", "body", "favicon_md5")),
+        extra=_extra(o, _HTTP_KEYS),
     )
 
 
@@ -361,7 +394,7 @@ def _parse_rtsp(o: Mapping[str, Any], i: int) -> RtspObservation:
         status=_int(o.get("status"), f"rtsp[{i}].status"),
         headers=Headers(_str_map(o.get("headers"), f"rtsp[{i}].headers")),
         body=_text(o.get("body"), MAX_TEXT),
-        extra=_extra(o, ("port", "request", "status", "headers", "body")),
+        extra=_extra(o, _RTSP_KEYS),
     )
 
 
@@ -371,7 +404,7 @@ def _parse_wsd(o: Mapping[str, Any], i: int) -> WsdObservation:
         scopes=_strings(o.get("scopes")),
         xaddrs=_strings(o.get("xaddrs")),
         endpoint=_text(o.get("endpoint")),
-        extra=_extra(o, ("types", "scopes", "xaddrs", "endpoint")),
+        extra=_extra(o, _WSD_KEYS),
     )
 
 
@@ -391,8 +424,7 @@ def _parse_onvif(o: Any) -> OnvifInfo | None:
         serial=_text(o.get("serial") or o.get("SerialNumber")),
         hardware_id=_text(o.get("hardware_id") or o.get("HardwareId")),
         raw=_text(o.get("raw"), MAX_TEXT),
-        extra=_extra(o, ("manufacturer", "model", "firmware", "serial", "hardware_id", "raw", "Manufacturer",
-                         "Model", "FirmwareVersion", "SerialNumber", "HardwareId")),
+        extra=_extra(o, _ONVIF_KEYS),
     )
 
 
@@ -400,7 +432,7 @@ def _parse_ssdp(o: Mapping[str, Any], i: int) -> SsdpObservation:
     return SsdpObservation(
         headers=Headers(_str_map(o.get("headers"), f"ssdp[{i}].headers")),
         description=_str_map(o.get("description"), f"ssdp[{i}].description"),
-        extra=_extra(o, ("headers", "description")),
+        extra=_extra(o, _SSDP_KEYS),
     )
 
 
@@ -411,7 +443,7 @@ def _parse_mdns(o: Mapping[str, Any], i: int) -> MdnsObservation:
         hostname=_text(o.get("hostname")),
         port=_int(o.get("port"), f"mdns[{i}].port"),
         txt=_str_map(o.get("txt"), f"mdns[{i}].txt"),
-        extra=_extra(o, ("type", "name", "hostname", "port", "txt")),
+        extra=_extra(o, _MDNS_KEYS),
     )
 
 
@@ -420,7 +452,7 @@ def _parse_tls(o: Mapping[str, Any], i: int) -> TlsObservation:
         port=_int(o.get("port"), f"tls[{i}].port"),
         subject=_text(o.get("subject")),
         issuer=_text(o.get("issuer")),
-        extra=_extra(o, ("port", "subject", "issuer")),
+        extra=_extra(o, _TLS_KEYS),
     )
 
 
@@ -433,7 +465,7 @@ def _parse_banner(o: Mapping[str, Any], i: int) -> Banner:
         port=_int(o.get("port"), f"banners[{i}].port"),
         text=_text(o.get("text"), MAX_TEXT),
         hex=re.sub(r"\s", "", hexs).lower(),
-        extra=_extra(o, ("protocol", "port", "text", "hex")),
+        extra=_extra(o, _BANNER_KEYS),
     )
 
 
@@ -443,14 +475,14 @@ def _parse_dhcp(o: Any) -> DhcpInfo | None:
     if not isinstance(o, Mapping):
         raise EvidenceError(f'"dhcp" must be an object, not {type(o).__name__}')
     return DhcpInfo(vendor_class=_text(o.get("vendor_class")), hostname=_text(o.get("hostname")),
-                    extra=_extra(o, ("vendor_class", "hostname")))
+                    extra=_extra(o, _DHCP_KEYS))
 
 
 def _parse_discovery(o: Mapping[str, Any], i: int) -> DiscoveryReply:
     return DiscoveryReply(
         protocol=_text(o.get("protocol")).lower(),
         fields=_str_map(o.get("fields"), f"discovery[{i}].fields"),
-        extra=_extra(o, ("protocol", "fields")),
+        extra=_extra(o, _DISCOVERY_KEYS),
     )
 
 
@@ -598,6 +630,11 @@ class EvidenceRecord:
         return d
 
 
+_LIST_PARSERS: tuple[tuple[str, Any], ...] = (
+    ("http", _parse_http), ("rtsp", _parse_rtsp), ("wsd", _parse_wsd), ("ssdp", _parse_ssdp),
+    ("mdns", _parse_mdns), ("tls", _parse_tls), ("banners", _parse_banner), ("discovery", _parse_discovery))
+
+
 def parse_record(obj: Any) -> EvidenceRecord:
     """Build a record from a decoded JSON object. Raises EvidenceError, never anything else."""
     if not isinstance(obj, Mapping):
@@ -608,22 +645,19 @@ def parse_record(obj: Any) -> EvidenceRecord:
         if mac_raw not in (None, "") and mac is None:
             raise EvidenceError(f'"mac" is not a MAC address: {str(mac_raw)[:40]!r}')
         rid = obj.get("id")
+        lists: dict[str, tuple[Any, ...]] = {}
+        for key, parse in _LIST_PARSERS:  # only the protocols the record has (most have a few)
+            value = obj.get(key)
+            if value is not None:
+                lists[key] = tuple(parse(o, i) for i, o in enumerate(_entries(value, key)))
         rec = EvidenceRecord(
             id=None if rid is None else _text(rid, 256),
             ip=_opt_text(obj.get("ip"), 64),
             mac=mac,
-            http=tuple(_parse_http(o, i) for i, o in enumerate(_entries(obj.get("http"), "http"))),
-            rtsp=tuple(_parse_rtsp(o, i) for i, o in enumerate(_entries(obj.get("rtsp"), "rtsp"))),
-            wsd=tuple(_parse_wsd(o, i) for i, o in enumerate(_entries(obj.get("wsd"), "wsd"))),
             onvif=_parse_onvif(obj.get("onvif")),
-            ssdp=tuple(_parse_ssdp(o, i) for i, o in enumerate(_entries(obj.get("ssdp"), "ssdp"))),
-            mdns=tuple(_parse_mdns(o, i) for i, o in enumerate(_entries(obj.get("mdns"), "mdns"))),
-            tls=tuple(_parse_tls(o, i) for i, o in enumerate(_entries(obj.get("tls"), "tls"))),
-            banners=tuple(_parse_banner(o, i) for i, o in enumerate(_entries(obj.get("banners"), "banners"))),
             dhcp=_parse_dhcp(obj.get("dhcp")),
-            discovery=tuple(_parse_discovery(o, i)
-                            for i, o in enumerate(_entries(obj.get("discovery"), "discovery"))),
-            extra={k: v for k, v in obj.items() if k not in KNOWN_KEYS},
+            extra={} if KNOWN_KEYS.issuperset(obj) else {k: v for k, v in obj.items() if k not in KNOWN_KEYS},
+            **lists,
         )
     except EvidenceError:
         raise

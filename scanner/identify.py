@@ -75,6 +75,7 @@ def _raw_ok(attr: str, value: str) -> bool:
     return bool(value.strip())
 
 
+_NOTHING: tuple[tuple[Any, ...], str | None] = ((), None)  # what a field no rule reads yields
 _Plan = tuple[tuple[tuple[Any, int, Any], ...], tuple[Any, ...], str | None]
 
 
@@ -125,6 +126,8 @@ class Identifier:
         self._serial_rules = self.db.index.get("@serial", [])
         self._memo: dict[tuple[str, str], tuple[tuple[tuple[RuleMatch, EvidenceHit], ...], str | None]] = {}
         self._plan: dict[str, _Plan] = {}
+        self._unread: set[str] = set()  # field names no rule reads
+        self._oui_memo: dict[str, tuple[str | None, str | None]] = {}  # 9 hex digits -> (registrant, vendor)
 
     def _plan_field(self, fname: str) -> _Plan:
         """The rules a field name is matched by (its own and its groups', once each), worked out once
@@ -149,6 +152,10 @@ class Identifier:
         if entry is None:
             entry = self._plan_field(fname)
         rules, lookups, raw_attr = entry
+        if not rules and not lookups and raw_attr is None:
+            if len(self._unread) < 20000:
+                self._unread.add(fname)
+            return _NOTHING
         if raw_attr is not None and raw_attr not in raw and _raw_ok(raw_attr, value):
             raw[raw_attr] = value
         match = self.db.match_rule
@@ -183,12 +190,18 @@ class Identifier:
         acc = _Acc()
         raw: dict[str, str] = {}
         memo = self._memo
+        second: list[tuple[RuleMatch, str, str, EvidenceHit, tuple[Any, ...]]] = []
+        unread = self._unread
+        take = self._take
         for fname, value in record_fields(rec):
-            key = (fname, value)
-            found = memo.get(key)
-            if found is None:
+            if fname in unread:
+                continue  # no rule reads this field (a device's own MAC, most headers)
+            if len(value) > _MEMO_VALUE_MAX:  # bodies: not remembered, so not hashed either
                 found = self._match_field(fname, value, raw)
-                if len(value) <= _MEMO_VALUE_MAX:
+            elif (found := memo.get(key := (fname, value))) is None:
+                found = self._match_field(fname, value, raw)
+                if found is not _NOTHING:  # a field no rule reads (a device's own MAC) is not
+                    # remembered: it would crowd out the banners
                     if len(memo) >= _MEMO_SIZE:
                         memo.clear()
                     memo[key] = found
@@ -197,9 +210,16 @@ class Identifier:
                 if raw_attr is not None and raw_attr not in raw and _raw_ok(raw_attr, value):
                     raw[raw_attr] = value
             for m, hit in found[0]:
-                self._take(acc, m, fname, value, hit=hit)
+                if m.rule.family == "recog" and m.vendors:  # a second source's maker claim:
+                    second.append((m, fname, value, hit, found[0]))  # weighed after camsweep's own evidence
+                else:
+                    take(acc, m, fname, value, 0, hit)
         if rec.mac:  # already normalised by parse_record
             self._oui(acc, rec.mac, "mac", _OUI_STRENGTH_OWN, normalised=True)
+        if second:
+            strong = [g for g, score in acc.maker.items() if score >= STRENGTHS["strong"]]
+            for m, fname, value, hit, same in second:
+                self._take_second(acc, m, fname, value, hit, strong, same)
         for attr, value in raw.items():  # the device's own words where no rule parsed them
             if attr not in acc.attrs:
                 acc.attrs[attr] = (0.0, value.strip()[:128])
@@ -246,6 +266,32 @@ class Identifier:
             strength = rule.strength if not m.vendors and rule.strength in ("hint", "weak") else "medium"
             self._oui(acc, ex["mac"], fname, strength)
 
+    def _take_second(self, acc: _Acc, m: RuleMatch, fname: str, value: str, hit: EvidenceHit,
+                     strong: list[str], same: tuple[Any, ...]) -> None:
+        """A second source's maker claim (Recog) counts unless camsweep's own rules already read a maker
+        in the same value (the same evidence is not counted twice, and camsweep's rules are the more
+        specific), or camsweep's own evidence names another maker strongly (relabels, firmware and
+        serial formats, vendor APIs)."""
+        why = ""
+        group = self._vendors[m.vendors[0]].group
+        rank = _RANK.get(m.rule.strength, 0)
+        for x, _ in same:  # a name looked up in the value (a lookup rule) is less specific than Recog:
+            # it yields to Recog's stronger reading of the same value ("^NETGEAR GS108T$" is a whole
+            # firmware title, not a maker's name somewhere in a page)
+            if x.vendors and x.rule.family != "recog" and (
+                    not x.rule.lookup or (any(self._vendors[v].group == group for v in x.vendors)
+                                          and _RANK.get(x.rule.strength, 0) >= rank)):
+                why = f"the same value as {x.rule.id}"
+                break
+        if not why:
+            other = next((g for g in strong if g != group), None)
+            if other is not None:
+                why = f"camsweep's own evidence names {self._vendors[other].name}"
+        if why:
+            acc.hits.append(EvidenceHit(hit.rule, fname, value, "hint", f"{hit.note}; not counted: {why}"[:240]))
+            return
+        self._take(acc, m, fname, value, hit=hit)
+
     def _claim(self, acc: _Acc, vid: str, w: float, strength: str, registry: bool = False,
                probe: str = "", rid: str = "") -> None:
         v = self._vendors[vid]
@@ -282,11 +328,17 @@ class Identifier:
         first = int(norm[:2], 16)
         if first & 0x02 or first & 0x01:  # locally administered (randomised) or multicast: no registrant
             return
-        org = self.db.oui.lookup(norm.replace(":", "").upper())
+        hexd = norm.replace(":", "").upper()
+        known = self._oui_memo.get(hexd[:9])  # the registry's longest block is 9 digits (MA-S)
+        if known is None:
+            org = self.db.oui.lookup(hexd)
+            known = (org, self.db.vendor_for_registrant(org) if org is not None else None)
+            if len(self._oui_memo) < 50_000:
+                self._oui_memo[hexd[:9]] = known
+        org, vid = known
         if org is None:
             return
         field = "mac" if source == "mac" else f"mac (from {source})"
-        vid = self.db.vendor_for_registrant(org)
         w = STRENGTHS[strength]
         if vid is None:
             acc.hits.append(EvidenceHit("oui/registrant", field, f"{norm} {org}", "weak",

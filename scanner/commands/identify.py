@@ -80,21 +80,91 @@ def records_from_input(path: str, input_format: str = "jsonl") -> Iterator[tuple
             f.close()
 
 
+class JsonlWriter:
+    """``json.dumps(ident.to_dict(), ensure_ascii=False)``, byte for byte, faster: a fleet repeats the
+    same evidence hits (the identifier shares them between records) and the same lists and notes, so
+    each is encoded once; the other fields are strings, None, a boolean and a number, written with
+    json's own string encoder. Anything else falls back to json.dumps."""
+
+    def __init__(self) -> None:
+        from json.encoder import encode_basestring
+
+        self._hits: dict[int, tuple[object, str]] = {}
+        self._tuples: dict[tuple[str, ...], str] = {}
+        self._dumps = json.JSONEncoder(ensure_ascii=False).encode
+        self._str = encode_basestring
+
+    def _strings(self, items: tuple[str, ...]) -> str:
+        try:
+            out = self._tuples.get(items)
+        except TypeError:  # an unhashable item: encode it as it is
+            return self._dumps(list(items))
+        if out is None:
+            out = self._dumps(list(items))
+            if len(self._tuples) < 10_000:  # full: the ones seen first stay (a fleet repeats early)
+                self._tuples[items] = out
+        return out
+
+    def line(self, ident: Identification) -> str:
+        i = ident
+        conf = round(i.confidence, 3)
+        if (type(i) is not Identification or type(conf) is not float or not -1e300 < conf < 1e300
+                or i.restricted not in (True, False, None)
+                or type(i.lists) is not tuple or type(i.component_risk) is not tuple or type(i.notes) is not tuple):
+            return self._dumps(ident.to_dict())
+        enc = self._str  # json's own string encoder (TypeError for anything but a string)
+        try:
+            id_, maker, brand, model, fw, dtype, serial = (
+                "null" if i.id is None else enc(i.id),
+                "null" if i.manufacturer is None else enc(i.manufacturer),
+                "null" if i.brand is None else enc(i.brand),
+                "null" if i.model is None else enc(i.model),
+                "null" if i.firmware is None else enc(i.firmware),
+                "null" if i.device_type is None else enc(i.device_type),
+                "null" if i.serial is None else enc(i.serial))
+        except TypeError:
+            return self._dumps(ident.to_dict())
+        hits = self._hits
+        frags = []
+        for e in i.evidence:
+            # keyed by identity, the hit kept alive beside its text (so the key cannot be reused):
+            # the identifier hands out the same hit objects for the same (field, value)
+            known = hits.get(id(e))
+            if known is not None and known[0] is e:
+                frags.append(known[1])
+                continue
+            frag = self._dumps(e.to_dict())
+            if len(hits) < 20_000:  # full: the ones seen first stay (a MAC's hit is seen once)
+                hits[id(e)] = (e, frag)
+            frags.append(frag)
+        restricted = "null" if i.restricted is None else ("true" if i.restricted else "false")
+        return (f'{{"id": {id_}, "manufacturer": {maker}, "brand": {brand}, "model": {model}, '
+                f'"firmware": {fw}, "device_type": {dtype}, "restricted": {restricted}, '
+                f'"lists": {self._strings(i.lists)}, "confidence": {float.__repr__(conf)}, '
+                f'"evidence": [{", ".join(frags)}], "serial": {serial}, '
+                f'"component_risk": {self._strings(i.component_risk)}, "notes": {self._strings(i.notes)}}}')
+
+
 def run(args: argparse.Namespace) -> int:
+    import gc
+
     from scanner.identify import Identifier
 
     identifier = Identifier(args.policy)
+    gc.freeze()  # the fingerprint database lives for the process: keep it out of every collection
     bad = 0
     results: list[Identification] = []
     out = sys.stdout
+    writer = JsonlWriter()
+    jsonl = args.format == "jsonl"
     for n, item in records_from_input(args.path, getattr(args, "input_format", "jsonl")):
         if isinstance(item, EvidenceError):
             bad += 1
             print(f"camsweep: line {n}: {item}", file=sys.stderr)
             continue
         ident = identifier.identify(item)
-        if args.format == "jsonl":
-            out.write(json.dumps(ident.to_dict(), ensure_ascii=False) + "\n")
+        if jsonl:
+            out.write(writer.line(ident) + "\n")
         else:
             results.append(ident)
     if args.format == "table":
