@@ -142,7 +142,8 @@ class JsonlWriter:
                 f'"firmware": {fw}, "device_type": {dtype}, "restricted": {restricted}, '
                 f'"lists": {self._strings(i.lists)}, "confidence": {float.__repr__(conf)}, '
                 f'"evidence": [{", ".join(frags)}], "serial": {serial}, '
-                f'"component_risk": {self._strings(i.component_risk)}, "notes": {self._strings(i.notes)}}}')
+                f'"component_risk": {self._strings(i.component_risk)}, "notes": {self._strings(i.notes)}, '
+                f'"review": {"null" if not i.review else self._dumps(dict(i.review))}}}')
 
 
 def run(args: argparse.Namespace) -> int:

@@ -261,7 +261,8 @@ NON_RESTRICTED_CAMERAS = {  # profile -> (its maker's API protocol, the proof ru
 def test_every_non_restricted_camera_profile_is_covered():
     cams = {k for k, p in PROFILES.items() if p.restricted is False and p.hostile is None
             and any(m.device_type in ("camera", "ptz", "thermal") for m in p.models)}
-    assert cams <= set(NON_RESTRICTED_CAMERAS) | {"uniview_camera"}
+    # Xiongmai's own answer is DVRIP on 34567, not HTTP (tests/probes/test_snmp_dvrip.py)
+    assert cams <= set(NON_RESTRICTED_CAMERAS) | {"uniview_camera", "xiongmai_camera"}
 
 
 @pytest.mark.parametrize("profile", sorted(NON_RESTRICTED_CAMERAS))
