@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scanner.identify import Identifier
+from tests.scoring import score_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "labelled.jsonl"
@@ -19,66 +19,16 @@ SCORER = ROOT.parent / "shared" / "tools" / "score-corpus"
 pytestmark = pytest.mark.skipif(not CORPUS.is_file(), reason="shared corpus not present")
 
 
-def _norm(s: str | None) -> str:
-    return re.sub(r"[^a-z0-9]", "", (s or "").lower())
-
-
-def _same(pred: str | None, exp: str | None) -> bool:
-    """score-corpus's comparison, condensed: equal names, known aliases, or a token run of the other."""
-    p, e = _norm(pred), _norm(exp)
-    if not p:
-        return False
-    aliases = {"hanwhavision": {"hanwha", "wisenet", "samsungtechwin"}, "ipro": {"panasonic"},
-               "teledyneflir": {"flir"}, "avigilon": {"motorolasolutions"}, "google": {"nest"}}
-    if p == e or p in aliases.get(e, ()):
-        return True
-    if "scale" in e or "scale" in p:
-        return False
-    tp, te = re.findall(r"[a-z0-9]+", pred.lower()), re.findall(r"[a-z0-9]+", (exp or "").lower())
-    short, long_ = sorted((tp, te), key=len)
-    n = len(short)
-    return n > 0 and len("".join(short)) >= 4 and any(long_[i:i + n] == short for i in range(len(long_) - n + 1))
-
-
 def test_corpus_figures() -> None:
     rows = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
-    idf = Identifier()
-    r_tot = r_hit = ff = acc_tot = acc_hit = u_tot = u_hit = 0
-    misses = []
-    for row in rows:
-        e = row["expected"]
-        got = idf.identify(row["record"])
-        rid = row["record"]["id"]
-        assert got.id == rid
-        if e["identifiable"]:
-            acc_tot += 1
-            if _same(got.manufacturer, e["manufacturer"]):
-                acc_hit += 1
-            else:
-                misses.append(f"maker {rid}: expected {e['manufacturer']}, got {got.manufacturer}")
-            if e["restricted"] is True:
-                r_tot += 1
-                if got.restricted is True:
-                    r_hit += 1
-                else:
-                    misses.append(f"not flagged {rid}: got {got.manufacturer}")
-        else:
-            u_tot += 1
-            if got.manufacturer is None or _same(got.manufacturer, e["manufacturer"] or ""):
-                u_hit += 1
-            else:
-                misses.append(f"guessed {rid}: got {got.manufacturer}")
-        if e["restricted"] is False and got.restricted is True:
-            ff += 1
-            misses.append(f"FALSE FLAG {rid}: got {got.manufacturer}")
-    print(f"\nrestricted recall {r_hit}/{r_tot}; false flags {ff}; maker accuracy {acc_hit}/{acc_tot}; "
-          f"unknown discipline {u_hit}/{u_tot}")
-    for m in misses:
+    sc = score_rows(rows)
+    print("\n" + sc.line())
+    for m in sc.misses:
         print("  miss:", m)
-    assert r_tot > 30 and r_hit == r_tot
-    assert ff == 0
-    assert acc_hit / acc_tot >= 0.95
-    assert u_hit == u_tot
+    assert sc.r_tot > 30 and sc.r_hit == sc.r_tot
+    assert sc.ff == 0
+    assert sc.acc_hit / sc.acc_tot >= 0.95
+    assert sc.u_hit == sc.u_tot
 
 
 def test_results_carry_an_evidence_chain() -> None:
