@@ -120,6 +120,11 @@ def record_fields(rec: EvidenceRecord) -> list[tuple[str, str]]:
             if m:
                 add(("wsd.scope." + m.group(1).lower(), unquote(m.group(2))[:256]))
     apis: set[str] = set()
+    if rec.http and not catch_all:
+        for fname, value in _vendor_answers(rec):
+            if fname == "http.api":
+                apis.add(value)
+            add((fname, value))
     for d in rec.discovery:
         if d.fields and d.protocol:
             add(("discovery.protocol", d.protocol))
@@ -127,4 +132,38 @@ def record_fields(rec: EvidenceRecord) -> list[tuple[str, str]]:
             if label and not catch_all and label not in apis:
                 apis.add(label)
                 add(("http.api", label))
+    return out
+
+
+# Where the makers' device-info endpoints live (scanner/probes/vendorapi.py ENDPOINTS): a record that
+# carries such an answer as a raw HTTP entry (written by another tool, by hand, or by an older scanner)
+# is read with the probe's own parsers, as if the probe had asked.
+_VENDOR_PATH_HINTS = ("/axis-cgi/", "/stw-cgi/", "/rcp.xml", "/cgi-bin/viewer/getparam", "/LAPI/",
+                      "/cgi-bin/getinfo", "/control/camerainfo", "/cgi-bin/admin/admin.cgi", "/api.cgi")
+
+
+def _vendor_answers(rec: EvidenceRecord) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    have = {d.protocol for d in rec.discovery}
+    for h in rec.http:
+        if not h.body or not h.path or not _answered(h) or not any(p in h.path for p in _VENDOR_PATH_HINTS):
+            continue
+        from scanner.probes.vendorapi import ENDPOINTS  # only for such records: it imports httpx
+
+        base = h.path.split("?", 1)[0]
+        for ep in ENDPOINTS:
+            if ep.path.split("?", 1)[0] != base:
+                continue
+            entry = ep.parse(h.body[:MAX_SCAN])
+            proto = entry.get("protocol") if entry else None
+            if not entry or not proto or proto in have:
+                break
+            have.add(proto)
+            out.append(("discovery.protocol", proto))
+            for k, v in entry.get("fields", {}).items():
+                out.append((f"discovery.{proto}.{str(k).lower()}", str(v)))
+            label = VENDOR_APIS.get(proto)
+            if label:
+                out.append(("http.api", label))
+            break
     return out

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import random
+from pathlib import Path
 
 import httpx
 import pytest
@@ -458,3 +459,30 @@ def test_milesight_system_information_with_credentials_over_mock_transport(ident
             assert r.manufacturer == "Milesight" and r.model == "MS-C2963-PB"
             assert "vendorapi/milesight-system-information" in {e.rule for e in r.evidence}
             assert "ms-secret" not in json.dumps(out)
+
+
+# ------------------------------------------------------------------ raw answers in an evidence record
+RAW_ANSWERS = [
+    ("axis-basicdeviceinfo-m1065lw.json", "/axis-cgi/basicdeviceinfo.cgi", "Axis"),
+    ("axis-param-brand-properties.txt", "/axis-cgi/param.cgi?action=list&group=root.Brand", "Axis"),
+    ("hanwha-sunapi-deviceinfo.txt", "/stw-cgi/system.cgi?msubmenu=deviceinfo&action=view", "Hanwha Vision"),
+    ("vivotek-getparam-pt7135.txt", "/cgi-bin/viewer/getparam.cgi?system_info_modelname", "Vivotek"),
+    ("uniview-lapi-deviceinfo.json", "/LAPI/V1.0/System/DeviceInfo", "Uniview"),
+    ("reolink-rlc822a-getdevinfo.json", "/api.cgi?cmd=GetDevInfo&token=0123abcd", "Reolink"),
+]
+
+
+@pytest.mark.parametrize("name,path,maker", RAW_ANSWERS, ids=[r[0] for r in RAW_ANSWERS])
+def test_a_raw_answer_in_an_evidence_record_is_read_as_the_probe_reads_it(identifier, name, path, maker):
+    """A record that carries the endpoint's HTTP answer itself (another tool's output, an older scan) is
+    read with the probe's own parser: the same maker and the same vendor-API rule as the probe's entry."""
+    body = (Path(__file__).resolve().parents[1] / "recordings" / "vendorapi" / name).read_text()
+    r = identifier.identify({"id": name, "http": [{"port": 80, "path": path, "status": 200, "body": body}]})
+    assert r.manufacturer == maker, (r.manufacturer, [e.rule for e in r.evidence])
+    assert any(e.rule.startswith("vendorapi/") for e in r.evidence), [e.rule for e in r.evidence]
+    # not on a catch-all server (answers 2xx to a path that cannot exist), and not from an error status
+    catch = identifier.identify({"http": [{"port": 80, "path": path, "status": 200, "body": body},
+                                          {"port": 80, "path": "/camsweep-0f3a", "status": 200, "body": "x"}]})
+    assert not any(e.rule.startswith("vendorapi/") for e in catch.evidence)
+    denied = identifier.identify({"http": [{"port": 80, "path": path, "status": 401, "body": body}]})
+    assert not any(e.rule.startswith("vendorapi/") for e in denied.evidence)
