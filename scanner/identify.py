@@ -56,6 +56,9 @@ _HEXDIGITS = frozenset("0123456789abcdef")
 
 
 _WEAK = _RANK["weak"]
+_MEDIUM = _RANK["medium"]
+_BLOCK_NOTE = {"oem_brand": " (an OEM brand's block: the label, not the maker)",
+               "component_maker": " (a chip or module maker's block: the board, not the device's maker)"}
 
 
 def _hit_rank(h: EvidenceHit) -> int:
@@ -385,11 +388,10 @@ class Identifier:
                 acc.registrants.append((w, org))
             return
         v = self._vendors[vid]
-        label = {"oem_brand": " (an OEM brand's block: the label, not the maker)",
-                 "component_maker": " (a chip or module maker's block: the board, not the device's maker)"}
-        acc.hits.append(EvidenceHit(f"oui/{vid}", field, f"{norm} {org}", strength,
-                                    f"IEEE registry: {org}" + label.get(v.kind, "")))
-        self._claim(acc, vid, w, strength, registry=True, probe="oui", rid=f"oui/{vid}")
+        rid = "oui/" + vid
+        acc.hits.append(EvidenceHit(rid, field, f"{norm} {org}", strength,
+                                    f"IEEE registry: {org}" + _BLOCK_NOTE.get(v.kind, "")))
+        self._claim(acc, vid, w, strength, registry=True, probe="oui", rid=rid)
 
     # ------------------------------------------------------------------ decision
     def _decide(self, rec: EvidenceRecord, acc: _Acc) -> Identification:
@@ -571,12 +573,10 @@ def _best(claims: Iterable[tuple[int, str, str]]) -> int:
 
 def _established(claims: Iterable[tuple[int, str, str]]) -> bool:
     """One medium-or-stronger clue, or weak clues from two different probes."""
-    probes = set()
-    for rank, probe, _rid in claims:
-        if rank >= _RANK["medium"]:
+    for c in claims:
+        if c[0] >= _MEDIUM:
             return True
-        probes.add(probe)
-    return len(probes) >= 2
+    return len({c[1] for c in claims}) >= 2
 
 
 def _rules(claims: Iterable[tuple[int, str, str]]) -> str:
