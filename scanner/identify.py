@@ -158,7 +158,14 @@ class Identifier:
         self._memo: dict[tuple[str, str], tuple[tuple[tuple[RuleMatch, EvidenceHit], ...], str | None]] = {}
         self._plan: dict[str, _Plan] = {}
         self._unread: set[str] = set()  # field names no rule reads
-        self._oui_memo: dict[str, tuple[str | None, str | None]] = {}  # 9 hex digits -> (registrant, vendor)
+        self._oui_memo: dict[str, tuple[str | None, str | None]] = {}  # 6 or 9 hex digits -> (registrant, vendor)
+        self._registrant_vendor: dict[str, str | None] = {}  # registrant -> vendor id (vendor_for_registrant)
+        # MA-L prefixes (6 digits) with a longer block (MA-M, MA-S) inside: a MAC under one of these is
+        # remembered by 9 digits, any other by its 6 (its answer cannot depend on more); None: always 9
+        by_len = getattr(self.db.oui, "by_len", None)
+        self._long_blocks: set[str] | None = None
+        if isinstance(by_len, dict) and set(by_len) <= {6, 7, 9}:
+            self._long_blocks = {p[:6] for n in (7, 9) for p in by_len.get(n, ())}
         # restricted_under and label_makers answers for this identifier's policy (pure functions of the
         # database and the policy; vendor ids are the registry's, so these stay small)
         self._restr: dict[str, tuple[bool | None, tuple[str, ...]]] = {}
@@ -370,12 +377,22 @@ class Identifier:
         if first & 0x02 or first & 0x01:  # locally administered (randomised) or multicast: no registrant
             return
         hexd = norm.replace(":", "").upper()
-        known = self._oui_memo.get(hexd[:9])  # the registry's longest block is 9 digits (MA-S)
+        long_blocks = self._long_blocks
+        key = hexd[:6] if long_blocks is not None and hexd[:6] not in long_blocks else hexd[:9]
+        known = self._oui_memo.get(key)  # the registry's longest block is 9 digits (MA-S)
         if known is None:
             org = self.db.oui.lookup(hexd)
-            known = (org, self.db.vendor_for_registrant(org) if org is not None else None)
+            vid = None
+            if org is not None:
+                if org in self._registrant_vendor:
+                    vid = self._registrant_vendor[org]
+                else:
+                    vid = self.db.vendor_for_registrant(org)
+                    if len(self._registrant_vendor) < 50_000:
+                        self._registrant_vendor[org] = vid
+            known = (org, vid)
             if len(self._oui_memo) < 50_000:
-                self._oui_memo[hexd[:9]] = known
+                self._oui_memo[key] = known
         org, vid = known
         if org is None:
             return
