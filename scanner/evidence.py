@@ -385,16 +385,26 @@ def _extra(obj: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
 
 
 def _parse_http(o: Mapping[str, Any], i: int) -> HttpObservation:
+    # the common cases inline (an int or no port and status, no TLS flag): per record, so it counts
+    port = o.get("port")
+    if port is not None and type(port) is not int:
+        port = _int(port, f"http[{i}].port")
+    status = o.get("status")
+    if status is not None and type(status) is not int:
+        status = _int(status, f"http[{i}].status")
+    tls = o.get("tls", False)
+    headers = o.get("headers")
+    # positional, in the dataclass's field order: port, tls, path, status, headers, title, body, favicon_md5, extra
     return HttpObservation(
-        port=_int(o.get("port"), f"http[{i}].port"),
-        tls=_bool(o.get("tls", False)),
-        path=_text(o.get("path") or "/"),
-        status=_int(o.get("status"), f"http[{i}].status"),
-        headers=Headers._of(_str_map(o.get("headers"), f"http[{i}].headers")),
-        title=_text(o.get("title")),
-        body=_text(o.get("body"), MAX_TEXT),
-        favicon_md5=_text(o.get("favicon_md5")).lower(),
-        extra=_extra(o, _HTTP_KEYS),
+        port,
+        tls if tls is False else _bool(tls),
+        _text(o.get("path") or "/"),
+        status,
+        Headers._of({} if headers is None else _str_map(headers, f"http[{i}].headers")),
+        _text(o.get("title")),
+        _text(o.get("body"), MAX_TEXT),
+        _text(o.get("favicon_md5")).lower(),
+        _extra(o, _HTTP_KEYS),
     )
 
 
@@ -475,7 +485,7 @@ def _parse_banner(o: Mapping[str, Any], i: int) -> Banner:
         protocol=(_text(o.get("protocol")) or "tcp").lower(),
         port=_int(o.get("port"), f"banners[{i}].port"),
         text=_text(o.get("text"), MAX_TEXT),
-        hex=re.sub(r"\s", "", hexs).lower(),
+        hex=re.sub(r"\s", "", hexs).lower() if hexs else "",
         extra=_extra(o, _BANNER_KEYS),
     )
 
