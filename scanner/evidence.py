@@ -208,7 +208,9 @@ _REALM = re.compile(r'realm\s*=\s*"([^"]*)"|realm\s*=\s*([^\s,]+)', re.I)
 
 def parse_realm(www_authenticate: str) -> str | None:
     """The realm of a WWW-Authenticate value (``Digest realm="IP Camera(C2183)", ...``)."""
-    m = _REALM.search(www_authenticate or "")
+    if not www_authenticate:  # most answers: no challenge, nothing to search
+        return None
+    m = _REALM.search(www_authenticate)
     if not m:
         return None
     return m.group(1) if m.group(1) is not None else m.group(2)

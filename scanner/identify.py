@@ -282,8 +282,12 @@ class Identifier:
                 acc.unknown_names.append(m.unknown_name)
             return
         acc.hits.append(hit or EvidenceHit(rule.id, fname, value, rule.strength, rule.note))
-        for vid in m.vendors:
-            self._claim(acc, vid, w, rule.strength, probe=_probe_of(fname, value), rid=rule.id)
+        if m.vendors:
+            claim = self._claim
+            strength = rule.strength
+            probe = _probe_of(fname, value)
+            for vid in m.vendors:
+                claim(acc, vid, w, strength, False, probe, rule.id)  # positional: per hit, so it counts
         if rule.brand:
             acc.brands.append((2, w, rule.brand, None))
         if rule.component:
@@ -292,7 +296,9 @@ class Identifier:
         ex = m.extract
         dt = ex.get("device_type") or rule.device_type
         if dt:
-            self._attr(acc, "device_type", dt, w)
+            cur = acc.attrs.get("device_type")  # _attr, inline
+            if cur is None or w > cur[0]:
+                acc.attrs["device_type"] = (w, dt.strip()[:128])
         if not ex:
             return
         for key in ("model", "firmware"):
@@ -408,7 +414,7 @@ class Identifier:
         rid = "oui/" + vid
         acc.hits.append(EvidenceHit(rid, field, f"{norm} {org}", strength,
                                     f"IEEE registry: {org}" + _BLOCK_NOTE.get(v.kind, "")))
-        self._claim(acc, vid, w, strength, registry=True, probe="oui", rid=rid)
+        self._claim(acc, vid, w, strength, True, "oui", rid)
 
     # ------------------------------------------------------------------ decision
     def _decide(self, rec: EvidenceRecord, acc: _Acc) -> Identification:
