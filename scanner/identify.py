@@ -159,6 +159,7 @@ class Identifier:
         self._plan: dict[str, _Plan] = {}
         self._unread: set[str] = set()  # field names no rule reads
         self._oui_memo: dict[str, tuple[str | None, str | None]] = {}  # 6 or 9 hex digits -> (registrant, vendor)
+        self._oui_notes: dict[str, str] = {}  # registrant -> the note of its hit (its vendor is fixed)
         self._registrant_vendor: dict[str, str | None] = {}  # registrant -> vendor id (vendor_for_registrant)
         # MA-L prefixes (6 digits) with a longer block (MA-M, MA-S) inside: a MAC under one of these is
         # remembered by 9 digits, any other by its 6 (its answer cannot depend on more); None: always 9
@@ -412,8 +413,12 @@ class Identifier:
             return
         v = self._vendors[vid]
         rid = "oui/" + vid
-        acc.hits.append(EvidenceHit(rid, field, f"{norm} {org}", strength,
-                                    f"IEEE registry: {org}" + _BLOCK_NOTE.get(v.kind, "")))
+        note = self._oui_notes.get(org)
+        if note is None:
+            note = f"IEEE registry: {org}" + _BLOCK_NOTE.get(v.kind, "")
+            if len(self._oui_notes) < 50_000:
+                self._oui_notes[org] = note
+        acc.hits.append(EvidenceHit(rid, field, f"{norm} {org}", strength, note))
         self._claim(acc, vid, w, strength, True, "oui", rid)
 
     # ------------------------------------------------------------------ decision
