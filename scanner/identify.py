@@ -368,7 +368,11 @@ class Identifier:
             acc.maker_hint[group] = 1 - (1 - acc.maker_hint.get(group, 0.0)) * (1 - w)
         else:
             acc.maker[group] = 1 - (1 - acc.maker.get(group, 0.0)) * (1 - w)
-            acc.claims.setdefault(group, []).append((_RANK[strength], probe, rid))
+            cl = acc.claims.get(group)
+            if cl is None:
+                acc.claims[group] = [(_RANK[strength], probe, rid)]
+            else:
+                cl.append((_RANK[strength], probe, rid))
 
     @staticmethod
     def _attr(acc: _Acc, key: str, value: str, w: float) -> None:

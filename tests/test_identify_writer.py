@@ -25,6 +25,8 @@ ODD = [
     Identification(evidence=(EvidenceHit("r/3", "mac", 'q"\\\x01 漢', "strong", ""),          # hits written directly:
                              EvidenceHit("r/4", "f", "v", "weak", 7),                      # a note not a string
                              EvidenceHit("r/5", None, "v", "weak", "n"))),                 # a field not a string
+    Identification(review={"maker": 'Q"\\ 漢', "reason": "r\n"}), Identification(review={}),     # reviews
+    Identification(review={"maker": "x", 1: 2.5}),
 ]
 
 

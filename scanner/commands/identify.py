@@ -117,6 +117,17 @@ class JsonlWriter:
         except TypeError:  # not a string somewhere: json's own way
             return self._dumps(e.to_dict())
 
+    def _review(self, review: object) -> str:
+        """``json.dumps(dict(review))`` for a non-empty review, written directly when its keys and values
+        are strings (they are: maker and reason)."""
+        if type(review) is dict:
+            enc = self._str
+            try:
+                return "{" + ", ".join([f"{enc(k)}: {enc(v)}" for k, v in review.items()]) + "}"
+            except TypeError:
+                pass
+        return self._dumps(dict(review))  # type: ignore[call-overload]
+
     def line(self, ident: Identification) -> str:
         i = ident
         conf = round(i.confidence, 3)
@@ -155,7 +166,7 @@ class JsonlWriter:
                 f'"lists": {self._strings(i.lists)}, "confidence": {float.__repr__(conf)}, '
                 f'"evidence": [{", ".join(frags)}], "serial": {serial}, '
                 f'"component_risk": {self._strings(i.component_risk)}, "notes": {self._strings(i.notes)}, '
-                f'"review": {"null" if not i.review else self._dumps(dict(i.review))}}}')
+                f'"review": {"null" if not i.review else self._review(i.review)}}}')
 
 
 def run(args: argparse.Namespace) -> int:
