@@ -169,7 +169,7 @@ class Headers(Mapping[str, str]):
         """The same as ``Headers(items)`` for a str -> str dict (what _str_map returns), without checking."""
         h = cls.__new__(cls)
         h._items = tuple(items.items())
-        h._lower = dict(zip(map(str.lower, items), items.values()))
+        h._lower = dict(zip(map(str.lower, items), items.values(), strict=True))
         return h
 
     def __getitem__(self, name: str) -> str:

@@ -429,10 +429,8 @@ class Identifier:
     def _decide(self, rec: EvidenceRecord, acc: _Acc) -> Identification:
         # per record, so written for speed: no closures, no list built where a test will do (the common
         # case is one established maker with no rivals)
-        db = self.db
         vendors = self._vendors
         notes = acc.notes
-        policy = self.policy_name
         maker_id: str | None = None
         manufacturer: str | None = None
         confidence = 0.0
