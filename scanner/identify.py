@@ -55,8 +55,26 @@ _MAC_SEP = str.maketrans("", "", ":-. ")
 _HEXDIGITS = frozenset("0123456789abcdef")
 
 
+_WEAK = _RANK["weak"]
+_MEDIUM = _RANK["medium"]
+_BLOCK_NOTE = {"oem_brand": " (an OEM brand's block: the label, not the maker)",
+               "component_maker": " (a chip or module maker's block: the board, not the device's maker)"}
+
+
 def _hit_rank(h: EvidenceHit) -> int:
     return -_RANK.get(h.strength, 0)
+
+
+def _neg_score(kv: tuple[str, float]) -> float:
+    return -kv[1]
+
+
+def _label_key(b: tuple[int, float, str, str | None]) -> tuple[int, float]:
+    return (-b[0], -b[1])
+
+
+def _brand_key(b: tuple[int, float, str, str | None]) -> tuple[int, float]:
+    return (b[0], b[1])
 
 
 def _fast_mac(value: str) -> str | None:
@@ -77,6 +95,19 @@ def _raw_ok(attr: str, value: str) -> bool:
 
 _NOTHING: tuple[tuple[Any, ...], str | None] = ((), None)  # what a field no rule reads yields
 _Plan = tuple[tuple[tuple[Any, int, Any], ...], tuple[Any, ...], str | None]
+
+
+_PROBES: dict[str, str] = {}  # field name -> its probe, for the names whose probe is not in the value
+
+
+def _probe_of(field: str, value: str) -> str:
+    """:func:`_probe`, remembered per field name (a "<head>.protocol" field's probe is its value)."""
+    p = _PROBES.get(field)
+    if p is None:
+        p = _probe(field, value)
+        if not field.endswith(".protocol") and len(_PROBES) < 20000:
+            _PROBES[field] = p
+    return p
 
 
 def _probe(field: str, value: str = "") -> str:
@@ -127,7 +158,25 @@ class Identifier:
         self._memo: dict[tuple[str, str], tuple[tuple[tuple[RuleMatch, EvidenceHit], ...], str | None]] = {}
         self._plan: dict[str, _Plan] = {}
         self._unread: set[str] = set()  # field names no rule reads
-        self._oui_memo: dict[str, tuple[str | None, str | None]] = {}  # 9 hex digits -> (registrant, vendor)
+        self._oui_memo: dict[str, tuple[str | None, str | None]] = {}  # 6 or 9 hex digits -> (registrant, vendor)
+        self._oui_notes: dict[str, str] = {}  # registrant -> the note of its hit (its vendor is fixed)
+        self._registrant_vendor: dict[str, str | None] = {}  # registrant -> vendor id (vendor_for_registrant)
+        # MA-L prefixes (6 digits) with a longer block (MA-M, MA-S) inside: a MAC under one of these is
+        # remembered by 9 digits, any other by its 6 (its answer cannot depend on more); None: always 9
+        by_len = getattr(self.db.oui, "by_len", None)
+        self._long_blocks: set[str] | None = None
+        if isinstance(by_len, dict) and set(by_len) <= {6, 7, 9}:
+            self._long_blocks = {p[:6] for n in (7, 9) for p in by_len.get(n, ())}
+        # restricted_under and label_makers answers for this identifier's policy (pure functions of the
+        # database and the policy; vendor ids are the registry's, so these stay small)
+        self._restr: dict[str, tuple[bool | None, tuple[str, ...]]] = {}
+        self._labels: dict[str, Any] = {}
+
+    def _restricted(self, g: str) -> tuple[bool | None, tuple[str, ...]]:
+        out = self._restr.get(g)
+        if out is None:
+            out = self._restr[g] = restricted_under(self.db, self.policy_name, g)
+        return out
 
     def _plan_field(self, fname: str) -> _Plan:
         """The rules a field name is matched by (its own and its groups', once each), worked out once
@@ -234,8 +283,12 @@ class Identifier:
                 acc.unknown_names.append(m.unknown_name)
             return
         acc.hits.append(hit or EvidenceHit(rule.id, fname, value, rule.strength, rule.note))
-        for vid in m.vendors:
-            self._claim(acc, vid, w, rule.strength, probe=_probe(fname, value), rid=rule.id)
+        if m.vendors:
+            claim = self._claim
+            strength = rule.strength
+            probe = _probe_of(fname, value)
+            for vid in m.vendors:
+                claim(acc, vid, w, strength, False, probe, rule.id)  # positional: per hit, so it counts
         if rule.brand:
             acc.brands.append((2, w, rule.brand, None))
         if rule.component:
@@ -244,7 +297,9 @@ class Identifier:
         ex = m.extract
         dt = ex.get("device_type") or rule.device_type
         if dt:
-            self._attr(acc, "device_type", dt, w)
+            cur = acc.attrs.get("device_type")  # _attr, inline
+            if cur is None or w > cur[0]:
+                acc.attrs["device_type"] = (w, dt.strip()[:128])
         if not ex:
             return
         for key in ("model", "firmware"):
@@ -313,7 +368,11 @@ class Identifier:
             acc.maker_hint[group] = 1 - (1 - acc.maker_hint.get(group, 0.0)) * (1 - w)
         else:
             acc.maker[group] = 1 - (1 - acc.maker.get(group, 0.0)) * (1 - w)
-            acc.claims.setdefault(group, []).append((_RANK[strength], probe, rid))
+            cl = acc.claims.get(group)
+            if cl is None:
+                acc.claims[group] = [(_RANK[strength], probe, rid)]
+            else:
+                cl.append((_RANK[strength], probe, rid))
 
     @staticmethod
     def _attr(acc: _Acc, key: str, value: str, w: float) -> None:
@@ -329,12 +388,22 @@ class Identifier:
         if first & 0x02 or first & 0x01:  # locally administered (randomised) or multicast: no registrant
             return
         hexd = norm.replace(":", "").upper()
-        known = self._oui_memo.get(hexd[:9])  # the registry's longest block is 9 digits (MA-S)
+        long_blocks = self._long_blocks
+        key = hexd[:6] if long_blocks is not None and hexd[:6] not in long_blocks else hexd[:9]
+        known = self._oui_memo.get(key)  # the registry's longest block is 9 digits (MA-S)
         if known is None:
             org = self.db.oui.lookup(hexd)
-            known = (org, self.db.vendor_for_registrant(org) if org is not None else None)
+            vid = None
+            if org is not None:
+                if org in self._registrant_vendor:
+                    vid = self._registrant_vendor[org]
+                else:
+                    vid = self.db.vendor_for_registrant(org)
+                    if len(self._registrant_vendor) < 50_000:
+                        self._registrant_vendor[org] = vid
+            known = (org, vid)
             if len(self._oui_memo) < 50_000:
-                self._oui_memo[hexd[:9]] = known
+                self._oui_memo[key] = known
         org, vid = known
         if org is None:
             return
@@ -347,55 +416,56 @@ class Identifier:
                 acc.registrants.append((w, org))
             return
         v = self._vendors[vid]
-        label = {"oem_brand": " (an OEM brand's block: the label, not the maker)",
-                 "component_maker": " (a chip or module maker's block: the board, not the device's maker)"}
-        acc.hits.append(EvidenceHit(f"oui/{vid}", field, f"{norm} {org}", strength,
-                                    f"IEEE registry: {org}" + label.get(v.kind, "")))
-        self._claim(acc, vid, w, strength, registry=True, probe="oui", rid=f"oui/{vid}")
+        rid = "oui/" + vid
+        note = self._oui_notes.get(org)
+        if note is None:
+            note = f"IEEE registry: {org}" + _BLOCK_NOTE.get(v.kind, "")
+            if len(self._oui_notes) < 50_000:
+                self._oui_notes[org] = note
+        acc.hits.append(EvidenceHit(rid, field, f"{norm} {org}", strength, note))
+        self._claim(acc, vid, w, strength, True, "oui", rid)
 
     # ------------------------------------------------------------------ decision
     def _decide(self, rec: EvidenceRecord, acc: _Acc) -> Identification:
-        db = self.db
+        # per record, so written for speed: no closures, no list built where a test will do (the common
+        # case is one established maker with no rivals)
         vendors = self._vendors
         notes = acc.notes
-        policy = self.policy_name
         maker_id: str | None = None
         manufacturer: str | None = None
         confidence = 0.0
         contenders: tuple[str, ...] = ()
         review: dict[str, str] | None = None
         claims = acc.claims
-        ranked = sorted(acc.maker.items(), key=lambda kv: -kv[1]) if len(acc.maker) > 1 else list(acc.maker.items())
-        est = [(g, sc) for g, sc in ranked if _established(claims.get(g, ()))]
-
-        def name(g: str) -> str:
-            return vendors[g].name
-
-        def restricted_group(g: str) -> bool:
-            return bool(restricted_under(db, policy, g)[0])
+        maker = acc.maker
+        if len(maker) > 1:
+            ranked = sorted(maker.items(), key=_neg_score)
+            est = [(g, sc) for g, sc in ranked if _established(claims.get(g, ()))]
+        else:
+            ranked = list(maker.items())
+            est = ranked if ranked and _established(claims.get(ranked[0][0], ())) else []
 
         if est:
             top, score = est[0]
-            rivals = [g for g, _ in ranked if g != top]
             if len(est) > 1 and score - est[1][1] < CONFLICT_MARGIN:
                 other = est[1][0]
                 contenders = (top, other)
-                notes.append(f"conflicting evidence: {name(top)} ({score:.2f}) vs "
-                             f"{name(other)} ({est[1][1]:.2f}); maker not established")
-            elif rivals and _best(claims[top]) <= _RANK["weak"]:
+                notes.append(f"conflicting evidence: {vendors[top].name} ({score:.2f}) vs "
+                             f"{vendors[other].name} ({est[1][1]:.2f}); maker not established")
+            elif len(ranked) > 1 and _best(claims[top]) <= _WEAK:
                 # weak clues only, against another maker's claim: neither is established
-                other = rivals[0]
+                other = next(g for g, _ in ranked if g != top)
                 contenders = (top, other)
-                notes.append(f"conflicting evidence: {name(top)} from weak clues only vs {name(other)} "
-                             f"({_rules(claims[other])}); maker not established")
+                notes.append(f"conflicting evidence: {vendors[top].name} from weak clues only vs "
+                             f"{vendors[other].name} ({_rules(claims[other])}); maker not established")
             else:
                 maker_id = top
-                manufacturer = name(top)
+                manufacturer = vendors[top].name
                 hint = acc.maker_hint.get(top, 0.0)
                 confidence = 1 - (1 - score) * (1 - hint)
         elif ranked:
             g = ranked[0][0]
-            notes.append(f"{name(g)} named by weak evidence of one probe only ({_rules(claims.get(g, ()))}): "
+            notes.append(f"{vendors[g].name} named by weak evidence of one probe only ({_rules(claims.get(g, ()))}): "
                          "maker not established")
         registrant_maker = False
         if maker_id is None:
@@ -418,9 +488,11 @@ class Identifier:
 
         # brand: the label the device presents; an OEM or subsidiary label beats the maker's own name
         brand: str | None = None
-        brands = acc.brands if manufacturer or not ranked else [b for b in acc.brands if b[0] >= 2]
+        brands = acc.brands
+        if brands and not (manufacturer or not ranked):
+            brands = [b for b in brands if b[0] >= 2]
         if brands:  # without an established maker only an OEM or subsidiary label is trusted
-            best = max(brands, key=lambda b: (b[0], b[1]))
+            best = max(brands, key=_brand_key) if len(brands) > 1 else brands[0]
             brand = best[2]
             if best[3] and maker_id:
                 bv = vendors[best[3]]
@@ -437,28 +509,29 @@ class Identifier:
         if registrant_maker:  # a registrant camsweep has no vendor entry for: on no list it knows
             restricted = False
         if maker_id:
-            restricted, lists = restricted_under(db, policy, maker_id)
-            rivals = [g for g in claims if g != maker_id]
-            if restricted and rivals:
-                g = max(rivals, key=lambda x: _best(claims[x]))
-                review = {"maker": manufacturer or "", "reason":
-                          f"conflicting claims: {name(g)} ({_rules(claims[g])}) against {manufacturer} "
-                          f"({_rules(claims[maker_id])})"}
-            elif not restricted:
-                bad = [g for g in rivals if restricted_group(g)]
-                if bad:
-                    g = max(bad, key=lambda x: _best(claims[x]))
-                    if _best(claims[maker_id]) >= _RANK["strong"] and _best(claims[g]) <= _RANK["weak"]:
-                        notes.append(f"a weak {name(g)} clue ({_rules(claims[g])}) is outweighed by "
-                                     f"{manufacturer}'s own evidence")
-                    else:
-                        restricted = None
-                        review = {"maker": name(g), "reason":
-                                  f"{manufacturer} ({_rules(claims[maker_id])}) but {name(g)} evidence from another "
-                                  f"probe ({_rules(claims[g])}): not cleared"}
+            restricted, lists = self._restricted(maker_id)
+            if len(claims) > 1:  # another maker claimed too
+                rivals = [g for g in claims if g != maker_id]
+                if restricted:
+                    g = max(rivals, key=lambda x: _best(claims[x]))
+                    review = {"maker": manufacturer or "", "reason":
+                              f"conflicting claims: {vendors[g].name} ({_rules(claims[g])}) against {manufacturer} "
+                              f"({_rules(claims[maker_id])})"}
+                elif not restricted:
+                    bad = [g for g in rivals if self._restricted(g)[0]]
+                    if bad:
+                        g = max(bad, key=lambda x: _best(claims[x]))
+                        if _best(claims[maker_id]) >= _RANK["strong"] and _best(claims[g]) <= _WEAK:
+                            notes.append(f"a weak {vendors[g].name} clue ({_rules(claims[g])}) is outweighed by "
+                                         f"{manufacturer}'s own evidence")
+                        else:
+                            restricted = None
+                            review = {"maker": vendors[g].name, "reason":
+                                      f"{manufacturer} ({_rules(claims[maker_id])}) but {vendors[g].name} evidence "
+                                      f"from another probe ({_rules(claims[g])}): not cleared"}
         elif contenders:  # maker not established, but if every candidate is covered, so is the device
-            r0, l0 = restricted_under(db, policy, contenders[0])
-            r1, l1 = restricted_under(db, policy, contenders[1])
+            r0, l0 = self._restricted(contenders[0])
+            r1, l1 = self._restricted(contenders[1])
             both = all(_established(claims.get(g, ())) for g in contenders)  # never from weak clues alone
             if r0 and r1 and both:
                 restricted = True
@@ -466,49 +539,48 @@ class Identifier:
                 notes.append("restricted whichever of the candidate makers it is")
             elif r0 or r1:
                 g, o = contenders if r0 or not r1 else contenders[::-1]
-                review = {"maker": name(g), "reason":
-                          f"conflicting claims: {name(g)} ({_rules(claims.get(g, ()))}) against "
-                          f"{name(o)} ({_rules(claims.get(o, ()))})"}
+                review = {"maker": vendors[g].name, "reason":
+                          f"conflicting claims: {vendors[g].name} ({_rules(claims.get(g, ()))}) against "
+                          f"{vendors[o].name} ({_rules(claims.get(o, ()))})"}
         else:
-            bad = [g for g, _ in ranked if restricted_group(g)]
-            if bad:
-                g = bad[0]
-                review = {"maker": name(g), "reason":
-                          f"weak evidence only ({_rules(claims.get(g, ()))}): not enough to establish the maker"}
+            for g, _ in ranked:
+                if self._restricted(g)[0]:
+                    review = {"maker": vendors[g].name, "reason":
+                              f"weak evidence only ({_rules(claims.get(g, ()))}): not enough to establish the maker"}
+                    break
         if review is None and maker_id is None:
             review = self._label_review(acc, brand)
 
         component_risk = tuple(acc.components)
-        if "hisilicon_soc" in component_risk and not (maker_id and db.vendors[maker_id].group == "huawei"):
+        if component_risk and "hisilicon_soc" in component_risk and not (
+                maker_id and vendors[maker_id].group == "huawei"):
             notes.append("HiSilicon (Huawei) SoC indicated: component risk under section 889; ask for a BOM attestation")
 
         attrs = acc.attrs
         hits = acc.hits
         evidence = tuple(sorted(hits, key=_hit_rank)) if len(hits) > 1 else tuple(hits)
-        return Identification(
-            id=rec.id,
-            manufacturer=manufacturer,
-            brand=brand,
-            model=attrs["model"][1] if "model" in attrs else None,
-            firmware=attrs["firmware"][1] if "firmware" in attrs else None,
-            device_type=attrs["device_type"][1] if "device_type" in attrs else None,
-            restricted=restricted,
-            lists=lists,
-            confidence=min(confidence, 0.99),
-            evidence=evidence,
-            serial=attrs["serial"][1] if "serial" in attrs else None,
-            component_risk=component_risk,
-            notes=tuple(notes),
-            review=review,
-        )
+        if attrs:
+            model = attrs["model"][1] if "model" in attrs else None
+            firmware = attrs["firmware"][1] if "firmware" in attrs else None
+            device_type = attrs["device_type"][1] if "device_type" in attrs else None
+            serial = attrs["serial"][1] if "serial" in attrs else None
+        else:
+            model = firmware = device_type = serial = None
+        # positional, in Identification's field order (keywords cost a measurable share per record):
+        # id, manufacturer, brand, model, firmware, device_type, restricted, lists, confidence, evidence,
+        # serial, component_risk, notes, review
+        return Identification(rec.id, manufacturer, brand, model, firmware, device_type, restricted, lists,
+                              min(confidence, 0.99), evidence, serial, component_risk, tuple(notes), review)
 
     def _label_review(self, acc: _Acc, brand: str | None) -> dict[str, str] | None:
         """No maker established: an OEM label (or a chip arm's MAC block) that points at a restricted maker."""
         vendors = self._vendors
-        for _p, _w, _name, vid in sorted(acc.brands, key=lambda b: (-b[0], -b[1])):
+        for _p, _w, _name, vid in sorted(acc.brands, key=_label_key):
             if not vid or vendors[vid].kind != "oem_brand":
                 continue
-            links = label_makers(self.db, self.policy_name, vid)
+            links = self._labels.get(vid)
+            if links is None:
+                links = self._labels[vid] = label_makers(self.db, self.policy_name, vid)
             if links:
                 link = links[0]
                 how = {"former-oem": "has in the past sold devices made by"}.get(link.relation, "sells devices made by")
@@ -518,7 +590,7 @@ class Identifier:
                         "establish its maker"}
         for vid in acc.chips:
             v = vendors[vid]
-            if v.parent and v.group != vid and restricted_under(self.db, self.policy_name, v.group)[0]:
+            if v.parent and v.group != vid and self._restricted(v.group)[0]:
                 return {"maker": vendors[v.group].name, "reason":
                         f"the MAC block is registered to {v.name} ({vendors[v.group].name}'s chip arm): the board, "
                         "not the maker; nothing else establishes the maker"}
@@ -531,12 +603,10 @@ def _best(claims: Iterable[tuple[int, str, str]]) -> int:
 
 def _established(claims: Iterable[tuple[int, str, str]]) -> bool:
     """One medium-or-stronger clue, or weak clues from two different probes."""
-    probes = set()
-    for rank, probe, _rid in claims:
-        if rank >= _RANK["medium"]:
+    for c in claims:
+        if c[0] >= _MEDIUM:
             return True
-        probes.add(probe)
-    return len(probes) >= 2
+    return len({c[1] for c in claims}) >= 2
 
 
 def _rules(claims: Iterable[tuple[int, str, str]]) -> str:

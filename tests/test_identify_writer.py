@@ -22,6 +22,11 @@ ODD = [
     Identification(confidence=float("nan")), Identification(confidence=1e308 * 10),
     Identification(model=5), Identification(lists=["a"]), Identification(notes=({"x": 1},)),  # not the usual types
     Identification(confidence=0.1 + 0.2, serial="S1"),
+    Identification(evidence=(EvidenceHit("r/3", "mac", 'q"\\\x01 漢', "strong", ""),          # hits written directly:
+                             EvidenceHit("r/4", "f", "v", "weak", 7),                      # a note not a string
+                             EvidenceHit("r/5", None, "v", "weak", "n"))),                 # a field not a string
+    Identification(review={"maker": 'Q"\\ 漢', "reason": "r\n"}), Identification(review={}),     # reviews
+    Identification(review={"maker": "x", 1: 2.5}),
 ]
 
 

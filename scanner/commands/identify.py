@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 
 from scanner.errors import CamsweepError
-from scanner.evidence import EvidenceError, Identification
+from scanner.evidence import EvidenceError, EvidenceHit, Identification
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
 
@@ -105,6 +105,29 @@ class JsonlWriter:
                 self._tuples[items] = out
         return out
 
+    def _hit(self, e: object) -> str:
+        """One evidence hit, as ``json.dumps(e.to_dict())`` writes it (a MAC's hit is new in every record)."""
+        if type(e) is not EvidenceHit:
+            return self._dumps(e.to_dict())  # type: ignore[attr-defined]
+        enc = self._str
+        try:
+            head = (f'{{"rule": {enc(e.rule)}, "field": {enc(e.field)}, "value": {enc(e.value[:512])}, '
+                    f'"strength": {enc(e.strength)}')
+            return f'{head}, "note": {enc(e.note)}}}' if e.note else head + "}"
+        except TypeError:  # not a string somewhere: json's own way
+            return self._dumps(e.to_dict())
+
+    def _review(self, review: object) -> str:
+        """``json.dumps(dict(review))`` for a non-empty review, written directly when its keys and values
+        are strings (they are: maker and reason)."""
+        if type(review) is dict:
+            enc = self._str
+            try:
+                return "{" + ", ".join([f"{enc(k)}: {enc(v)}" for k, v in review.items()]) + "}"
+            except TypeError:
+                pass
+        return self._dumps(dict(review))  # type: ignore[call-overload]
+
     def line(self, ident: Identification) -> str:
         i = ident
         conf = round(i.confidence, 3)
@@ -133,7 +156,7 @@ class JsonlWriter:
             if known is not None and known[0] is e:
                 frags.append(known[1])
                 continue
-            frag = self._dumps(e.to_dict())
+            frag = self._hit(e)
             if len(hits) < 20_000:  # full: the ones seen first stay (a MAC's hit is seen once)
                 hits[id(e)] = (e, frag)
             frags.append(frag)
@@ -143,7 +166,7 @@ class JsonlWriter:
                 f'"lists": {self._strings(i.lists)}, "confidence": {float.__repr__(conf)}, '
                 f'"evidence": [{", ".join(frags)}], "serial": {serial}, '
                 f'"component_risk": {self._strings(i.component_risk)}, "notes": {self._strings(i.notes)}, '
-                f'"review": {"null" if not i.review else self._dumps(dict(i.review))}}}')
+                f'"review": {"null" if not i.review else self._review(i.review)}}}')
 
 
 def run(args: argparse.Namespace) -> int:
