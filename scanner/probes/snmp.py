@@ -317,8 +317,13 @@ async def probe(host: str, ctx: ProbeContext) -> dict:
         if not got and users and engine:
             from scanner.probes import snmpv3
 
+            eid_hex = next((d.get("fields", {}).get("snmpEngineID") for d in engine.get("discovery", [])), None)
+            try:
+                eid = bytes.fromhex(eid_hex) if eid_hex else None
+            except ValueError:
+                eid = None
             for user in users:
-                got = await snmpv3.ask_user(host, port, user, ctx)
+                got = await snmpv3.ask_user(host, port, user, ctx, eid)
                 if got:
                     break
     finally:

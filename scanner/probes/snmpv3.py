@@ -47,8 +47,14 @@ def _engine() -> Any:
     return eng[1]
 
 
-async def ask_user(host: str, port: int, user: Any, ctx: ProbeContext) -> dict:
-    """One v3 GET with ``user`` (a ``scanner.credentials.SnmpUser``); the fragment or ``{}``. Never raises."""
+async def ask_user(host: str, port: int, user: Any, ctx: ProbeContext, engine_id: bytes | None = None) -> dict:
+    """One v3 GET with ``user`` (a ``scanner.credentials.SnmpUser``); the fragment or ``{}``. Never raises.
+
+    ``engine_id``: the agent's snmpEngineID from the discovery round. The user is registered in the shared
+    engine's USM table under that id, so two devices whose users share a name but not their keys do not
+    overwrite each other's entry (measured in the lab: without it the second device was asked with the
+    first's keys, answered usmStatsWrongDigests Reports, and the exchange went on until the timeout,
+    ~900 datagrams each way)."""
     if ctx.datagram is not None and not getattr(ctx.datagram, "uses_network", False):
         return {}  # an injected transport (a test): pysnmp's socket would bypass it
     try:
@@ -59,7 +65,8 @@ async def ask_user(host: str, port: int, user: Any, ctx: ProbeContext) -> dict:
         target = await hl.UdpTransportTarget.create((host, port), timeout=max(0.5, min(ctx.timeout, 2.0)), retries=0)
         err, status, _index, varbinds = await asyncio.wait_for(hl.get_cmd(
                 _engine(), hl.UsmUserData(user.name, user.auth_key or None, user.priv_key or None,
-                                       authProtocol=auth, privProtocol=priv),
+                                       authProtocol=auth, privProtocol=priv,
+                                       securityEngineId=hl.OctetString(engine_id) if engine_id else None),
                 target, hl.ContextData(), *(hl.ObjectType(hl.ObjectIdentity(o)) for o in SYSTEM_OIDS),
                 lookupMib=False),  # raw values (no MIB resolution: an OID stays an OID)
                 ctx.timeout + 0.5)
