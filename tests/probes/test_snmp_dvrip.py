@@ -212,6 +212,41 @@ async def test_snmpv3_probe_against_a_real_v3_agent_on_loopback():
         sock.close()
 
 
+async def test_two_v3_agents_whose_users_share_a_name_each_answer_with_their_own_keys():
+    """Two devices, one v3 user name, different keys (the lab's Bosch cameras; real sites too): each is asked
+    with its own keys. Seen in the 250-device lab before the fix: the second device was asked with the
+    first's keys, answered wrong-digest Reports, and the exchange ping-ponged until the timeout."""
+    import socket
+
+    agents, socks, lines = [], [], []
+    try:
+        for i, ip in enumerate(("127.0.0.1", "127.0.0.2")):
+            dev = Device(spec=build_device("bosch_camera", 3 + i, random.Random(7 + i)), ip=ip, username="admin",
+                         password=f"lab-pass-{i}")  # two devices: two MACs, two engine ids
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind((ip, 0))
+            socks.append(sock)
+            agents.append(snmp_agent.V3Agent(dev, sock))
+            user, auth_key, priv_key = snmp_agent.lab_v3_user(dev.username, dev.password)
+            lines.append(f"[{ip}]\nsnmp_user = {user}\nsnmp_auth_key = {auth_key}\nsnmp_priv_key = {priv_key}\n")
+        assert len({ln.split("\n")[1] for ln in lines}) == 1  # the same user name on both
+        creds = parse_ini("\n".join(lines))
+        port = socks[0].getsockname()[1]
+
+        async def ask(ip: str, port: int) -> dict:
+            ctx = ProbeContext(timeout=2.0, snmp_auth=creds.snmp_for, snmp_public=False, ports={"snmp": (port,)})
+            return await snmp.probe(ip, ctx)
+
+        got = await asyncio.gather(ask("127.0.0.1", port), ask("127.0.0.2", socks[1].getsockname()[1]))
+        for frag in got:
+            assert frag["discovery"][0]["fields"]["sysObjectID"] == "1.3.6.1.4.1.3967.1", frag
+    finally:
+        for agent in agents:
+            agent.close()
+        for sock in socks:
+            sock.close()
+
+
 def test_snmp_credentials_keys():
     c = parse_ini("[snmp]\ncommunity = ops-ro\n\n[198.18.0.0/24]\ncommunity = a\n  b\n"
                   "snmp_user = mon\nsnmp_auth_protocol = sha256\nsnmp_auth_key = authkey-1\n"
