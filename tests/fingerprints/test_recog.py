@@ -14,6 +14,7 @@ import pytest
 
 from fingerprints import recog
 from fingerprints.db import Database, load_database, norm_name
+from fingerprints.policy import restricted_under
 from scanner.errors import FingerprintError
 from scanner.identify import Identifier
 
@@ -229,7 +230,7 @@ def test_known_makers_come_out_of_identify(item) -> None:
         maker = DB.vendors[v.group].name
         assert r.manufacturer in (None, maker), (text, r.manufacturer)
         assert any(e.rule.startswith("recog/") for e in r.evidence), (text, r.evidence)
-        if r.manufacturer is None and DB.lists_for(v.group):
+        if r.manufacturer is None and restricted_under(DB, IDF.policy_name, v.group)[0]:
             assert r.review and r.review["maker"] == maker, (text, r.review)
         # with a second, independent weak clue (the device's name in its ONVIF answer) it is established
         rec2 = dict(rec, onvif={"manufacturer": maker})
