@@ -399,3 +399,64 @@ async def test_closed_udp_port_is_refused_at_once_and_not_retried():
     t0 = time.monotonic()
     assert await snmp.probe("127.0.0.1", ProbeContext(**{**ctx.__dict__, "ports": {"snmp": (port,)}})) == {}
     assert time.monotonic() - t0 < 1.0 and len(calls) == 2  # GET + engine discovery, each sent once
+
+
+# ------------------------------------------------------------------ the BER reader against pyasn1
+def _pyasn1_response(data: bytes):
+    """What pysnmp/pyasn1's general decoder reads from a v1/v2c GetResponse (the reference)."""
+    from pyasn1.codec.ber import decoder
+    from pyasn1.type import univ
+    from pysnmp.proto import api
+
+    try:
+        version = int(api.decodeMessageVersion(data))
+        p = api.PROTOCOL_MODULES[version]
+        msg, _ = decoder.decode(data, asn1Spec=p.Message())
+        pdu = p.apiMessage.get_pdu(msg)
+        if pdu.tagSet != p.GetResponsePDU.tagSet:
+            return None
+        out = {}
+        for oid, value in p.apiPDU.get_varbinds(pdu)[:16]:
+            name = snmp.SYSTEM_OIDS.get(str(oid))
+            if name is None or name in out:
+                continue
+            if name == "sysObjectID":
+                if isinstance(value, univ.ObjectIdentifier) and 2 <= len(value) <= 128:
+                    out[name] = str(value)
+            elif isinstance(value, univ.OctetString) and snmp.text_value(bytes(value)):
+                out[name] = snmp.text_value(bytes(value))
+        return int(p.apiPDU.get_request_id(pdu)), int(p.apiPDU.get_error_status(pdu)), out
+    except Exception:
+        return None
+
+
+_texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(version=st.sampled_from([0, 1]), rid=st.integers(-2**31, 2**31 - 1), status=st.integers(0, 18),
+       descr=_texts, name=_texts, oid=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=12),
+       order=st.permutations([0, 1, 2]))
+def test_ber_reader_reads_what_pyasn1_reads(version, rid, status, descr, name, oid, order):
+    from pyasn1.codec.ber import encoder
+    from pysnmp.proto import api, rfc1902
+
+    p = api.PROTOCOL_MODULES[version]
+    pdu = p.GetResponsePDU()
+    p.apiPDU.set_defaults(pdu)
+    p.apiPDU.set_request_id(pdu, rid)
+    p.apiPDU.set_error_status(pdu, status)
+    binds = [(rfc1902.ObjectName(snmp.SYS_DESCR), rfc1902.OctetString(descr.encode())),
+             (rfc1902.ObjectName(snmp.SYS_OBJECT_ID), rfc1902.ObjectIdentifier((1, 3, 6, 1, 4, 1, *oid))),
+             (rfc1902.ObjectName(snmp.SYS_NAME), rfc1902.OctetString(name.encode("utf-8")))]
+    p.apiPDU.set_varbinds(pdu, [binds[i] for i in order])
+    msg = p.Message()
+    p.apiMessage.set_defaults(msg)
+    p.apiMessage.set_community(msg, "public")
+    p.apiMessage.set_pdu(msg, pdu)
+    data = bytes(encoder.encode(msg))
+    assert snmp.decode_response(data) == _pyasn1_response(data)
+    # cut anywhere or with a byte changed: never raises, and never reads more than pyasn1 does
+    for cut in range(0, len(data), 7):
+        got = snmp.decode_response(data[:cut])
+        assert got is None or got == _pyasn1_response(data[:cut])
