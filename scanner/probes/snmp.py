@@ -210,14 +210,20 @@ def _from_pyasn1(value: Any) -> bytes | tuple[int, ...] | None:
     return None
 
 
+def _message(data: bytes) -> tuple[bytes, int, int, int]:
+    """(the capped bytes, position after the version, end, version) of an SNMP message; _Bad otherwise."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) < 20 or data[0] != 0x30:
+        raise _Bad
+    data = bytes(data[:MAX_SNMP])
+    _tag, pos, end = _tlv(data, 0, len(data))
+    version, pos = _int(data, pos, end)
+    return data, pos, end, version
+
+
 def decode_response(data: bytes) -> tuple[int, int, dict[str, str]] | None:
     """(request id, error status, fields) of a v1/v2c GetResponse; None for anything else. Never raises."""
     try:
-        if not isinstance(data, (bytes, bytearray)) or len(data) < 20 or data[0] != 0x30:
-            return None
-        data = bytes(data[:MAX_SNMP])
-        tag, pos, end = _tlv(data, 0, len(data))
-        version, pos = _int(data, pos, end)
+        data, pos, end, version = _message(data)
         if version not in (0, 1):
             return None  # SNMPv3 (3) is read by decode_report and scanner.probes.snmpv3
         _community, pos = _octets(data, pos, end)
@@ -311,11 +317,7 @@ def engine_fields(engine_id: bytes) -> dict[str, str]:
 def decode_report(data: bytes) -> tuple[int, dict[str, str]] | None:
     """(msgID, engine fields) of an SNMPv3 message carrying the agent's engine id; None otherwise."""
     try:
-        if not isinstance(data, (bytes, bytearray)) or len(data) < 20 or data[0] != 0x30:
-            return None
-        data = bytes(data[:MAX_SNMP])
-        tag, pos, end = _tlv(data, 0, len(data))
-        version, pos = _int(data, pos, end)
+        data, pos, end, version = _message(data)
         if version != 3:
             return None
         tag, hpos, hend = _tlv(data, pos, end)  # msgGlobalData
