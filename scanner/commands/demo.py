@@ -48,10 +48,18 @@ def scan_command(st: manager.LabStatus, db: str) -> list[str]:
     # a loopback lab is scanned by its device list: every 127.x address answers, device or not
     targets = [st.cidr] if st.mode == "netns" else ["-iL", st.targets_file]
     cmd = [sys.executable, "-m", "scanner.cli", "scan", *targets, "--db", db,
-           "--credentials", st.credentials_file, "--quiet"]
+           "--credentials", st.credentials_file, *st.scan_args, "--quiet"]
     if st.mode == "netns" and st.scanner_netns:
         cmd = ["ip", "netns", "exec", st.scanner_netns, *cmd]
     return cmd
+
+
+def loopback_note(st: manager.LabStatus) -> str:
+    """The one line a loopback demo says about what it cannot show."""
+    who = "without root" if os.geteuid() != 0 else "a loopback lab"
+    moved = f" (80 -> {st.port_map.get('80', 80 + st.port_offset)})" if st.port_offset else ""
+    return (f"{who}: no ARP, so no MAC addresses or their maker prefixes, and no multicast discovery (WS-Discovery, "
+            f"SSDP, mDNS, SADP, DHIP); every other probe runs, on the lab's ports{moved}")
 
 
 def _hangup_as_interrupt() -> None:
@@ -80,9 +88,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         assert st is not None
         _err(f"lab {st.prefix} up ({st.mode}): {st.devices} devices on {st.cidr} "
              f"in {st.timings.get('up_s', 0):.2f} s")
-        if st.mode == "loopback" and st.port_offset:
-            _err(f"note: without root the lab's devices listen {st.port_offset} ports up (80 -> "
-                 f"{80 + st.port_offset}); the standard ports of a scan will find little")
+        if st.mode == "loopback":
+            _err(loopback_note(st))
         cmd = scan_command(st, db)
         _err("scanning: " + " ".join(cmd[cmd.index("scan"):]))
         t0 = time.monotonic()
@@ -152,3 +159,10 @@ def show_results(db: str, st: manager.LabStatus, *, tui: bool) -> None:
           f"cameras behind recorders; maker right for {cmp['manufacturer_right']}, "
           f"wrong for {cmp['manufacturer_wrong']}, unknown for {cmp['manufacturer_null']}; restricted: "
           f"{cmp['restricted_found']} of {cmp['restricted_truth']} flagged, {cmp['false_alarms']} false alarms")
+    if st.mode == "loopback":
+        v = cmp["unicast"]
+        print(f"without ARP and multicast: {cmp['arp_multicast_only']} devices show their maker only by MAC address "
+              f"or multicast; of the other {v['devices']}: found {v['found']}, maker right for "
+              f"{v['manufacturer_right']}, wrong for {v['manufacturer_wrong']}, unknown for {v['manufacturer_null']}; "
+              f"restricted: {v['restricted_found']} of {v['restricted_truth']} flagged, {v['false_alarms']} false "
+              "alarms")

@@ -99,12 +99,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _print_how_to(st: manager.LabStatus) -> None:
+    ports = "".join(f" {a}" for a in st.scan_args)  # the lab's port map (`lab status --json`: scan_args)
     if st.mode == "netns":
         print(f"  scanner namespace: {st.scanner_netns} (eth0 {st.scanner_ip})")
         print(f"  scan it:  ip netns exec {st.scanner_netns} camsweep scan {st.cidr} "
-              f"--credentials {st.credentials_file}")
-    else:
-        print(f"  scan it:  camsweep scan {st.cidr} --credentials {st.credentials_file}"
+              f"--credentials {st.credentials_file}{ports}")
+    else:  # every 127.x address answers: scan the device list
+        print(f"  scan it:  camsweep scan -iL {st.targets_file} --credentials {st.credentials_file}{ports}"
               + (f"  (ports moved up by {st.port_offset})" if st.port_offset else ""))
     print(f"  ground truth: {st.ground_truth}")
     print(f"  take it down: camsweep lab down --prefix {st.prefix}")

@@ -82,6 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--no-snmp-public", dest="snmp_public", action="store_false",
                    help="SNMP asks only with the communities and users of --credentials, not with the "
                    "read-only 'public' community it otherwise tries (kept by --resume)")
+    from scanner.ports import add_arguments as add_port_arguments
+
+    add_port_arguments(p)  # --ports, --http-ports, ... (scanner/ports.py)
     s = p.add_argument_group("store and output")
     s.add_argument("--db", default=None, metavar="PATH", help="the store (default: in your user data dir)")
     s.add_argument("--site", default=None, help="a site name recorded with the scan")
@@ -178,6 +181,12 @@ def run(args: argparse.Namespace) -> int:
         unknown = [p for p in probes if p not in HOST_PROBES]
         if unknown:
             raise CamsweepError(f"unknown probe {unknown[0]!r}; known: {', '.join(HOST_PROBES)}")
+    from scanner import ports as ports_mod
+
+    if args.resume and ports_mod.given(args):
+        raise CamsweepError(f"--resume reuses the ports of the scan it carries on; {ports_mod.given(args)[0]} "
+                            "cannot change them")
+    port_map = ports_mod.from_args(args)
     creds = creds_mod.load(args.credentials, warn=_warn)
     opts = ScanOptions(
         interface=args.interface, exclude=tuple(args.exclude), max_hosts=args.max_hosts, rate=args.rate,
@@ -187,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         assume_up=args.assume_up, passive=args.passive, pcap=args.pcap,
         probes=probes,
         policy=args.policy, site=args.site, resume=args.resume, credentials=creds if creds else None,
-        snmp_public=args.snmp_public,
+        snmp_public=args.snmp_public, ports=port_map,
     )
     from scanner.report import FAIL_ON_CONDITIONS, parse_report_spec
 

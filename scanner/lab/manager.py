@@ -10,7 +10,8 @@ a crash (no state file, a dead service, half-built namespaces).
 
 State dir: ``$CAMSWEEP_LAB_STATE_DIR/<prefix>/``, else ``/run/camsweep-lab/<prefix>/`` as root, else
 ``$XDG_RUNTIME_DIR/camsweep-lab/<prefix>/`` (or ``/tmp/camsweep-lab-<uid>/<prefix>/``). It holds
-``state.json``, ``plan.json`` (0600), ``ground-truth.jsonl``, ``credentials.ini`` (0600), ``targets.txt``
+``state.json`` (with the lab's port map: ``port_map``, ``scan_ports``, ``scan_args``; see :func:`lab_ports`),
+``plan.json`` (0600), ``ground-truth.jsonl``, ``credentials.ini`` (0600), ``targets.txt``
 (the devices' addresses, one a line: what to scan in a loopback lab, where every 127.x address answers),
 ``service.out`` (the service's stdout) and ``service.log`` (its stderr).
 
@@ -114,6 +115,11 @@ class LabStatus:
     targets_file: str = ""
     seed: int = 0
     port_offset: int = 0
+    # where the devices listen: real port -> port served ("80" -> 10080 in a loopback lab without root), the
+    # per-protocol ports a scan should ask, and the `camsweep scan` options that ask them (scanner/ports.py)
+    port_map: dict[str, int] = field(default_factory=dict)
+    scan_ports: dict[str, list[int]] = field(default_factory=dict)
+    scan_args: list[str] = field(default_factory=list)
     service_pid: int | None = None
     service_alive: bool = False
     namespaces: int = 0
@@ -173,6 +179,43 @@ def plan_addresses(n_hosts: int, mode: str, *, taken: Sequence[str] = ()) -> tup
     scanner = str(next(hosts))
     ips = [str(next(hosts)) for _ in range(n_hosts)]
     return net, (scanner if mode == "netns" else None), ips
+
+
+# --------------------------------------------------------------------------------------------
+# ports
+
+# the lab's services (scanner/lab/responders TCP_SERVICES, UDP_SERVICES) -> the scan's protocol keys
+SCAN_PROTOCOL = {"http": "http", "http_alt": "http", "nas_web": "http", "https": "https", "rtsp": "rtsp",
+                 "hik_sdk": "hikvision", "dahua_sdk": "dahua", "telnet": "telnet", "ssh": "ssh", "dvrip": "dvrip",
+                 "snmp": "snmp", "snmp_private": "snmp", "snmp_v3": "snmp", "wsd": "wsd", "ssdp": "ssdp",
+                 "sadp": "sadp", "dhip": "dhip"}
+
+
+def lab_ports(plan: dict[str, Any]) -> dict[str, Any]:
+    """The lab's port map (state.json, `lab status --json`): ``port_map`` (every real port a device serves ->
+    the port it is served on, as the service binds it), ``scan_ports`` (per scan protocol: its default ports
+    and the other ports the lab serves it on, moved the same way) and ``scan_args`` (the `camsweep scan`
+    options asking them; empty when the defaults already do)."""
+    from scanner import ports as ports_mod
+    from scanner.lab.responders import TCP_SERVICES, UDP_SERVICES
+
+    offset = int(plan.get("port_offset") or 0)
+    port_map: dict[int, int] = {}
+    served: dict[str, set[int]] = {}
+    for d in plan["devices"]:
+        explicit = {int(k): int(v) for k, v in (d.get("ports") or {}).items()}
+        for svc in d.get("services") or ():
+            real = TCP_SERVICES[svc][0] if svc in TCP_SERVICES else \
+                getattr(UDP_SERVICES.get(svc), "PORT", None)
+            if real is None:
+                continue
+            port_map.setdefault(real, explicit.get(real, offset + real))
+            if svc in SCAN_PROTOCOL:
+                served.setdefault(SCAN_PROTOCOL[svc], set()).add(real)
+    scan_ports = ports_mod.lab_scan_ports(port_map, served, offset)
+    return {"port_map": {str(k): v for k, v in sorted(port_map.items())},
+            "scan_ports": {k: list(v) for k, v in scan_ports.items()},
+            "scan_args": ports_mod.scan_arguments(scan_ports)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -491,7 +534,7 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
         "prefix": prefix, "mode": mode, "phase": "building", "owner_pid": os.getpid(),
         "scanner_netns": plan["scanner_netns"], "bridge_netns": names.bridge if mode == "netns" else None,
         "scanner_ip": plan["scanner_ip"], "cidr": plan["cidr"], "devices": len(plan["devices"]),
-        "seed": seed, "port_offset": port_offset,
+        "seed": seed, "port_offset": port_offset, **lab_ports(plan),
         "interface": nsmod.SCANNER_IFACE if mode == "netns" else None,
         "ground_truth": str(sdir / "ground-truth.jsonl"), "credentials_file": str(sdir / "credentials.ini"),
         "plan": str(plan_path), "targets_file": str(sdir / "targets.txt"), "service_pid": None,
@@ -561,7 +604,9 @@ def status(prefix: str | None = None) -> LabStatus | None:
         cidr=st.get("cidr", ""), devices=int(st.get("devices") or 0), ground_truth=st.get("ground_truth", ""),
         credentials_file=st.get("credentials_file", ""), interface=st.get("interface"),
         scanner_ip=st.get("scanner_ip"), bridge_netns=st.get("bridge_netns"), state_dir=str(state_dir(prefix)),
-        plan=st.get("plan", ""), targets_file=st.get("targets_file", ""), seed=int(st.get("seed") or 0), port_offset=int(st.get("port_offset") or 0),
+        plan=st.get("plan", ""), targets_file=st.get("targets_file", ""), seed=int(st.get("seed") or 0),
+        port_offset=int(st.get("port_offset") or 0), port_map=dict(st.get("port_map") or {}),
+        scan_ports=dict(st.get("scan_ports") or {}), scan_args=list(st.get("scan_args") or []),
         service_pid=st.get("service_pid"), service_alive=_alive(st.get("service_pid")),
         namespaces=len(present), phase=st.get("phase", "up"), started_at=st.get("started_at", ""),
         timings=dict(st.get("timings") or {}),
@@ -618,7 +663,21 @@ def compare_with_ground_truth(found: Sequence[dict[str, Any]], truth: Sequence[d
     Returns counts: ``devices``/``found`` (``hosts``/``hosts_found``: those on the network), ``manufacturer_right``/``manufacturer_wrong``/``manufacturer_null``
     over the found ones whose truth names a maker, ``restricted_truth``/``restricted_found`` (true positives),
     ``false_alarms`` (flagged restricted, truth says not), ``missed`` (ips of devices not found).
+    ``arp_multicast_only``: devices whose truth names a maker that they show only by MAC address or multicast
+    (their ``shown_by`` has no "unicast"; profiles.maker_shown_by); ``unicast``: the same counts over the other
+    devices (what a lab without ARP and multicast, the loopback lab, can be held to).
     """
+    def visible(t: dict[str, Any]) -> bool:
+        shown = t.get("shown_by")
+        return not t.get("manufacturer") or shown is None or "unicast" in shown
+
+    out = _compare(found, truth)
+    out["arp_multicast_only"] = sum(1 for t in truth if not visible(t))
+    out["unicast"] = _compare(found, [t for t in truth if visible(t)])
+    return out
+
+
+def _compare(found: Sequence[dict[str, Any]], truth: Sequence[dict[str, Any]]) -> dict[str, Any]:
     by_ip = {r.get("ip"): r for r in found if r.get("ip")}
     ip_of_id = {r.get("device_id"): r.get("ip") for r in found}
     by_chan = {(ip_of_id.get(r.get("parent_id")), str(r.get("channel"))): r

@@ -183,6 +183,7 @@ class DeviceSpec:
                 "channel": None,
                 "firmware": self.firmware,
                 "serial": self.serial,
+                "shown_by": maker_shown_by(self),
             }
         ]
         for c in self.channels:
@@ -202,6 +203,7 @@ class DeviceSpec:
                     "firmware": c.firmware,
                     "serial": c.serial,
                     "internal_ip": c.ip,
+                    "shown_by": ["unicast"],  # the recorder's channel list (its HTTP API)
                 }
             )
         return rows
@@ -465,6 +467,59 @@ _add(Profile(
 PROFILE_KEYS: tuple[str, ...] = tuple(PROFILES)
 HOSTILE_KEYS: tuple[str, ...] = tuple(k for k, p in PROFILES.items() if p.hostile)
 
+# Profiles that only an explicit fleet holds (``manager.up(fleet=[build_device(key, ...)])``): build_fleet never
+# draws them, so the default fleets (and every figure measured on them) stay as they are.
+EXPLICIT_PROFILES: dict[str, Profile] = {
+    # a Hikvision camera whose web server an installer moved to 8080, everything else switched off: only a
+    # scan that asks HTTP on 8080 can name its maker (tests/lab/test_lab_ports.py)
+    "hikvision_camera_http8080": Profile(
+        "hikvision_camera_http8080", "hikvision", "Hikvision", "Hikvision", True, "hikvision",
+        (
+            Model("DS-2CD2143G0-I", "camera", ("V5.5.82 build 190909", "V5.6.5 build 210316"), hardware="88"),
+            Model("DS-2CD2T43G2-4I", "camera", ("V5.7.18 build 240826",), hardware="88"),
+        ),
+        _S({"http_alt"}), weight=0, serial_style="hikvision",
+    ),
+}
+
+# Where a simulated device shows who made it (ground truth for what a lab without ARP or multicast, the
+# loopback lab, can show): "arp", its MAC address (a block registered to its maker or its label); "multicast",
+# an answer only to multicast (mDNS); "unicast", a service a unicast probe reaches (HTTP, RTSP, ONVIF, the SDK
+# and telnet banners, SNMP, unicast WS-Discovery/SSDP/SADP/DHIP, DVRIP). A device's identity "rests on ARP
+# or multicast alone" when it has no "unicast" channel.
+MULTICAST_ONLY_SERVICES = frozenset({"mdns"})
+# services that answer without naming any maker, by family: a stock nginx page (a NAS's port 80 only redirects
+# to its DSM page on 5000, titled with the host name), OpenSSH, SMB, net-snmp's Linux agent
+ANONYMOUS_SERVICES: dict[str, frozenset[str]] = {
+    "linux": frozenset({"http", "ssh", "snmp"}),
+    "nas": frozenset({"http", "nas_web", "ssh", "smb", "snmp"}),
+}
+# hostile behaviours that leave no TCP service answering in time (a 30 s first byte; a reset)
+SILENT_HOSTILE = frozenset({"slow", "reset"})
+NO_MAKER_OUIS = frozenset({"local", "realtek"})  # a locally administered block; a NIC maker's block
+_OUI_KEY = {block.lower(): key for key, blocks in OUIS.items() for block in blocks}
+
+
+def maker_shown_by(spec: DeviceSpec) -> list[str]:
+    """The channels on which ``spec`` shows its maker: some of "arp", "multicast", "unicast" (see above)."""
+    out: list[str] = []
+    block = spec.mac.replace(":", "").lower()[:6]
+    if _OUI_KEY.get(block, "local") not in NO_MAKER_OUIS:
+        out.append("arp")
+    if any(s in MULTICAST_ONLY_SERVICES for s in spec.services):
+        out.append("multicast")
+    anonymous = ANONYMOUS_SERVICES.get(spec.family, frozenset()) | MULTICAST_ONLY_SERVICES
+    if spec.hostile_kind in SILENT_HOSTILE:
+        anonymous = anonymous | {s for s in spec.services if s in _TCP_SERVICE_NAMES}
+    if any(s not in anonymous for s in spec.services):
+        out.append("unicast")
+    return out
+
+
+# the lab's TCP services (scanner/lab/responders/__init__.py TCP_SERVICES; named here to keep profiles import-free)
+_TCP_SERVICE_NAMES = frozenset({"http", "http_alt", "nas_web", "https", "ipp", "rtsp", "hik_sdk", "dahua_sdk",
+                                "telnet", "ssh", "jetdirect", "smb", "dvrip"})
+
 # --------------------------------------------------------------------------------------------
 # generated identities
 
@@ -580,7 +635,7 @@ _HOSTNAME = {
 
 def build_device(profile_key: str, index: int, rng: random.Random) -> DeviceSpec:
     """One device of a profile; ``rng`` picks the model, firmware and serial."""
-    p = PROFILES[profile_key]
+    p = PROFILES[profile_key] if profile_key in PROFILES else EXPLICIT_PROFILES[profile_key]
     model = rng.choice(p.models)
     firmware, _, build = rng.choice(model.firmware).partition(",build:")
     oui = LOCAL_OUI if p.oui == "local" else rng.choice(OUIS[model.oui or p.oui])

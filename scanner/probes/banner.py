@@ -6,6 +6,10 @@ prompt follows, and the IAC sequences are stripped from the text. :func:`parse_b
 into a format-1 ``banners`` entry: ``text`` when the bytes are text (kept as received, terminal
 escapes included), ``hex`` always for binary replies (the Hikvision SDK port answers with
 ``00 00 00 10 00 00 00 ...``), and ``"open": true`` when the port accepted but stayed silent.
+
+The scan's ``banner`` ports (``--ports`` entries that no other probe asks) get the same NULL probe, a
+shorter wait, and, when they stay silent, one ``GET /``: a web server (or an RTSP server answering it)
+on an unusual port becomes an ``http`` (or ``rtsp``) entry for that port.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from scanner.probes.base import Deadline, ProbeContext, close_writer, decode_text, is_mostly_text
+from scanner.probes.base import Deadline, ProbeContext, close_writer, decode_text, is_mostly_text, read_until
 
 MAX_BANNER = 4096
 NULL_WAIT = 2.0  # seconds a silent service gets to speak (nmap waits 5-6 s; cameras answer at once)
+EXTRA_NULL_WAIT = 1.0  # the same on the scan's extra ports, where a silent web server is the common case
+EXTRA_AT_ONCE = 8  # extra ports connected at once on one host
+MAX_REPLY = 64 * 1024  # read from the GET / on an extra port
 
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 
@@ -85,13 +92,14 @@ def parse_banner(data: bytes, *, port: int | None, protocol: str | None = None) 
         return None
 
 
-async def _grab(host: str, port: int, ctx: ProbeContext, deadline: Deadline) -> dict | None:
+async def _grab(host: str, port: int, ctx: ProbeContext, deadline: Deadline, *, extra: bool = False,
+                found: dict | None = None) -> dict | None:
     try:
         reader, writer = await ctx.connect(host, port)
     except (TimeoutError, OSError, ConnectionError):
         return None
     try:
-        wait = Deadline(min(NULL_WAIT, deadline.left()))
+        wait = Deadline(min(EXTRA_NULL_WAIT if extra else NULL_WAIT, deadline.left()))
         buf = bytearray()
         rounds = 0
         while not wait.expired and len(buf) < MAX_BANNER:
@@ -118,31 +126,69 @@ async def _grab(host: str, port: int, ctx: ProbeContext, deadline: Deadline) -> 
         entry = parse_banner(bytes(buf), port=port)
         if entry is None:
             entry = {"protocol": PORT_PROTOCOL.get(port, "tcp"), "port": port, "open": True}
+            if extra and found is not None and not deadline.expired:
+                await _ask_get(host, port, reader, writer, ctx, deadline, found)
         return entry
     finally:
         await close_writer(writer)
 
 
+async def _ask_get(host: str, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   ctx: ProbeContext, deadline: Deadline, found: dict) -> None:
+    """One ``GET /`` on a silent extra port; an HTTP or RTSP reply goes into ``found`` (its entries)."""
+    from scanner.probes.http import parse_http_response
+    from scanner.probes.rtsp import parse_rtsp_response
+
+    h = f"[{host}]" if ":" in host else host
+    try:
+        writer.write(f"GET / HTTP/1.0\r\nHost: {h}:{port}\r\nAccept: */*\r\n\r\n".encode())
+        await asyncio.wait_for(writer.drain(), max(0.05, deadline.left()))
+    except (TimeoutError, OSError, ConnectionError):
+        return
+    raw = await read_until(reader, deadline, min(ctx.max_bytes, MAX_REPLY))
+    if raw.startswith(b"RTSP/"):
+        entry = parse_rtsp_response(raw, port=port, request=f"GET rtsp://{h}:{port}/")
+        if entry:
+            found.setdefault("rtsp", []).append(entry)
+        return
+    entry = parse_http_response(raw, port=port, tls=False, path="/")
+    if entry and "invalid" not in entry:
+        found.setdefault("http", []).append(entry)
+
+
 async def probe(host: str, ctx: ProbeContext) -> dict:
-    """``{"banners": [...]}`` for the SDK, DVRIP, telnet and ssh ports that accepted a connection."""
+    """``{"banners": [...]}`` for the SDK, telnet and ssh ports (and the scan's extra ``banner`` ports) that
+    accepted a connection; ``http``/``rtsp`` entries too for extra ports that answered a ``GET /``."""
     ports: list[int] = []
     for key in ("hikvision", "dahua", "telnet", "ssh"):
         for p in ctx.ports_for(key):
             if p not in ports:
                 ports.append(p)
+    extras = [p for p in ctx.ports_for("banner") if p not in ports]
     deadline = Deadline(ctx.timeout)
+    found: dict[str, list[dict]] = {}
+    sem = asyncio.Semaphore(EXTRA_AT_ONCE)
 
-    async def one(port: int) -> dict | None:
+    async def one(port: int, extra: bool) -> dict | None:
         try:
-            return await asyncio.wait_for(_grab(host, port, ctx, deadline), ctx.timeout + 0.5)
+            if not extra:
+                return await asyncio.wait_for(_grab(host, port, ctx, deadline), ctx.timeout + 0.5)
+            async with sem:
+                if deadline.expired:
+                    return None
+                return await asyncio.wait_for(_grab(host, port, ctx, deadline, extra=True, found=found),
+                                              ctx.timeout + 0.5)
         except (TimeoutError, OSError):
             return None
 
     try:
-        results = await asyncio.gather(*(one(p) for p in ports))
+        results = await asyncio.gather(*(one(p, False) for p in ports), *(one(p, True) for p in extras))
     except asyncio.CancelledError:
         raise
     except Exception:
         return {}
     banners = [r for r in results if r]
-    return {"banners": banners} if banners else {}
+    out: dict = {"banners": banners} if banners else {}
+    for key, entries in found.items():
+        out[key] = sorted(entries, key=lambda e: e.get("port") or 0)
+    return out

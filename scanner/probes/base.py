@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported where used: discovery-only scans need no HTTP client
     import httpx
 
-# Ports per protocol; the engine may pass its own.
+# Ports per protocol; the engine may pass its own (scanner/ports.py builds them from the command line).
 DEFAULT_PORTS: Mapping[str, tuple[int, ...]] = {
     "http": (80, 8080, 8000),
     "https": (443, 8443),
@@ -41,6 +41,12 @@ DEFAULT_PORTS: Mapping[str, tuple[int, ...]] = {
     "ssh": (22,),
     "snmp": (161,),
     "dvrip": (34567,),
+    # unicast UDP probes (multicast discovery always uses the protocols' own ports)
+    "wsd": (3702,),
+    "ssdp": (1900,),
+    "sadp": (37020,),
+    "dhip": (37810,),
+    "banner": (),  # further TCP ports for the banner probe (scanner/ports.py: --ports beyond the probes')
     "liveness": (80, 443, 554, 8000, 37777, 8080, 22, 23),
 }
 

@@ -92,8 +92,8 @@ def parse_dhip(data: bytes) -> dict | None:
 
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
-    """Unicast DHDiscover.search to ``host``:37810."""
-    return await ctx.ask_host(host, DHIP_PORT, build_search(), parse_dhip)
+    """Unicast DHDiscover.search to ``host``:37810 (or the scan's DHIP port)."""
+    return await ctx.ask_host(host, (ctx.ports_for("dhip") or (DHIP_PORT,))[0], build_search(), parse_dhip)
 
 
 async def discover(ctx: ProbeContext) -> list[dict]:

@@ -138,13 +138,22 @@ async def _ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, messa
 
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
-    """The DVRIP answer of ``host``:34567 (only if that port accepts a connection), or ``{}``."""
-    ports = ctx.ports_for("dvrip") or (DVRIP_PORT,)
+    """The DVRIP answer of ``host``:34567 (the scan's DVRIP ports, the first that accepts a connection), or
+    ``{}``."""
     deadline = Deadline(ctx.timeout)
-    try:
-        reader, writer = await ctx.connect(host, ports[0])
-    except (TimeoutError, OSError, ConnectionError):
-        return {}
+    for port in ctx.ports_for("dvrip") or (DVRIP_PORT,):
+        if deadline.expired:
+            break
+        try:
+            reader, writer = await ctx.connect(host, port)
+        except (TimeoutError, OSError, ConnectionError):
+            continue
+        return await _session(host, ctx, reader, writer, deadline)
+    return {}
+
+
+async def _session(host: str, ctx: ProbeContext, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   deadline: Deadline) -> dict:
     replies: list[dict] = []
     try:
         cred = ctx.credentials_for(host)

@@ -63,8 +63,8 @@ def parse_sadp(data: bytes | str) -> dict | None:
 
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
-    """Unicast SADP inquiry to ``host``:37020 (devices on other subnets answer this too)."""
-    return await ctx.ask_host(host, SADP_PORT, build_inquiry(), parse_sadp)
+    """Unicast SADP inquiry to ``host``:37020 or the scan's SADP port (devices on other subnets answer this too)."""
+    return await ctx.ask_host(host, (ctx.ports_for("sadp") or (SADP_PORT,))[0], build_inquiry(), parse_sadp)
 
 
 async def discover(ctx: ProbeContext) -> list[dict]:

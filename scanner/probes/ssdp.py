@@ -126,10 +126,11 @@ def _entries(replies: list[tuple[bytes, tuple[str, int]]]) -> dict[str, list[dic
 
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
-    """Unicast M-SEARCH to ``host``:1900 and its description -> ``{"ssdp": [...]}``."""
+    """Unicast M-SEARCH to ``host``:1900 (or the scan's SSDP port) and its description -> ``{"ssdp": [...]}``."""
     try:
         replies = await asyncio.wait_for(
-            ctx.exchange(build_msearch(host=host), (host, SSDP_PORT), wait=min(ctx.timeout, ctx.discover_wait)),
+            ctx.exchange(build_msearch(host=host), (host, (ctx.ports_for("ssdp") or (SSDP_PORT,))[0]),
+                         wait=min(ctx.timeout, ctx.discover_wait)),
             ctx.timeout + 0.5)
         entries = _entries([r for r in replies if r[1][0] == host]).get(host, [])
         if entries:

@@ -110,10 +110,10 @@ async def _send_probes(ctx: ProbeContext, dest: tuple[str, int], multicast: bool
 
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
-    """Unicast Probe to ``host``:3702 -> ``{"wsd": [...]}`` (replies from other addresses are dropped)."""
+    """Unicast Probe to ``host``:3702 (or the scan's WS-Discovery port) -> ``{"wsd": [...]}`` (replies from other addresses are dropped)."""
     try:
         replies = await asyncio.wait_for(
-            _send_probes(ctx, (host, WSD_PORT), False, min(ctx.timeout, ctx.discover_wait)), ctx.timeout + 0.5)
+            _send_probes(ctx, (host, (ctx.ports_for("wsd") or (WSD_PORT,))[0]), False, min(ctx.timeout, ctx.discover_wait)), ctx.timeout + 0.5)
     except asyncio.CancelledError:
         raise
     except Exception:
