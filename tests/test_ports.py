@@ -305,3 +305,21 @@ def test_comparison_counts_apart_what_only_arp_or_multicast_shows():
     assert v["devices"] == 2 and v["manufacturer_right"] == 2 and v["manufacturer_null"] == 0
     assert v["restricted_found"] == v["restricted_truth"] == 1 and v["false_alarms"] == 0
     json.dumps(cmp)
+
+
+async def test_ports_is_every_tcp_port_the_probes_touch():
+    """Every TCP probe, run with the map of `--ports 80,9000`, connects to no other port."""
+    import importlib
+
+    touched: set[int] = set()
+
+    async def opener(host, port):
+        touched.add(port)
+        raise ConnectionRefusedError
+
+    m = P.resolve(P.parse_ports("80,9000"))
+    ctx = ProbeContext(ports=m, timeout=1.0, open_stream=opener)
+    for name in ("rtsp", "banner", "dvrip", "liveness"):
+        await importlib.import_module(f"scanner.probes.{name}").probe("127.0.0.1", ctx)
+    assert touched <= {80, 9000} and 9000 in touched
+    assert m["dvrip"] == () and m["hikvision"] == ()

@@ -75,8 +75,7 @@ def bring_up(devices: int, seed: int, prefix: str | None, loopback: bool, *, int
         return manager.up(devices, seed, prefix=prefix, loopback=loopback, log=_err)
     except manager.LabUnavailable as exc:
         if auto_loopback:
-            _err(f"camsweep: no namespace lab ({exc}); using a loopback lab on 127.18.0.x instead "
-                 "(no ARP or multicast)")
+            _err(f"camsweep: no namespace lab ({exc}); using a loopback lab on 127.18.0.x instead")
         elif not (interactive and _offer_loopback(str(exc))):
             if not interactive:
                 raise

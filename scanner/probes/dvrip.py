@@ -141,7 +141,7 @@ async def probe(host: str, ctx: ProbeContext) -> dict:
     """The DVRIP answer of ``host``:34567 (the scan's DVRIP ports, the first that accepts a connection), or
     ``{}``."""
     deadline = Deadline(ctx.timeout)
-    for port in ctx.ports_for("dvrip") or (DVRIP_PORT,):
+    for port in ctx.ports_for("dvrip"):  # none when --ports leaves DVRIP out
         if deadline.expired:
             break
         try:
