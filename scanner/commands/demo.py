@@ -24,9 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="scan a simulated camera fleet end to end (lab up, scan, results, lab down)",
         description="Builds the simulated fleet (`camsweep lab up`; as root in network namespaces, else on "
-        "loopback), runs a full `camsweep scan` of it from the lab's scanner namespace, shows the results "
+        "loopback), runs a full `camsweep scan` of it from the lab's scanner namespace, on the lab's ports "
+        "(its port map: a loopback lab without root serves every port 10000 up), shows the results "
         "(the TUI on a terminal, a table otherwise, with a comparison against the lab's ground truth) and "
-        "takes the lab down again.",
+        "takes the lab down again. A loopback lab has no ARP (no MAC addresses) and no multicast: the "
+        "comparison counts apart the devices that show their maker only that way.",
     )
     p.add_argument("--devices", type=int, default=manager.DEFAULT_DEVICES, metavar="N",
                    help=f"devices in the lab (default {manager.DEFAULT_DEVICES})")
