@@ -93,7 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--fail-on", default=None, metavar="LIST",
                    help="exit 1 when the scan meets any of these comma-separated conditions: restricted, "
                         "review, relabel, unknown, component-risk, new, changed (new/changed: against the previous "
-                        "complete scan of the same site); for schedulers")
+                        "complete scan of the same site), exploited (firmware in a CISA known-exploited range); "
+                        "for schedulers")
     s.add_argument("--report", action="append", default=[], metavar="FORMAT:PATH",
                    help="write a report of this scan when it ends (html, json or csv; repeatable), "
                         "e.g. --report html:/srv/reports/site.html")
