@@ -249,6 +249,12 @@ def _device_entry(d: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[s
     }
 
 
+def report_device(d: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One device as the JSON report's ``devices`` entry shows it (``by_id``: the scan's rows, for the
+    recorder of a camera behind one). scanner.notify sends exactly these fields."""
+    return _device_entry(d, by_id)
+
+
 def _exploited(d: dict[str, Any]) -> list[dict[str, Any]]:
     """Known-exploited firmware hints of a device (fingerprints.exploited decides; empty when unavailable)."""
     try:
