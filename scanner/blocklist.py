@@ -33,9 +33,13 @@ class Entry:
     description: str
 
 
-def select_devices(rows: Iterable[Mapping[str, Any]], include_review: bool = False) -> list[Mapping[str, Any]]:
-    """Restricted devices, plus those that need review when ``include_review``."""
-    return [d for d in rows if d.get("restricted") is True or (include_review and d.get("review"))]
+def select_devices(rows: Iterable[Mapping[str, Any]], include_review: bool = False,
+                   include_channels: bool = False) -> list[Mapping[str, Any]]:
+    """Restricted devices, plus those that need review when ``include_review``. Cameras on a recorder's
+    PoE ports are left out unless ``include_channels``: they sit on the recorder's own segment, never on
+    the network a NAC or firewall controls, and blocking the recorder cuts them off."""
+    return [d for d in rows if (d.get("restricted") is True or (include_review and d.get("review")))
+            and (include_channels or not (d.get("parent_id") or d.get("parent_ip")))]
 
 
 def _ip(value: Any, behind_recorder: bool) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

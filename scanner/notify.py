@@ -38,6 +38,7 @@ BACKOFF = (0.5, 1.5)  # seconds between tries
 TIMEOUT = 5.0  # seconds for one try
 UDP_MAX = 8192  # bytes of one syslog datagram; larger events lose their evidence list (rules kept)
 TCP_MAX = 65536
+UDP_GAP = 0.002  # seconds between two datagrams
 LOCAL_SOCKET = "/dev/log"
 SYSLOG_PORT = 514
 # RFC 5424: facility local0 (16); severity by event
@@ -272,6 +273,11 @@ def build_syslog_message(event: Event, *, hostname: str | None = None, procid: i
         dev.pop("observed", None)
         body = {**body, "device": dev, "truncated": True}
         msg = json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode()
+        if len(head) + 3 + len(msg) > limit:  # still too big (hostile device text): the key fields only
+            keep = ("device_id", "ip", "mac", "site", "manufacturer", "brand", "model", "firmware", "device_type",
+                    "restricted", "lists", "review", "parent_ip", "channel")
+            body = {**body, "device": {k: dev.get(k) for k in keep}}
+            msg = json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode()[: max(0, limit - len(head) - 3)]
     return head + b"\xef\xbb\xbf" + msg
 
 
@@ -292,7 +298,9 @@ def _send_udp(dest: Destination, messages: Sequence[bytes]) -> None:
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.settimeout(TIMEOUT)
         s.connect(addr)  # connected: a port-unreachable answer comes back as ECONNREFUSED
-        for m in messages:
+        for i, m in enumerate(messages):
+            if i:
+                time.sleep(UDP_GAP)  # a burst would overrun a receiver's buffer; UDP drops silently
             s.send(m[:UDP_MAX])
         s.settimeout(0.2)
         try:

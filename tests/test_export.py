@@ -32,12 +32,13 @@ ROWS = [
 
 
 def test_select_restricted_and_review():
-    assert [d["device_id"] for d in select_devices(ROWS)] == [1, 2, 3, 4, 7]
-    assert [d["device_id"] for d in select_devices(ROWS, include_review=True)] == [1, 2, 3, 4, 6, 7]
+    assert [d["device_id"] for d in select_devices(ROWS)] == [1, 2, 4, 7]
+    assert [d["device_id"] for d in select_devices(ROWS, include_review=True)] == [1, 2, 4, 6, 7]
+    assert [d["device_id"] for d in select_devices(ROWS, include_channels=True)] == [1, 2, 3, 4, 7]
 
 
 def test_macs_and_ips_sorted_deduplicated_and_channels_by_mac_only():
-    chosen = select_devices(ROWS)
+    chosen = select_devices(ROWS, include_channels=True)
     assert build_blocklist(chosen, "macs") == "44:19:b6:00:00:01\n44:19:b6:00:00:09\n58:50:ed:aa:bb:cc\n"
     # numeric order (198.18.0.3 before 198.18.0.20), IPv4 before IPv6; the channel's internal address left out
     assert build_blocklist(chosen, "ips") == "198.18.0.3\n198.18.0.20\n2001:db8::5\n"
@@ -45,7 +46,7 @@ def test_macs_and_ips_sorted_deduplicated_and_channels_by_mac_only():
 
 
 def test_nac_csv_is_safe_for_spreadsheets():
-    text = build_blocklist(select_devices(ROWS, include_review=True), "nac-csv", group="=cmd")
+    text = build_blocklist(select_devices(ROWS, include_review=True, include_channels=True), "nac-csv", group="=cmd")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["MAC", "group", "description"]
     assert [r[0] for r in rows[1:]] == ["02:00:00:00:00:06", "44:19:B6:00:00:01", "44:19:B6:00:00:09",

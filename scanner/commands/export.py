@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "need review) of a stored scan, for a NAC or firewall while their replacement is pending.",
         epilog="Formats: macs (one MAC a line), ips (one address a line), nac-csv (MAC,group,description for "
         "NAC endpoint import), nft (an nftables file with the sets blocked_mac, blocked_ipv4, blocked_ipv6; "
-        "load with nft -f). Cameras behind a recorder's PoE ports are listed by MAC, not by their internal "
-        "address. Exit codes: 0 written, 2 error.")
+        "load with nft -f). Cameras behind a recorder's PoE ports are left out (--include-channels lists them by "
+        "MAC, never by their internal address). Exit codes: 0 written, 2 error.")
     p.add_argument("--format", "-f", required=True, choices=("macs", "ips", "nac-csv", "nft"))
     which = p.add_mutually_exclusive_group()
     which.add_argument("--scan", type=int, metavar="ID", help="the scan to export (default: the latest)")
@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--site", help="the latest scan of this site (its devices)")
     p.add_argument("--include-review", action="store_true",
                    help="also the devices that need review (the evidence points at a restricted maker)")
+    p.add_argument("--include-channels", action="store_true",
+                   help="also the cameras on recorders' PoE ports (by MAC, when the recorder reported it); "
+                        "left out by default: they are not on the network, and blocking the recorder cuts them off")
     p.add_argument("-o", "--output", default="-", metavar="FILE",
                    help="file to write, mode 0600 (default: stdout)")
     p.add_argument("--nac-group", default="camsweep-restricted", metavar="NAME",
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     with open_existing_store(args.db) as store:
         scan_id = resolve_scan_id(store, args.scan, args.site)
         rows = store.devices(scan_id=scan_id)
-        chosen = select_devices(rows, include_review=args.include_review)
+        chosen = select_devices(rows, include_review=args.include_review, include_channels=args.include_channels)
         what = "restricted and needs-review" if args.include_review else "restricted"
         title = f"camsweep export: {what} devices of scan {scan_id}" + (f" (site {args.site})" if args.site else "")
         try:
