@@ -277,7 +277,11 @@ def build_syslog_message(event: Event, *, hostname: str | None = None, procid: i
             keep = ("device_id", "ip", "mac", "site", "manufacturer", "brand", "model", "firmware", "device_type",
                     "restricted", "lists", "review", "parent_ip", "channel")
             body = {**body, "device": {k: dev.get(k) for k in keep}}
-            msg = json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode()[: max(0, limit - len(head) - 3)]
+            msg = json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode()
+        if len(head) + 3 + len(msg) > limit:  # even those: the event, its scan and the device's addresses
+            body = {k: body[k] for k in ("source", "event", "time", "scan", "truncated")}
+            body["device"] = {k: dev.get(k) for k in ("device_id", "ip", "mac")}
+            msg = json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode()
     return head + b"\xef\xbb\xbf" + msg
 
 
