@@ -139,3 +139,20 @@ def test_loopback_lab_scan_from_the_wheel(venv, tmp_path):
     finally:
         down = run_installed(venv, "lab", "down", "--prefix", prefix, timeout=120)
         assert down.returncode == 0, down.stderr
+
+
+def test_dockerfile_builds_the_wheel_from_what_it_copies():
+    """The image's build stage copies what the wheel needs (the packages and the files pyproject names);
+    the image installs that wheel, so test_wheel_carries_every_data_file covers the image's data too."""
+    text = (ROOT / "Dockerfile").read_text()
+    build_stage = text.split("FROM ", 2)[1]
+    copied = set()
+    for line in build_stage.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            copied.update(w.rstrip("/") for w in line.split()[1:-1])
+    assert {"pyproject.toml", "README.md", *PACKAGES} <= copied, copied
+    assert "pip wheel" in build_stage and "--network" not in build_stage
+    final = text.split("FROM ", 2)[2]
+    assert 'ENTRYPOINT ["camsweep"]' in final and "pip install --no-cache-dir /tmp/dist/*.whl" in final
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not set(ignored) & {"scanner", "fingerprints", "tui", "README.md", "pyproject.toml"}
