@@ -231,19 +231,28 @@ def _ip_key(ip: Any) -> tuple[int, ...]:
 def build_webhook_body(event: Event, fmt: str) -> dict[str, Any]:
     """The POST body of one event: the event itself (json), a Slack message, or a Teams MessageCard."""
     if fmt == "slack":
-        return {"text": f"camsweep: {event.summary}"}
+        return {"text": _chat_text(f"camsweep: {event.summary}")}
     if fmt == "teams":
         d = event.device
-        facts = [{"name": k, "value": str(d.get(k))} for k in ("ip", "mac", "manufacturer", "brand", "model",
+        facts = [{"name": k, "value": _chat_text(d.get(k), 200)} for k in ("ip", "mac", "manufacturer", "brand", "model",
                                                                   "firmware", "device_type", "site")
                  if d.get(k) not in (None, "")]
         if d.get("lists"):
-            facts.append({"name": "lists", "value": ", ".join(d["lists"])})
+            facts.append({"name": "lists", "value": _chat_text(", ".join(d["lists"]), 400)})
         return {"@type": "MessageCard", "@context": "https://schema.org/extensions",
-                "summary": event.summary[:200], "themeColor": "C0392B" if event.kind == "restricted_found" else "E67E22",
+                "summary": _chat_text(event.summary, 200), "themeColor": "C0392B" if event.kind == "restricted_found" else "E67E22",
                 "title": f"camsweep: {event.kind.replace('_', ' ')}",
-                "sections": [{"activityTitle": event.summary, "facts": facts}]}
+                "sections": [{"activityTitle": _chat_text(event.summary), "facts": facts}]}
     return event.to_dict()
+
+
+def _chat_text(value: Any, cap: int = 1000) -> str:
+    """Device text made inert for a chat message: control characters visible, and ``& < >`` escaped as
+    Slack and Teams require (so a device calling itself ``<!channel>`` pings nobody)."""
+    from scanner.report.escape import visible_text
+
+    s = visible_text(value, cap)
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _sd_value(v: Any) -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scanner.notify import (
     Destination,
@@ -264,3 +266,30 @@ def test_scan_cli_refuses_bad_notify_before_scanning(tmp_path):
     db = tmp_path / "x.db"
     assert main(["scan", "127.0.0.1", "--db", str(db), "--notify", "gopher://x"]) == 2
     assert not Path(db).exists()
+
+
+def test_chat_bodies_make_device_text_inert(two_scans):
+    store, first, _ = two_scans
+    e = next(e for e in build_events(store, first) if e.device["ip"] == "198.18.0.66")
+    e = type(e)(e.kind, {**e.device, "model": "<!channel> \x1b[31m<script>"}, e.scan)
+    for fmt in ("slack", "teams"):
+        text = json.dumps(build_webhook_body(e, fmt))
+        assert "<!channel>" not in text and "<script>" not in text and "\\u001b" not in text
+        assert "&lt;!channel&gt;" in text
+
+
+@given(st.text(max_size=300), st.sampled_from(["json", "slack", "teams"]))
+def test_parse_destination_never_raises_anything_else(url, fmt):
+    try:
+        d = parse_destination(url, fmt)
+    except NotifyError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert d.kind in ("syslog-udp", "syslog-tcp", "syslog-local", "webhook")
+
+
+@given(st.from_regex(r"https://[a-z]{1,10}\.example/[a-z]{1,6}/[A-Z0-9]{8,20}/[A-Z0-9]{8,20}", fullmatch=True))
+def test_mask_url_hides_everything_after_the_first_path_segment(url):
+    secret = url.rsplit("/", 2)[1:]
+    shown = mask_url(url)
+    assert all(s not in shown for s in secret) and shown.endswith("/***")
