@@ -218,6 +218,8 @@ def _summary(model: dict[str, Any]) -> str:
     ]
     if s.get("component_risk"):
         cards.append(("amber", s["component_risk"], "component risk"))
+    if s.get("exploited"):
+        cards.append(("red", s["exploited"], "known-exploited firmware"))
     out = ['<section id="summary"><h2>Summary</h2><div class="cards">']
     for cls, n, label in cards:
         out.append(f'<div class="card {cls}"><div class="n">{n}</div><div class="l">{label}</div></div>')
@@ -456,7 +458,9 @@ def _exploited_section(model: dict[str, Any]) -> str:
            "<th>Firmware</th><th>Vulnerability</th><th>Source</th></tr></thead><tbody>"]
     for d in devs:
         for h in d["exploited"]:
-            out.append(f'<tr><td class="mono nw"><a href="#dev-{int(d["device_id"])}">{_t(d["ip"])}</a></td>'
+            via = (f'<br><span class="muted">via NVR {html_text(d["parent_ip"])} ch {html_text(d.get("channel") or "?")}'
+                   "</span>") if d.get("parent_ip") else ""
+            out.append(f'<tr><td class="mono nw"><a href="#dev-{int(d["device_id"])}">{_t(d["ip"])}</a>{via}</td>'
                        f'<td class="mono">{_t(d["model"])}</td><td class="mono">{_t(d["firmware"])}</td>'
                        f'<td><span class="mono">{_t(h.get("cve"))}</span> · {_t(h.get("title"))}<br>'
                        f'<span class="muted">range: {_t(h.get("series"))}</span></td>'
