@@ -30,6 +30,18 @@ from tests.report.sample import fleet, record_scan, second_scan_specs
 
 
 @pytest.fixture
+def notify_log(caplog):
+    """caplog that also sees camsweep's logger after another test set it up (it does not propagate)."""
+    import logging
+
+    logger = logging.getLogger("camsweep.notify")
+    logger.addHandler(caplog.handler)
+    caplog.set_level("INFO", logger="camsweep.notify")
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+@pytest.fixture
 def two_scans(tmp_path):
     store = Store(tmp_path / "s.db")
     first, _ = record_scan(store, fleet())
@@ -163,7 +175,8 @@ def test_webhook_delivery_retries_then_succeeds(two_scans):
     assert [c["event"] for c in calls[1:]] == [e.kind for e in events]
 
 
-def test_webhook_down_is_logged_masked_and_never_raises(two_scans, caplog):
+def test_webhook_down_is_logged_masked_and_never_raises(two_scans, notify_log):
+    caplog = notify_log
     store, _, second = two_scans
     events = build_events(store, second)
 
@@ -240,7 +253,8 @@ def test_syslog_udp_tcp_and_local_socket_on_loopback(two_scans, tmp_path):
         s.close()
 
 
-def test_syslog_udp_receiver_down_is_reported(two_scans, caplog):
+def test_syslog_udp_receiver_down_is_reported(two_scans, notify_log):
+    caplog = notify_log
     store, _, second = two_scans
     s = _udp_receiver()
     port = s.getsockname()[1]
