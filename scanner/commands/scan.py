@@ -260,7 +260,11 @@ def _notify(store: Any, scan_id: int, info: Any, destinations: list[Any], quiet:
     if info.status != "complete":
         _warn(f"no alerts sent: scan {scan_id} did not complete")
         return
-    events = build_events(store, scan_id)
+    try:
+        events = build_events(store, scan_id)
+    except Exception as exc:  # alerts are never fatal: the scan and its store stand
+        print(f"camsweep: error: notify: could not build the alerts of scan {scan_id}: {exc}", file=sys.stderr)
+        return
     for out in deliver(events, destinations):
         if not out.failed and not quiet:
             print(f"camsweep: notify: {out.delivered} events sent to {out.destination}", file=sys.stderr)

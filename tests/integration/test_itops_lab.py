@@ -138,6 +138,8 @@ def test_known_exploited_hint_on_affected_not_on_fixed_firmware(lab, notified_sc
     truth = lab.ground_truth_rows()
     pairs = {(t.get("model"), t.get("firmware")) for t in truth}
     affected, fixed = AFFECTED & pairs, FIXED & pairs
+    if (not affected or not fixed) and lab.devices < 30:
+        pytest.skip(f"a fleet of {lab.devices} devices need not hold every profile (CAMSWEEP_TEST_LAB_DEVICES)")
     assert affected and fixed, f"the lab fleet changed: {sorted(p for p in pairs if p[0] and 'DS-2' in p[0])}"
 
     def norm(s):
