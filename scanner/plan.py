@@ -474,9 +474,29 @@ def score_priority(device: Mapping[str, Any], *, public_safety: bool = False,
                    record: EvidenceRecord | None = None) -> Priority:
     exposure = exposure_from_record(record) if record is not None else \
         exposure_from_evidence(device.get("evidence") or ())
-    return _score(device.get("restricted"), tuple(str(x) for x in (device.get("lists") or ())),
+    prio = _score(device.get("restricted"), tuple(str(x) for x in (device.get("lists") or ())),
                   tuple(str(c) for c in (device.get("component_risk") or ())), exposure,
                   device.get("device_type") or "", bool(public_safety))
+    return _with_exploited(prio, device)
+
+
+EXPLOITED_WEIGHT = 20  # firmware in a range CISA lists as exploited (fingerprints/exploited.yaml)
+
+
+def _with_exploited(prio: Priority, device: Mapping[str, Any]) -> Priority:
+    """Raise the priority of a device whose firmware is in a known-exploited range (fingerprints.exploited
+    decides), and say why."""
+    try:
+        from fingerprints.exploited import hint_dicts
+
+        hints = hint_dicts(device)
+    except ImportError:  # pragma: no cover - the table module is another part
+        hints = []
+    if not hints:
+        return prio
+    score = max(0, min(100, prio.score + EXPLOITED_WEIGHT))
+    reason = "known-exploited firmware: " + ", ".join(h["cve"] for h in hints)
+    return Priority(score=score, tier=tier_of(score), reasons=prio.reasons + (reason,))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -249,3 +249,15 @@ def test_a_camera_behind_a_recorder_counts_under_the_recorders_subnet():
     assert site_of({"ip": "10.1.1.65", "parent_ip": "198.18.0.47"}) == "198.18.0.0/24"
     assert site_of({"ip": "10.1.1.65", "parent_ip": "198.18.0.47", "site": "hq"}) == "hq"
     assert site_of({"ip": "198.18.0.9"}) == "198.18.0.0/24"
+
+
+def test_known_exploited_firmware_raises_priority():
+    from scanner.plan import EXPLOITED_WEIGHT, score_priority
+
+    base = {"manufacturer": "Hikvision", "model": "DS-2CD2043G0-I", "device_type": "camera", "restricted": True,
+            "lists": ["ndaa889"], "evidence": []}
+    hit = score_priority({**base, "firmware": "V5.5.0 build 170725"})
+    fixed = score_priority({**base, "firmware": "V5.7.18 build 240826"})
+    assert hit.score == fixed.score + EXPLOITED_WEIGHT
+    assert any(r.startswith("known-exploited firmware: CVE-2021-36260") for r in hit.reasons)
+    assert not any("known-exploited" in r for r in fixed.reasons)

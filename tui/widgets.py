@@ -341,6 +341,14 @@ class PlanPanel(Static):
             t.append("suspected maker ", "dim")
             t.append(clean(review.get("maker") or "?", 40) + "\n", "bold")
             t.append(clean(review.get("reason") or "", 300) + "\n\n", "italic")
+        hints = exploited_hints_of(device) if device is not None else []
+        if hints:
+            t.append("Known-exploited firmware\n", "bold red underline")
+            for h in hints[:4]:
+                t.append(clean(h.get("cve") or "", 20) + " ", "bold")
+                t.append(clean(h.get("title") or "", 100) + "\n", "italic")
+            t.append(clean(f"firmware {hints[0].get('firmware') or ''} is in the affected range (CISA KEV); "
+                           "update or isolate it", 200) + "\n\n", "dim")
         if item is not None:
             t.append("Replacement plan\n", "bold underline")
             t.append(f"{item.tier} ", "bold red" if item.tier == "P1" else "bold yellow")
@@ -385,6 +393,15 @@ class PlanPanel(Static):
             if len(sites) > 12:
                 t.append(f"+ {len(sites) - 12} more sites\n", "dim")
         self.update(t, layout=False)  # fixed size: no re-layout of the screen on every cursor move
+
+
+def exploited_hints_of(device: dict[str, Any]) -> list[dict[str, Any]]:
+    """The device's known-exploited firmware hints (fingerprints.exploited decides; none when unavailable)."""
+    try:
+        from fingerprints.exploited import hint_dicts
+    except ImportError:  # pragma: no cover
+        return []
+    return hint_dicts(device)
 
 
 def money(value: float, currency: str = "") -> str:

@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", help="evaluate restriction under this policy instead of the scan's own")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
                    help="exit 1 when the scan has: restricted, review (needs review), relabel, unknown, "
-                   "component-risk, new or changed devices (new/changed: against the previous scan of the same "
+                   "component-risk, new or changed devices, exploited (known-exploited firmware) (new/changed: against the previous scan of the same "
                    "site); repeatable or comma-separated")
     p.add_argument("--db", metavar="PATH", help="the store (default: $CAMSWEEP_DB or the user data directory)")
     add_log_arguments(p)

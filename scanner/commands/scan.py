@@ -96,10 +96,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--fail-on", default=None, metavar="LIST",
                    help="exit 1 when the scan meets any of these comma-separated conditions: restricted, "
                         "review, relabel, unknown, component-risk, new, changed (new/changed: against the previous "
-                        "complete scan of the same site); for schedulers")
+                        "complete scan of the same site), exploited (firmware in a CISA known-exploited range); "
+                        "for schedulers")
     s.add_argument("--report", action="append", default=[], metavar="FORMAT:PATH",
                    help="write a report of this scan when it ends (html, json or csv; repeatable), "
                         "e.g. --report html:/srv/reports/site.html")
+    s.add_argument("--notify", action="append", default=[], metavar="URL",
+                   help="send an event per newly found restricted device, device that needs review, changed "
+                        "firmware and device gone to URL: syslog://host[:port] (UDP), syslog+tcp://host[:port], "
+                        "syslog: (the local socket) or an http(s):// webhook; repeatable; failures never fatal")
+    s.add_argument("--notify-format", default="json", choices=("json", "slack", "teams"),
+                   help="webhook body: the event as JSON (default), a Slack or a Teams message")
     try:
         from scanner.logs import add_log_arguments
 
@@ -206,6 +213,9 @@ def run(args: argparse.Namespace) -> int:
         raise CamsweepError(f"--fail-on {bad[0]!r}: choose from {', '.join(FAIL_ON_CONDITIONS)}")
     for spec in args.report:
         parse_report_spec(spec)  # a bad spec is refused before anything is sent
+    from scanner.notify import parse_destination
+
+    notify = [parse_destination(u, args.notify_format) for u in args.notify]  # refused before anything is sent
     if args.resume:
         if args.targets or args.input_lists:
             raise CamsweepError("--resume carries on with the last incomplete scan's targets; name none")
@@ -239,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
             path = write_report(store, scan_id, spec, policy=args.policy)
             if not quiet:
                 print(f"camsweep: report written to {path}", file=sys.stderr)
+        if notify:
+            _notify(store, scan_id, info, notify, quiet)
         if fail_on:
             hits = fail_on_hits(store, scan_id, fail_on)
             if hits:
@@ -248,6 +260,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def _notify(store: Any, scan_id: int, info: Any, destinations: list[Any], quiet: bool) -> None:
+    """Alerts of this scan (scanner.notify); delivery failures are logged there and never change the exit code."""
+    from scanner.notify import build_events, deliver
+
+    if info.status != "complete":
+        _warn(f"no alerts sent: scan {scan_id} did not complete")
+        return
+    try:
+        events = build_events(store, scan_id)
+    except Exception as exc:  # alerts are never fatal: the scan and its store stand
+        print(f"camsweep: error: notify: could not build the alerts of scan {scan_id}: {exc}", file=sys.stderr)
+        return
+    for out in deliver(events, destinations):
+        if not out.failed and not quiet:
+            print(f"camsweep: notify: {out.delivered} events sent to {out.destination}", file=sys.stderr)
 
 
 def _run_with_progress(run_scan: Any, targets: Any, opts: Any, store: Any, quiet: bool) -> int:

@@ -21,7 +21,7 @@ from scanner.store import Store
 
 FORMATS = ("html", "json", "csv", "pdf")
 _EXTENSIONS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv", ".pdf": "pdf"}
-FAIL_ON_CONDITIONS = ("restricted", "review", "relabel", "unknown", "component-risk", "new", "changed")
+FAIL_ON_CONDITIONS = ("restricted", "review", "relabel", "unknown", "component-risk", "new", "changed", "exploited")
 
 __all__ = ["FAIL_ON_CONDITIONS", "FORMATS", "SCHEMA_VERSION", "ReportError", "build_report_model",
            "fail_on_hits", "parse_report_spec", "render_report", "resolve_scan_id", "write_report"]
@@ -130,6 +130,10 @@ def fail_on_hits(store: Store, scan_id: int, conditions: list[str] | tuple[str, 
         "relabel": sum(1 for d in rows if d.get("brand") and d.get("manufacturer")
                        and d["brand"].strip().casefold() != d["manufacturer"].strip().casefold()),
     }
+    if "exploited" in conditions:
+        from fingerprints.exploited import any_exploited
+
+        counts["exploited"] = any_exploited(rows)
     if "new" in conditions or "changed" in conditions:
         from scanner.diff import build_scan_diff
 

@@ -194,6 +194,17 @@ def _review_tag(review: dict[str, str] | None) -> str:
             f'{html_text(review.get("maker") or "?", 60)}?</span>')
 
 
+def _exploited_tag(hints: list[dict[str, Any]] | None) -> str:
+    """The known-exploited firmware hint of a device (fingerprints/exploited.yaml decided it)."""
+    if not hints:
+        return ""
+    cves = ", ".join(str(h.get("cve") or "") for h in hints)
+    why = "; ".join(f'{h.get("cve")}: {h.get("title") or ""} (firmware in the range of {h.get("series") or "?"})'
+                    for h in hints)
+    return (f' <span class="tag r" title="{html_attr(why, 1024)}">known-exploited firmware: '
+            f'{html_text(cves, 120)}</span>')
+
+
 def _summary(model: dict[str, Any]) -> str:
     s = model["summary"]
     totals = model["plan"]["totals"]
@@ -207,6 +218,8 @@ def _summary(model: dict[str, Any]) -> str:
     ]
     if s.get("component_risk"):
         cards.append(("amber", s["component_risk"], "component risk"))
+    if s.get("exploited"):
+        cards.append(("red", s["exploited"], "known-exploited firmware"))
     out = ['<section id="summary"><h2>Summary</h2><div class="cards">']
     for cls, n, label in cards:
         out.append(f'<div class="card {cls}"><div class="n">{n}</div><div class="l">{label}</div></div>')
@@ -228,6 +241,10 @@ def _summary(model: dict[str, Any]) -> str:
     if s.get("needs_review"):
         out.append(f'<p>{_n(s["needs_review"], "device")} need review: the evidence points at a restricted maker '
                    "without establishing it (listed under “Needs review”).</p>")
+    if s.get("exploited"):
+        out.append(f'<p>{_n(s["exploited"], "device")} run firmware in a range affected by a vulnerability CISA '
+                   "lists as exploited (Known Exploited Vulnerabilities catalogue): update or isolate them first "
+                   "(listed under “Known-exploited firmware”).</p>")
     if s["unknown"]:
         out.append(f'<p class="muted">{_n(s["unknown"], "device")} could not be attributed to a maker from the '
                    "evidence; they are listed under “Unknown devices” for a manual check.</p>")
@@ -283,7 +300,8 @@ def _device_table(model: dict[str, Any]) -> str:
         out.append(
             f'<tr id="dev-{int(d["device_id"])}"><td class="mono nw">{ip}</td><td class="mono nw">{_t(d["mac"])}</td>'
             f'<td>{_t(d["manufacturer"])}</td><td>{brand}</td><td class="mono">{_t(d["model"])}</td>'
-            f'<td class="mono">{_t(d["firmware"])}</td><td class="nw">{_t(d["device_type"])}</td>'
+            f'<td class="mono">{_t(d["firmware"])}{_exploited_tag(d.get("exploited"))}</td>'
+            f'<td class="nw">{_t(d["device_type"])}</td>'
             f'<td class="nw">{_restricted_tag(d["restricted"])}{_review_tag(d.get("review"))}</td>'
             f'<td>{_lists_cell(d["lists"])}</td><td class="num">{d["confidence"]:.2f}</td></tr>')
     out.append("</tbody></table></section>")
@@ -429,6 +447,28 @@ def _reviews(model: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _exploited_section(model: dict[str, Any]) -> str:
+    devs = [d for d in model["devices"] if d.get("exploited")]
+    if not devs:
+        return ""
+    out = ['<section id="exploited"><h2>Known-exploited firmware</h2><p>The firmware these devices reported lies '
+           "in a range affected by a vulnerability in CISA's Known Exploited Vulnerabilities catalogue. camsweep "
+           "compared version numbers only; it tried no exploit. Confirm with the maker's advisory, then update "
+           "or isolate the device until it is replaced.</p><table><thead><tr><th>IP</th><th>Model</th>"
+           "<th>Firmware</th><th>Vulnerability</th><th>Source</th></tr></thead><tbody>"]
+    for d in devs:
+        for h in d["exploited"]:
+            via = (f'<br><span class="muted">via NVR {html_text(d["parent_ip"])} ch {html_text(d.get("channel") or "?")}'
+                   "</span>") if d.get("parent_ip") else ""
+            out.append(f'<tr><td class="mono nw"><a href="#dev-{int(d["device_id"])}">{_t(d["ip"])}</a>{via}</td>'
+                       f'<td class="mono">{_t(d["model"])}</td><td class="mono">{_t(d["firmware"])}</td>'
+                       f'<td><span class="mono">{_t(h.get("cve"))}</span> · {_t(h.get("title"))}<br>'
+                       f'<span class="muted">range: {_t(h.get("series"))}</span></td>'
+                       f'<td class="val">{html_text(h.get("cite") or "", 300)}</td></tr>')
+    out.append("</tbody></table></section>")
+    return "".join(out)
+
+
 def _unknowns(model: dict[str, Any]) -> str:
     unk = model["unknowns"]
     if not unk:
@@ -485,7 +525,7 @@ def render_html(model: dict[str, Any]) -> str:
         f"<title>{plain_title}</title><style>{_CSS}</style></head><body>",
         f"<header><h1>{title}</h1><p class=\"sub\">Targets {html_text(', '.join(sc['targets']))} · "
         f"{html_text(sc['started_at'])} · policy {html_text(sc['policy'])}</p>{status_note}</header>",
-        _summary(model), _device_table(model), _relabels(model), _reviews(model), _chains(model), _plan(model),
+        _summary(model), _device_table(model), _relabels(model), _reviews(model), _exploited_section(model), _chains(model), _plan(model),
         _unknowns(model),
         _meta(model),
         "<footer>Generated by camsweep. Identification is from network evidence only; a restricted verdict names "

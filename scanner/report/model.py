@@ -18,7 +18,7 @@ from scanner import __version__
 from scanner.errors import CamsweepError
 from scanner.store import ScanInfo, Store
 
-SCHEMA_VERSION = "1.1"  # 1.1: review, summary.needs_review, reviews (additive)
+SCHEMA_VERSION = "1.2"  # 1.1: review, summary.needs_review, reviews; 1.2: exploited (all additive)
 log = logging.getLogger("camsweep.report")
 
 # Short labels of the restriction lists for charts and tables; the fingerprint database gives full names.
@@ -240,12 +240,28 @@ def _device_entry(d: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[s
         "channel": d.get("channel"), "first_seen": d.get("first_seen"), "last_seen": d.get("last_seen"),
         "note": d.get("note") or None,
         "review": dict(d["review"]) if d.get("review") else None,
+        "exploited": _exploited(d),
         "evidence": [
             {"rule": str(e.get("rule", "")), "field": str(e.get("field", "")), "value": str(e.get("value", "")),
              "strength": str(e.get("strength", "")), **({"note": str(e["note"])} if e.get("note") else {})}
             for e in (d.get("evidence") or []) if isinstance(e, dict)
         ],
     }
+
+
+def report_device(d: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One device as the JSON report's ``devices`` entry shows it (``by_id``: the scan's rows, for the
+    recorder of a camera behind one). scanner.notify sends exactly these fields."""
+    return _device_entry(d, by_id)
+
+
+def _exploited(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """Known-exploited firmware hints of a device (fingerprints.exploited decides; empty when unavailable)."""
+    try:
+        return list(importlib.import_module("fingerprints.exploited").hint_dicts(d))
+    except Exception as exc:  # the table is data another change may break: the report still renders
+        log.debug("known-exploited firmware table unavailable: %s", exc)
+        return []
 
 
 def build_report_model(store: Store, scan_id: int, policy: str | None = None) -> dict[str, Any]:
@@ -281,6 +297,7 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
         "unknown": sum(1 for d in devices if d["restricted"] is None),
         "unknown_maker": sum(1 for d in devices if not d["manufacturer"]),
         "needs_review": sum(1 for d in devices if d["review"]),
+        "exploited": sum(1 for d in devices if d["exploited"]),
         "relabels": sum(1 for d in devices if d["relabel"]),
         "component_risk": sum(1 for d in devices if d["component_risk"]),
         "by_maker": [{"maker": m, "devices": n, "restricted": makers_restricted.get(m, 0)}
@@ -305,6 +322,9 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
                      "manufacturer": d["manufacturer"], "restricted": d["restricted"],
                      "maker": d["review"]["maker"], "reason": d["review"]["reason"]}
                     for d in devices if d["review"]],
+        "exploited": [{"device_id": d["device_id"], "ip": d["ip"], "mac": d["mac"], "manufacturer": d["manufacturer"],
+                       "model": d["model"], "firmware": d["firmware"], "cves": [h["cve"] for h in d["exploited"]]}
+                      for d in devices if d["exploited"]],
         "unknowns": [{"device_id": d["device_id"], "ip": d["ip"], "mac": d["mac"], "brand": d["brand"],
                       "device_type": d["device_type"], "observed": observed.get(d["device_id"], [])}
                      for d in devices if d["restricted"] is None],

@@ -314,3 +314,20 @@ async def test_a_camera_behind_a_recorder_shows_the_recorder_and_channel(tmp_pat
         text = screen_text(app)
         assert "198.18.0.47 ch3" in text  # not its internal PoE address
         assert "10.1.1.65" not in text
+
+
+async def test_known_exploited_firmware_hint_in_the_plan_panel(db):
+    """A device whose firmware is in a CISA known-exploited range shows the hint beside its plan; one with a
+    fixed version does not (fingerprints/exploited.yaml decides)."""
+    app = CamsweepApp(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        table = app.screen.query_one(DeviceTable)
+        affected = next(k for k in table.keys if app.by_id[k].get("model") == "DS-2CD2143G0-I"
+                        and "190909" in (app.by_id[k].get("firmware") or ""))
+        fixed = next(k for k in table.keys if app.by_id[k].get("model") == "DS-2CD2T43G2-4I")
+        assert table.move_to_key(affected)
+        await until(pilot, lambda: "Known-exploited" in screen_text(app))
+        assert "CVE-2021-36260" in screen_text(app)
+        assert table.move_to_key(fixed)
+        await until(pilot, lambda: "Known-exploited" not in screen_text(app))
