@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="output format (default: jsonl)")
     p.add_argument("--policy", default=None,
                    help="policy profile that decides 'restricted' (default: ndaa889; see fingerprints/policies.yaml)")
+    p.add_argument("--policy-file", metavar="FILE",
+                   help="your own lists and policies (YAML; see README); --policy names one")
     p.add_argument("--from", dest="input_format", choices=("jsonl", "nmap-xml", "pcap"), default="jsonl",
                    help="what PATH holds: evidence records (jsonl, the default), an nmap -oX file (nmap-xml) or a "
                    "pcap/pcapng capture (pcap); the last two are turned into evidence records first")
