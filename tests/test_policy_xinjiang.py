@@ -171,3 +171,30 @@ def test_report_separates_law_from_due_diligence(tmp_path: Path, scan_policy: st
     assert base_ip["198.18.0.10"]["restricted"] is False and base_ip["198.18.0.11"]["restricted"] is not True
     assert "Flagged by due diligence" not in render_html(base)
     store.close()
+
+
+@pytest.mark.timeout(120)
+async def test_tui_shows_why_under_xinjiang(tmp_path: Path) -> None:
+    """The TUI with --policy xinjiang over a default-policy scan: Swann and Infinova are restricted, and the
+    device screen says due diligence, owned by Infinova, with the source."""
+    from tui.app import CamsweepApp
+    from tui.screens import DeviceScreen
+
+    store, _ = _store_of(tmp_path, "ndaa889")
+    path = store.path
+    store.close()
+    app = CamsweepApp(path, policy="xinjiang")
+    async with app.run_test(size=(140, 40)) as pilot:
+        for _ in range(300):
+            if app.loaded and not any(w.is_running for w in app.workers if w.group == "load"):
+                break
+            await pilot.pause(0.05)
+        by_ip = {d["ip"]: d for d in app.devices}
+        assert by_ip["198.18.0.11"]["restricted"] is True and by_ip["198.18.0.10"]["restricted"] is True
+        assert by_ip["198.18.0.13"]["restricted"] is False
+        app.open_device(by_ip["198.18.0.11"]["device_id"])
+        await pilot.pause()
+        assert isinstance(app.screen, DeviceScreen)
+        text = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        assert "due diligence (not law)" in text and "Swann is owned by Infinova" in text
+        assert "ipvm.com/reports/infinova-xinjiang" in text
