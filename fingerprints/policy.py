@@ -179,7 +179,9 @@ def restricted_name(db: Any, policy: str, name: str | None) -> tuple[bool | None
         r, ls = restricted_under(db, policy, db.vendors[vid].group or vid)
         r2, ls2 = restricted_under(db, policy, vid)
         restricted = restricted or bool(r) or bool(r2)
-        lists += [x for x in (*ls, *ls2) if x not in lists]
+        for x in (*ls, *ls2):
+            if x not in lists:
+                lists.append(x)
     enforced = policy_lists(db, policy)
     return restricted, tuple(sorted(lists, key=lambda x: (x not in enforced, lists.index(x))))
 
@@ -296,8 +298,7 @@ def flag_basis(db: Any, policy: str, maker_id: str | None, brand_id: str | None 
         mg = maker.group or maker.id
         for lid in order:
             if lid in db.lists_for(mg) or lid in db.lists_for(maker.id):
-                add(_basis_item(db, lid, mg, "made_by", f"made by {_vendor_name(db, mg)}, which "
-                                f"{db.lists[lid].get('name') or lid} covers"))
+                add(_basis_item(db, lid, mg, "made_by", f"made by {_vendor_name(db, mg)}, which the list covers"))
     brand = db.vendors.get(brand_id) if brand_id else None
     subjects = ([maker.id] if maker is not None else []) + ([brand.id] if brand is not None and
                                                              (maker is None or brand.id != maker.id) else [])
@@ -308,13 +309,13 @@ def flag_basis(db: Any, policy: str, maker_id: str | None, brand_id: str | None 
             for lid in order:
                 if lid in link.lists:
                     add(_basis_item(db, lid, link.owner, "owned_by",
-                                    f"{subj} is owned by {owner}{era}; {db.lists[lid].get('name') or lid} covers "
-                                    f"{owner}", link.cite, subject=subj))
+                                    f"{subj} is owned by {owner}{era}, which the list covers (ownership, not "
+                                    "manufacture)", link.cite, subject=subj))
     if brand is not None and (maker is None or brand.id != maker.id):
         for lid in order:
             if brand.id in (db.lists[lid].get("covers") or {}):
-                add(_basis_item(db, lid, brand.id, "label", f"sold under the {brand.name} label, which "
-                                f"{db.lists[lid].get('name') or lid} names"))
+                add(_basis_item(db, lid, brand.id, "label", f"sold under the {brand.name} label, which the "
+                                "list names (whoever made it)"))
     rank = {"law": 0, "policy": 1, "due_diligence": 2}
     out.sort(key=lambda x: rank.get(x["basis"], 3))
     return out
