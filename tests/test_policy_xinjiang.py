@@ -198,3 +198,21 @@ async def test_tui_shows_why_under_xinjiang(tmp_path: Path) -> None:
         text = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
         assert "due diligence (not law)" in text and "Swann is owned by Infinova" in text
         assert "ipvm.com/reports/infinova-xinjiang" in text
+
+
+def test_plan_and_csv_follow_the_policy(tmp_path: Path) -> None:
+    """`plan` under --policy xinjiang over a default-policy scan plans the Swann and Infinova units too;
+    the CSV report says law or due diligence per device."""
+    from scanner import plan as planlib
+    from scanner.report.csv import build_csv_rows
+    from scanner.report.model import build_report_model
+
+    store, sid = _store_of(tmp_path, "ndaa889")
+    base = {i.ip for i in planlib.make_plan(store, policy="ndaa889").items}
+    xj = {i.ip for i in planlib.make_plan(store, policy="xinjiang").items}
+    assert base == {"198.18.0.12"} and xj == {"198.18.0.10", "198.18.0.11", "198.18.0.12"}
+    rows = {r["ip"]: r for r in build_csv_rows(build_report_model(store, sid, "xinjiang"))}
+    assert rows["198.18.0.12"]["flag_basis"] == "law;due_diligence"
+    assert rows["198.18.0.11"]["flag_basis"] == "due_diligence" and "owned by Infinova" in rows["198.18.0.11"]["flag_why"]
+    assert rows["198.18.0.13"]["flag_basis"] == ""
+    store.close()
