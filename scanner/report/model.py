@@ -86,7 +86,8 @@ def _policy_section(rows: list[dict[str, Any]], policy: str) -> dict[str, Any] |
         annotate(rows, policy)
         return policy_summary(policy)
     except Exception as exc:  # the report still renders; the reasons are missing, and the log says why
-        log.warning("why-flagged reasons unavailable: %s", exc)
+        log.warning("why-flagged reasons left out: %s (a scan made under a --policy-file policy needs the same "
+                    "--policy-file for its report)", exc)
         return None
 
 
