@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["LabelLink", "OwnerLink", "brand_covered", "flag_basis", "flag_basis_names", "label_makers",
+__all__ = ["LabelLink", "OwnerLink", "brand_covered", "flag_basis", "flag_basis_names", "former_owners",
+           "label_makers",
            "owner_links", "policy_covers_brands", "policy_info", "policy_lists", "policy_owners", "restricted_name",
            "restricted_under", "suggestion_allowed"]
 
@@ -129,6 +130,26 @@ def owner_links(db: Any, policy: str, vendor_id: str | None) -> tuple[OwnerLink,
                                            _ordered([x for x in lists if x in enforced], enforced)))
         out = cache[key] = tuple(links)
     return out  # type: ignore[no-any-return]
+
+
+def former_owners(db: Any, policy: str, vendor_id: str | None) -> tuple[OwnerLink, ...]:
+    """Past owners of a vendor that the policy's lists cover (shown as history, never enforced); () for a
+    policy that does not cover owners."""
+    v = db.vendors.get(vendor_id) if vendor_id else None
+    if v is None or not policy_owners(db, policy):
+        return ()
+    enforced = policy_lists(db, policy)
+    out: list[OwnerLink] = []
+    for o in v.owned_by:
+        ov = db.vendors.get(o["owner"])
+        if not o.get("to") or ov is None:
+            continue
+        og = ov.group or ov.id
+        lists = [x for x in db.lists_for(og) if x in enforced]
+        if lists:
+            out.append(OwnerLink(v.id, og, str(o.get("from") or ""), str(o.get("era") or ""),
+                                 tuple(o.get("cite") or ()), _ordered(lists, enforced)))
+    return tuple(out)
 
 
 def restricted_under(db: Any, policy: str, vendor_id: str | None) -> tuple[bool | None, tuple[str, ...]]:

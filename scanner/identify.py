@@ -28,6 +28,7 @@ from fingerprints.db import STRENGTHS, Database, RuleMatch, display_registrant, 
 from fingerprints.fields import record_fields
 from fingerprints.policy import (
     brand_covered,
+    former_owners,
     label_makers,
     owner_links,
     policy_covers_brands,
@@ -599,6 +600,10 @@ class Identifier:
         notes = acc.notes
         for link in owner_links(db, policy, maker_id) if maker_id else ():
             self._owner_hit(acc, link, "manufacturer", "strong")
+        for vid in dict.fromkeys(x for x in (maker_id, brand_vid) if x):  # history: shown, never enforced
+            for link in former_owners(db, policy, vid):
+                notes.append(f"formerly owned by {vendors[link.owner].name} ({link.era or link.since}; on "
+                             f"{', '.join(link.lists)}): a past owner, not a flag")
         if not brand_vid or brand_vid == maker_id or vendors[brand_vid].group == maker_id:
             return restricted, lists, review
         covered, blists, links = brand_covered(db, policy, brand_vid)

@@ -80,6 +80,14 @@ def test_past_owner_never_counts() -> None:
     assert pol.brand_covered(db, "ndaa889", "swann") == (False, (), ())
 
 
+def test_a_past_owner_is_history_not_a_flag() -> None:
+    # a March Networks unit (its own MAC block 00:10:BE): Infinova owned March until 2022, Delta since
+    ident = Identifier("xinjiang").identify({"id": "m", "mac": "00:10:be:01:02:03"})
+    assert ident.manufacturer == "March Networks" and ident.restricted is False
+    assert any("formerly owned by Infinova" in n and "not a flag" in n for n in ident.notes)
+    assert not any(e.rule.startswith("owner/") for e in ident.evidence)
+
+
 def test_weak_label_is_review_not_flag() -> None:
     # a web page title naming the label is one weak clue: never a flag from ownership alone
     ident = Identifier("xinjiang").identify({"id": "t", "http": [{"port": 80, "title": "Swann DVR"}]})
