@@ -86,6 +86,7 @@ class Vendor:
     confidence: str | None = None  # subsidiary/brand: how sure the ownership is (as an oem entry's)
     note: str = ""
     members: tuple[str, ...] = ()  # a placeholder maker ("Hikvision or Dahua"): the makers it stands for
+    owned_by: tuple[dict[str, Any], ...] = ()  # ownership eras: {owner, from, to, era, cite, note}; no `to`: now
 
 
 @dataclass(slots=True)
@@ -215,9 +216,10 @@ class Database:
                 raise FingerprintError(f"{path.name}: vendor {vid}: unknown confidence {conf!r} "
                                        f"(one of {', '.join(sorted(CONFIDENCES))})")
             oem = tuple(_oem_entry(path.name, vid, i, o) for i, o in enumerate(v.get("oem") or ()))
+            owned = tuple(_owner_entry(path.name, vid, i, o) for i, o in enumerate(v.get("owned_by") or ()))
             self.vendors[vid] = Vendor(vid, v.get("name") or vid, kind, v.get("parent"), v.get("country"),
                                        tuple(v.get("aliases") or ()), oem, "", v.get("risk"), cite, conf,
-                                       str(v.get("note") or ""), tuple(v.get("members") or ()))
+                                       str(v.get("note") or ""), tuple(v.get("members") or ()), owned)
             for pat in v.get("registrants") or ():
                 excl = v.get("not_registrants")
                 try:
@@ -235,7 +237,11 @@ class Database:
                     raise FingerprintError(f"{path.name}: vendor {vid}: parent cycle")
                 seen.add(top.id)
             self.vendors[vid] = Vendor(v.id, v.name, v.kind, v.parent, v.country or top.country, v.aliases, v.oem,
-                                       top.id, v.risk, v.cite, v.confidence, v.note, v.members)
+                                       top.id, v.risk, v.cite, v.confidence, v.note, v.members, v.owned_by)
+            for o in v.owned_by:
+                if o["owner"] not in self.vendors or o["owner"] == vid:
+                    raise FingerprintError(f"{path.name}: vendor {vid}: owner {o['owner']!r} "
+                                           f"{'is the vendor itself' if o['owner'] == vid else 'unknown'}")
             for o in v.oem:
                 maker = self.vendors.get(o["maker"])
                 if maker is None:
@@ -265,6 +271,7 @@ class Database:
             for vid in spec.get("covers") or {}:
                 if vid not in self.vendors:
                     raise FingerprintError(f"{path.name}: list {lid} covers unknown vendor {vid!r}")
+            check_list_basis(f"{path.name}: list {lid}", spec)
             self.lists[lid] = spec
 
     def _load_policies(self, path: Path) -> None:
@@ -274,6 +281,8 @@ class Database:
             for lid in spec.get("lists") or ():
                 if lid not in self.lists:
                     raise FingerprintError(f"{path.name}: policy {pid} names unknown list {lid!r}")
+            if spec.get("owners") not in (None, True, False):
+                raise FingerprintError(f"{path.name}: policy {pid}: owners must be true or false")
             self._policies[pid] = spec
         if self.default_policy not in self._policies:
             raise FingerprintError(f"{path.name}: default policy {self.default_policy!r} is not defined")
@@ -490,6 +499,77 @@ def _oem_entry(where: str, vid: str, i: int, o: Any) -> dict[str, Any]:
     return {"maker": o["maker"], "relation": relation, "confidence": o["confidence"],
             "era": str(o.get("era") or ""), "product_lines": list(lines), "cite": list(cite),
             "note": str(o.get("note") or "")}
+
+
+_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_OWNER_KEYS = frozenset(("owner", "from", "to", "era", "cite", "note"))
+LIST_BASES = ("law", "policy", "due_diligence")
+EVIDENCE_KINDS = ("sanction", "government report", "trade reporting")
+
+
+def _owner_entry(where: str, vid: str, i: int, o: Any) -> dict[str, Any]:
+    """Check one `owned_by` entry of a vendor: an owner, its era (from, to: YYYY[-MM[-DD]]) and a cite."""
+    at = f"{where}: vendor {vid}: owned_by entry {i + 1}"
+    if not isinstance(o, dict):
+        raise FingerprintError(f"{at}: must be a mapping with owner, from, era, cite")
+    unknown = set(o) - _OWNER_KEYS
+    if unknown:
+        raise FingerprintError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                               f"(allowed: {', '.join(sorted(_OWNER_KEYS))})")
+    if not isinstance(o.get("owner"), str) or not o["owner"]:
+        raise FingerprintError(f"{at}: no owner")
+    for key in ("from", "to"):
+        val = o.get(key)
+        if val is not None and not (isinstance(val, str) and _DATE.match(val)):
+            raise FingerprintError(f"{at}: {key} must be a date as YYYY, YYYY-MM or YYYY-MM-DD in quotes, not {val!r}")
+    if not o.get("from"):
+        raise FingerprintError(f"{at}: no from (when the ownership began)")
+    if o.get("to") and str(o["to"]) < str(o["from"]):
+        raise FingerprintError(f"{at}: to {o['to']} is before from {o['from']}")
+    cite = _cites(o.get("cite"))
+    if not cite:
+        raise FingerprintError(f"{at}: no cite (every ownership names its source)")
+    return {"owner": o["owner"], "from": str(o["from"]), "to": str(o["to"]) if o.get("to") else None,
+            "era": str(o.get("era") or ""), "cite": list(cite), "note": str(o.get("note") or "")}
+
+
+def list_basis(spec: dict[str, Any]) -> str:
+    """What a flag from a list is: law, policy (a government's, not law) or due_diligence (a buyer's own)."""
+    basis = spec.get("basis")
+    if basis in LIST_BASES:
+        return str(basis)
+    return "law" if spec.get("legal") is True else "policy"
+
+
+def check_list_basis(at: str, spec: dict[str, Any]) -> None:
+    """A list's basis is one of LIST_BASES; a due-diligence list gives each covered vendor its evidence
+    (kind, date, what, cite)."""
+    basis = spec.get("basis")
+    if basis is not None and basis not in LIST_BASES:
+        raise FingerprintError(f"{at}: basis {basis!r} is not one of {', '.join(LIST_BASES)}")
+    if basis == "due_diligence" and spec.get("legal"):
+        raise FingerprintError(f"{at}: a due-diligence list is not law (legal: true)")
+    version = spec.get("version")
+    if version is not None and not (isinstance(version, str) and _DATE.match(version)):
+        raise FingerprintError(f"{at}: version must be a date as YYYY-MM-DD in quotes, not {version!r}")
+    if basis != "due_diligence":
+        return
+    for vid, entry in (spec.get("covers") or {}).items():
+        ev = (entry or {}).get("evidence") if isinstance(entry, dict) else None
+        if not isinstance(ev, list) or not ev:
+            raise FingerprintError(f"{at}: {vid}: a due-diligence entry needs its evidence (kind, date, what, cite)")
+        for j, e in enumerate(ev):
+            where = f"{at}: {vid}: evidence {j + 1}"
+            if not isinstance(e, dict):
+                raise FingerprintError(f"{where}: must be a mapping")
+            if e.get("kind") not in EVIDENCE_KINDS:
+                raise FingerprintError(f"{where}: kind {e.get('kind')!r} is not one of {', '.join(EVIDENCE_KINDS)}")
+            if not (isinstance(e.get("date"), str) and _DATE.match(e["date"])):
+                raise FingerprintError(f"{where}: date must be YYYY, YYYY-MM or YYYY-MM-DD in quotes")
+            if not _cites(e.get("cite")):
+                raise FingerprintError(f"{where}: no cite")
+            if not isinstance(e.get("what"), str) or not e["what"].strip():
+                raise FingerprintError(f"{where}: no what (what the source says)")
 
 
 def eui64_to_mac(text: str) -> str | None:

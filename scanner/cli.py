@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        if getattr(args, "policy_file", None):  # your own lists and policies, before any command uses them
+            from fingerprints.policyfile import install
+
+            install(args.policy_file)
         return int(args.func(args) or 0)
     except CamsweepError as exc:
         print(f"camsweep: error: {exc}", file=sys.stderr)

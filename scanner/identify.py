@@ -26,7 +26,15 @@ from typing import Any
 
 from fingerprints.db import STRENGTHS, Database, RuleMatch, display_registrant, load_database, norm_name
 from fingerprints.fields import record_fields
-from fingerprints.policy import label_makers, policy_lists, restricted_under
+from fingerprints.policy import (
+    brand_covered,
+    former_owners,
+    label_makers,
+    owner_links,
+    policy_covers_brands,
+    policy_lists,
+    restricted_under,
+)
 from scanner.evidence import (
     EvidenceError,
     EvidenceHit,
@@ -152,6 +160,8 @@ class Identifier:
         self.db = db or load_database()
         self.policy_name = policy or self.db.default_policy
         self.policy_lists = policy_lists(self.db, self.policy_name)  # FingerprintError for an unknown name
+        # can the label a device is sold under flag it (a policy covering owners, or naming labels)?
+        self._by_brand = policy_covers_brands(self.db, self.policy_name)
         self._index = self.db.index
         self._vendors = self.db.vendors
         self._serial_rules = self.db.index.get("@serial", [])
@@ -488,12 +498,15 @@ class Identifier:
 
         # brand: the label the device presents; an OEM or subsidiary label beats the maker's own name
         brand: str | None = None
+        brand_vid: str | None = None
+        brand_w = 0.0
         brands = acc.brands
         if brands and not (manufacturer or not ranked):
             brands = [b for b in brands if b[0] >= 2]
         if brands:  # without an established maker only an OEM or subsidiary label is trusted
             best = max(brands, key=_brand_key) if len(brands) > 1 else brands[0]
             brand = best[2]
+            brand_vid, brand_w = best[3], best[1]
             if best[3] and maker_id:
                 bv = vendors[best[3]]
                 if bv.kind == "oem_brand" and bv.group != maker_id:
@@ -550,6 +563,9 @@ class Identifier:
                     break
         if review is None and maker_id is None:
             review = self._label_review(acc, brand)
+        if self._by_brand:
+            restricted, lists, review = self._owned_or_label(acc, maker_id, brand_vid, brand_w, restricted, lists,
+                                                             review)
 
         component_risk = tuple(acc.components)
         if component_risk and "hisilicon_soc" in component_risk and not (
@@ -571,6 +587,51 @@ class Identifier:
         # serial, component_risk, notes, review
         return Identification(rec.id, manufacturer, brand, model, firmware, device_type, restricted, lists,
                               min(confidence, 0.99), evidence, serial, component_risk, tuple(notes), review)
+
+    def _owned_or_label(self, acc: _Acc, maker_id: str | None, brand_vid: str | None, brand_w: float,
+                        restricted: bool | None, lists: tuple[str, ...], review: dict[str, str] | None
+                        ) -> tuple[bool | None, tuple[str, ...], dict[str, str] | None]:
+        """Under a policy that covers owners (or names labels): the maker's current owner, or the label the
+        device is sold under (whoever made it) and that label's current owner. Ownership is never read as
+        manufacture: the evidence says "owned by". A label known only from weak evidence gives "needs
+        review", never a flag."""
+        vendors = self._vendors
+        db, policy = self.db, self.policy_name
+        notes = acc.notes
+        for link in owner_links(db, policy, maker_id) if maker_id else ():
+            self._owner_hit(acc, link, "manufacturer", "strong")
+        for vid in dict.fromkeys(x for x in (maker_id, brand_vid) if x):  # history: shown, never enforced
+            for link in former_owners(db, policy, vid):
+                notes.append(f"formerly owned by {vendors[link.owner].name} ({link.era or link.since}; on "
+                             f"{', '.join(link.lists)}): a past owner, not a flag")
+        if not brand_vid or brand_vid == maker_id or vendors[brand_vid].group == maker_id:
+            return restricted, lists, review
+        covered, blists, links = brand_covered(db, policy, brand_vid)
+        if not covered:
+            return restricted, lists, review
+        bname = vendors[brand_vid].name
+        why = "; ".join(f"{vendors[x.subject].name} owned by {vendors[x.owner].name}"
+                        + (f" ({x.era})" if x.era else "") for x in links) or f"the {bname} label is on the policy's lists"
+        if brand_w >= STRENGTHS["medium"]:
+            strength = next((k for k, w in STRENGTHS.items() if w <= brand_w), "medium")
+            for link in links:
+                self._owner_hit(acc, link, "brand", strength)
+            notes.append(f"sold under the {bname} label: {why}; flagged whoever made it")
+            if restricted is not True and review is not None:
+                notes.append(f"also: {review['reason']}")
+            lists = tuple(dict.fromkeys((*lists, *blists)))
+            return True, lists, None
+        if restricted is not True and review is None:
+            review = {"maker": vendors[links[0].owner].name if links else bname, "reason":
+                      f"{bname} label named by weak evidence only; {why}"}
+        return restricted, lists, review
+
+    def _owner_hit(self, acc: _Acc, link: Any, field: str, strength: str) -> None:
+        subj, owner = self._vendors[link.subject].name, self._vendors[link.owner].name
+        since = f" ({link.era})" if link.era else (f" since {link.since}" if link.since else "")
+        acc.hits.append(EvidenceHit(f"owner/{link.owner}", field, f"{subj} owned by {owner}", strength,
+                                    (f"ownership, not manufacture: {subj} owned by {owner}{since}; on "
+                                     f"{', '.join(link.lists)}; {'; '.join(link.cite[:2])}")[:400]))
 
     def _label_review(self, acc: _Acc, brand: str | None) -> dict[str, str] | None:
         """No maker established: an OEM label (or a chip arm's MAC block) that points at a restricted maker."""

@@ -754,7 +754,14 @@ def make_plan(store: Any, *, policy: str = DEFAULT_POLICY, catalog: Catalog | No
               devices: Sequence[Mapping[str, Any]] | None = None) -> Plan:
     """The plan for a store's devices (each device's latest identification), with totals."""
     catalog = catalog or load_catalog()
-    devs = devices if devices is not None else store.devices()
+    if devices is not None:
+        devs = devices
+    else:  # each row as the policy sees it (a row identified under another policy is re-evaluated)
+        from scanner.policyview import apply_policy
+
+        devs = store.devices()
+        rule = catalog.policies.get(policy)
+        apply_policy(devs, rule.restrict_as if rule else policy)
     items = build_plan(devs, store.plans(), catalog, policy)
     return Plan(items=tuple(items), totals=compute_totals(items), policy=policy, currency=catalog.currency,
                 catalog_version=catalog.version)

@@ -141,6 +141,10 @@ class CamsweepApp(App[None]):
                 self.call_from_thread(self._loaded, first, plan, False, None, painted)
                 painted.wait(2.0)  # let the first screen draw before the rest competes for the GIL
             devices = self.store.devices()
+            if self.policy_arg:  # --policy: restriction re-evaluated under it (stored rows: the scan's own)
+                from scanner.policyview import apply_policy
+
+                apply_policy(devices, self.policy)
             plan = planlib.make_plan(self.store, policy=self.policy, catalog=self.catalog, devices=devices)
         except Exception as exc:  # a damaged store: a message, not a traceback
             self.call_from_thread(self.notify, f"cannot read the store: {exc}", severity="error", timeout=30)
@@ -287,6 +291,12 @@ class CamsweepApp(App[None]):
         note = self.store.note(Store.note_key(d.get("mac"), device_id))
         it = self.items.get(device_id)
         reasons = it.reasons if it else planlib.score_priority(d).reasons
+        try:  # why it is flagged under the policy: law, government policy or due diligence, with citations
+            from scanner.policyview import annotate
+
+            annotate([d], self.policy)
+        except Exception as exc:
+            self.log(f"camsweep: why-flagged reasons unavailable: {exc}")
         self.push_screen(DeviceScreen(d, history, note, reasons, it,
                                       self.catalog.currency if self.catalog else "USD"))
 

@@ -221,6 +221,14 @@ class DeviceScreen(Screen[None]):
         t.append(f"{(d.get('confidence') or 0):.2f}")
         t.append("  Firmware ", "dim")
         t.append(clean(d.get("firmware") or "-", 60))
+        for f in d.get("flags") or ():  # why flagged: law, government policy or due diligence, and its sources
+            t.append("\nWhy ", "dim")
+            t.append(f" {f.get('basis_text')} ", "bold white on red" if f.get("basis") == "law" else
+                     "bold black on yellow" if f.get("basis") == "policy" else "bold white on magenta")
+            ev = "; ".join(f"{e.get('kind')} {e.get('date')}" for e in f.get("evidence") or ())
+            cite = (f.get("cite") or [""])[0]
+            t.append(clean(f" {f.get('list')}: {f.get('why')}" + (f" ({ev})" if ev else "") + (f" - {cite}" if cite
+                                                                                                 else ""), 400))
         t.append("\nSite ", "dim")
         from scanner.plan import site_of
 

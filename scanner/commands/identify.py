@@ -12,6 +12,7 @@ import io
 import json
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from scanner.errors import CamsweepError
 from scanner.evidence import EvidenceError, EvidenceHit, Identification
@@ -27,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="output format (default: jsonl)")
     p.add_argument("--policy", default=None,
                    help="policy profile that decides 'restricted' (default: ndaa889; see fingerprints/policies.yaml)")
+    p.add_argument("--policy-file", metavar="FILE",
+                   help="your own lists and policies (YAML; see README); --policy names one")
     p.add_argument("--from", dest="input_format", choices=("jsonl", "nmap-xml", "pcap"), default="jsonl",
                    help="what PATH holds: evidence records (jsonl, the default), an nmap -oX file (nmap-xml) or a "
                    "pcap/pcapng capture (pcap); the last two are turned into evidence records first")
@@ -193,15 +196,24 @@ def run(args: argparse.Namespace) -> int:
             results.append(ident)
     if args.format == "table":
         legal = {lid for lid, spec in identifier.db.lists.items() if spec.get("legal")}
-        render_table(results, identifier.policy_name, legal)
+        render_table(results, identifier.policy_name, legal, _bases(identifier))
     out.flush()
     if bad:
         print(f"camsweep: {bad} line(s) could not be read", file=sys.stderr)
     return 2 if bad else 0
 
 
-def render_table(results: list[Identification], policy: str, legal: set[str]) -> None:
-    """A rich table; the lists column shows the statutory lists (the JSONL output has them all)."""
+def _bases(identifier: Any) -> dict[str, str]:
+    """The enforced lists of the identifier's policy -> law | policy | due_diligence."""
+    from fingerprints.db import list_basis
+
+    return {lid: list_basis(identifier.db.lists[lid]) for lid in identifier.policy_lists}
+
+
+def render_table(results: list[Identification], policy: str, legal: set[str],
+                 bases: dict[str, str] | None = None) -> None:
+    """A rich table; the lists column shows the statutory lists (the JSONL output has them all). A restricted
+    device says whether the policy's flag is law, government policy or due diligence."""
     from rich.console import Console
     from rich.table import Table
 
@@ -210,6 +222,10 @@ def render_table(results: list[Identification], policy: str, legal: set[str]) ->
         table.add_column(col, overflow="fold")
     for r in results:
         flag = {True: "[bold red]yes[/]", False: "no", None: "unknown"}[r.restricted]
+        if r.restricted and bases:
+            kinds = {bases[x] for x in r.lists if x in bases}
+            if kinds:
+                flag += " (" + ("law" if "law" in kinds else "policy" if "policy" in kinds else "due diligence") + ")"
         if r.review:  # the suspected maker, unless it is the (restricted) maker shown
             flag = ("[bold red]yes[/], " if r.restricted else "") + "[yellow]needs review[/]" + (
                 "" if r.restricted else f" [yellow]({_esc(r.review.get('maker', ''))}?)[/]")

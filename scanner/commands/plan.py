@@ -22,6 +22,8 @@ def register(sub: Any) -> None:
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--db", metavar="PATH", help="the store (default: $CAMSWEEP_DB or the user data dir)")
         sp.add_argument("--policy", help="policy profile (default: the latest scan's, else ndaa889)")
+        sp.add_argument("--policy-file", metavar="FILE",
+                   help="your own lists and policies (YAML; see README); --policy names one")
         sp.add_argument("--catalog", metavar="PATH", help="a replacement catalog YAML overriding the shipped one")
 
     ex = psub.add_parser("export", help="write the plan as CSV or JSON")

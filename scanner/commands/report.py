@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="report format (default: from the -o file's extension, else html)")
     p.add_argument("-o", "--output", default="-", metavar="FILE", help="file to write (default: stdout)")
     p.add_argument("--policy", help="evaluate restriction under this policy instead of the scan's own")
+    p.add_argument("--policy-file", metavar="FILE",
+                   help="your own lists and policies (YAML; see README); --policy names one")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
                    help="exit 1 when the scan has: restricted, review (needs review), relabel, unknown, "
                    "component-risk, new or changed devices, exploited (known-exploited firmware) (new/changed: against the previous scan of the same "

@@ -89,6 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--db", default=None, metavar="PATH", help="the store (default: in your user data dir)")
     s.add_argument("--site", default=None, help="a site name recorded with the scan")
     s.add_argument("--policy", default="ndaa889", help="restriction policy (default ndaa889)")
+    s.add_argument("--policy-file", metavar="FILE",
+                   help="your own lists and policies (YAML; see README); --policy names one")
     s.add_argument("--resume", action="store_true", help="carry on with the last incomplete scan")
     s.add_argument("--format", choices=FORMATS, default="table", help="output on stdout (default table)")
     s.add_argument("--evidence-out", default=None, metavar="FILE",

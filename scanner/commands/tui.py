@@ -15,6 +15,8 @@ def register(sub: Any) -> None:
                        "replacements and start scans. Press ? inside for the keys.")
     p.add_argument("--db", metavar="PATH", help="the store (default: $CAMSWEEP_DB or the user data dir)")
     p.add_argument("--policy", help="policy profile for plan suggestions (default: the latest scan's)")
+    p.add_argument("--policy-file", metavar="FILE",
+                   help="your own lists and policies (YAML; see README); --policy names one")
     p.add_argument("--catalog", metavar="PATH", help="a replacement catalog YAML overriding the shipped one")
     p.set_defaults(func=cmd_tui)
 

@@ -18,7 +18,7 @@ COLUMNS = (
     "firmware", "device_type", "restricted", "lists", "confidence", "component_risk", "parent_ip", "channel",
     "evidence_rules", "plan_status", "plan_priority", "plan_tier", "replacement_class", "suggested_maker",
     "suggested_model", "cost_hardware", "cost_labour", "cost_licence", "cost_total", "note",
-    "review_maker", "review_reason", "exploited",
+    "review_maker", "review_reason", "exploited", "flag_basis", "flag_why",
 )
 _NUMERIC = frozenset(("scan_id", "device_id", "confidence", "plan_priority", "cost_hardware", "cost_labour",
                       "cost_licence", "cost_total"))
@@ -50,6 +50,10 @@ def build_csv_rows(model: dict[str, Any]) -> list[dict[str, str]]:
             "cost_licence": p.get("cost_licence"), "cost_total": p.get("cost_total"), "note": d.get("note"),
             "review_maker": (d.get("review") or {}).get("maker"), "review_reason": (d.get("review") or {}).get("reason"),
             "exploited": ";".join(h["cve"] for h in d.get("exploited") or []),
+            # why flagged under the report's policy: law | policy | due_diligence, and the reasons with sources
+            "flag_basis": ";".join(dict.fromkeys(f.get("basis", "") for f in d.get("flags") or ())),
+            "flag_why": "; ".join(f"{f.get('list')}: {f.get('why')} [{', '.join((f.get('cite') or [])[:2])}]"
+                                  for f in d.get("flags") or ()),
         }
         rows.append({k: ("" if raw[k] is None else str(raw[k]) if k in _NUMERIC else spreadsheet_cell(raw[k]))
                      for k in COLUMNS})

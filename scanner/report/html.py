@@ -65,6 +65,10 @@ dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; 
 dl.meta dt { color: var(--grey); } dl.meta dd { margin: 0; }
 .muted { color: var(--grey); }
 .totals td { font-weight: 700; border-top: 2px solid #9ca3af; }
+.basis { border: 1px solid var(--line); border-left: 4px solid var(--red); border-radius: 6px; padding: 8px 12px;
+         margin: 12px 0; }
+.basis.policy { border-left-color: var(--amber); } .basis.due_diligence { border-left-color: #7c3aed; }
+td.small { font-size: 11.5px; }
 footer { margin-top: 32px; color: var(--grey); font-size: 12px; }
 @page { size: A4; margin: 14mm 12mm; }
 @media print {
@@ -232,7 +236,13 @@ def _summary(model: dict[str, Any]) -> str:
     restricted_makers = [m for m in s["by_maker"] if m["restricted"]]
     if s["restricted"]:
         makers = ", ".join(f'{html_text(m["maker"])} ({m["restricted"]})' for m in restricted_makers)
-        out.append(f'<p>{s["restricted"]} of {_n(s["devices"], "device")} are made by restricted makers: {makers}.')
+        owned = sum(1 for d in model["devices"] if d["restricted"] is True and d.get("flags")
+                    and all(f.get("via") != "made_by" for f in d["flags"]))
+        if owned:
+            out.append(f'<p>{s["restricted"]} of {_n(s["devices"], "device")} are restricted under the policy; by real '
+                       f'maker: {makers}. {owned} of them through who owns their brand or maker, not who made them.')
+        else:
+            out.append(f'<p>{s["restricted"]} of {_n(s["devices"], "device")} are made by restricted makers: {makers}.')
         if s["relabels"]:
             out.append(f' Relabels unmasked (sold under another brand\'s name): {s["relabels"]}.')
         out.append("</p>")
@@ -265,6 +275,8 @@ def _summary(model: dict[str, Any]) -> str:
                    "</thead><tbody>")
         for x in s["by_list"]:
             kind = {True: "statute or regulation", False: "policy"}.get(x.get("legal"), "—")
+            if x.get("basis") == "due_diligence":
+                kind = "due diligence (not law)"
             out.append(f'<tr><td><span class="mono">{_t(x["list"])}</span> · {_t(x["name"])}</td><td>{kind}</td>'
                        f'<td class="num">{x["devices"]}</td></tr>')
         out.append("</tbody></table>")
@@ -365,6 +377,84 @@ def _chains(model: dict[str, Any]) -> str:
         else:
             out.append('<p class="muted">No rule evidence was stored for this device.</p>')
         out.append("</div>")
+    out.append("</section>")
+    return "".join(out)
+
+
+_BASIS_HEAD = {
+    "law": ("Restricted by law", "A statute or regulation covers the maker, or a company that owns it or its label."),
+    "policy": ("Restricted by government policy (not law)", "A government's or agency's policy, not a statute."),
+    "due_diligence": ("Flagged by due diligence (not law)", "No law bars these devices: the policy adds makers "
+                      "whose role is documented on the public record (sanctions, government reports, trade "
+                      "reporting), and the companies that own a brand. Ownership is not manufacture."),
+}
+
+
+def _cites(cites: list[str], limit: int = 4) -> str:
+    return "; ".join(f'<span class="mono val">{html_text(c, 300)}</span>' for c in (cites or [])[:limit])
+
+
+def _policy_lists(pol: dict[str, Any]) -> str:
+    out = [f'<p>Policy <strong>{_t(pol.get("name"))}</strong>'
+           + (f': {_t(pol.get("description"))}' if pol.get("description") else "")
+           + (" Owners are covered as well as makers." if pol.get("owners") else "")
+           + (f' <span class="muted">(from {_t(pol.get("source"))})</span>' if pol.get("source") not in (None, "shipped")
+              else "") + "</p>",
+           '<table class="lists"><thead><tr><th>List</th><th>Basis</th><th>Version</th><th>Citations</th></tr>'
+           "</thead><tbody>"]
+    for x in pol.get("lists") or ():
+        out.append(f'<tr><td><span class="mono">{_t(x["id"])}</span> · {_t(x["name"])}</td>'
+                   f'<td class="nw">{_t(x.get("basis_text"))}</td><td class="nw">{_t(x.get("version"))}</td>'
+                   f'<td>{_cites(x.get("cite") or [], 3)}</td></tr>')
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _why_flagged(model: dict[str, Any]) -> str:
+    """Per flagged device: law, government policy or due diligence, and why, with the citations. A device
+    flagged on several grounds appears under each."""
+    pol = model.get("policy")
+    if not pol:
+        return ""
+    out = ['<section id="why"><h2>Why flagged: law and due diligence</h2>', _policy_lists(pol)]
+    flagged = [d for d in model["devices"] if d["restricted"] is True and d.get("flags")]
+    for basis in ("law", "policy", "due_diligence"):
+        # one row per reason (list, made by / owned by / label, company), with the devices it flags
+        groups: dict[tuple[str, str, str, str], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        for d in flagged:
+            for f in d["flags"]:
+                if f.get("basis") == basis:
+                    key = (f["list"], f.get("via") or "", f.get("vendor") or "", f.get("subject") or "")
+                    groups.setdefault(key, (f, []))[1].append(d)
+        if not groups:
+            continue
+        head, sub = _BASIS_HEAD[basis]
+        n = len({d["device_id"] for _, ds in groups.values() for d in ds})
+        out.append(f'<div class="basis {html_attr(basis)}"><h3>{head} · {_n(n, "device")}</h3>'
+                   f'<p class="muted">{sub}</p><table><thead><tr><th>List</th><th>Why</th><th>Devices</th>'
+                   "<th>Evidence and citations</th></tr></thead><tbody>")
+        for f, ds in groups.values():
+            via = {"owned_by": '<span class="tag rl">owned by</span> ', "label": '<span class="tag rl">label</span> '
+                   }.get(f.get("via") or "", "")
+            devs = ", ".join(f'<a class="mono" href="#dev-{int(d["device_id"])}">{_t(d["ip"])}</a>'
+                             + (f' <span class="muted">({_t(d["brand"])})</span>'
+                                if d.get("brand") and d["brand"] != d.get("manufacturer") else "")
+                             for d in ds[:12])
+            if len(ds) > 12:
+                devs += f' <span class="muted">and {len(ds) - 12} more</span>'
+            ev = "".join(f'<div>{html_text(e.get("kind"))} · {html_text(e.get("date"))}: {html_text(e.get("what"), 400)}'
+                         f'<br>{_cites(e.get("cite") or [], 2)}</div>' for e in f.get("evidence") or ())
+            if not ev:
+                ev = (f'since {html_text(f["since"])}' + (f' · {html_text(f["scope"])}' if f.get("scope") else "")
+                      if f.get("since") else "")
+                ev += ("<br>" if ev else "") + _cites(f.get("cite") or [], 3)
+            elif f.get("via") == "owned_by":
+                ev = f'<div>ownership: {_cites(f.get("cite") or [], 2)}</div>' + ev
+            out.append(f'<tr><td class="mono">{_t(f["list"])}</td><td>{via}{html_text(f["why"], 400)}</td>'
+                       f'<td>{_n(len(ds), "device")}: {devs}</td><td class="small">{ev}</td></tr>')
+        out.append("</tbody></table></div>")
+    if not flagged:
+        out.append("<p>No device is flagged under this policy.</p>")
     out.append("</section>")
     return "".join(out)
 
@@ -525,7 +615,7 @@ def render_html(model: dict[str, Any]) -> str:
         f"<title>{plain_title}</title><style>{_CSS}</style></head><body>",
         f"<header><h1>{title}</h1><p class=\"sub\">Targets {html_text(', '.join(sc['targets']))} · "
         f"{html_text(sc['started_at'])} · policy {html_text(sc['policy'])}</p>{status_note}</header>",
-        _summary(model), _device_table(model), _relabels(model), _reviews(model), _exploited_section(model), _chains(model), _plan(model),
+        _summary(model), _why_flagged(model), _device_table(model), _relabels(model), _reviews(model), _exploited_section(model), _chains(model), _plan(model),
         _unknowns(model),
         _meta(model),
         "<footer>Generated by camsweep. Identification is from network evidence only; a restricted verdict names "

@@ -18,7 +18,7 @@ from scanner import __version__
 from scanner.errors import CamsweepError
 from scanner.store import ScanInfo, Store
 
-SCHEMA_VERSION = "1.2"  # 1.1: review, summary.needs_review, reviews; 1.2: exploited (all additive)
+SCHEMA_VERSION = "1.2"  # 1.1: review, summary.needs_review, reviews; 1.2: exploited, policy, devices[].flags (additive)
 log = logging.getLogger("camsweep.report")
 
 # Short labels of the restriction lists for charts and tables; the fingerprint database gives full names.
@@ -35,6 +35,7 @@ LIST_SHORT = {
     "us_vt": "Vermont",
     "us_la": "Louisiana",
     "us_tx_ptl": "Texas PTL",
+    "xinjiang_surveillance": "Xinjiang surveillance (due diligence)",
 }
 # Observed fields shown for devices whose maker is unknown: what they present, for a manual check.
 OBSERVED_PREFIXES = ("http.headers.server", "http.title", "http.realm", "rtsp.headers.server", "rtsp.realm",
@@ -63,34 +64,31 @@ def _is_relabel(d: dict[str, Any]) -> bool:
 
 
 def _apply_policy(rows: list[dict[str, Any]], policy: str) -> None:
-    """Re-evaluate ``restricted`` under another policy: the real maker stays what the scan established;
-    whether the policy restricts that maker is fingerprints.policy's one decision. A "needs review" row
-    keeps its review only where the new policy restricts the suspected maker; its restriction stays
-    unknown while it does (never "not restricted" over a restricted maker's evidence)."""
+    """Re-evaluate ``restricted`` under another policy (scanner.policyview: fingerprints.policy's one
+    decision applied to stored rows; owners and labels count under a policy that covers them)."""
+    from scanner.policyview import apply_policy
+
     try:
-        db = importlib.import_module("fingerprints").load_database()
-        pol = importlib.import_module("fingerprints.policy")
-        pol.policy_lists(db, policy)  # FingerprintError (a CamsweepError) for an unknown policy
+        apply_policy(rows, policy)
     except CamsweepError:
         raise
     except Exception as exc:
         raise CamsweepError(f"cannot evaluate policy {policy!r}: the fingerprint database is unavailable "
                             f"({exc})") from None
-    for row in rows:
-        review = row.get("review")
-        if review and not pol.restricted_name(db, policy, review.get("maker"))[0]:
-            review = row["review"] = None
-        maker = row.get("manufacturer")
-        if not maker:
-            row["restricted"] = None
-            continue
-        restricted, lists = pol.restricted_name(db, policy, maker)
-        if restricted is None:  # a maker the registry does not know: on no list it knows
-            restricted = False
-        if review and review.get("maker") != maker and not restricted:
-            restricted = None
-        row["restricted"] = restricted
-        row["lists"] = list(lists)
+
+
+def _policy_section(rows: list[dict[str, Any]], policy: str) -> dict[str, Any] | None:
+    """The policy (name, description, owners, each list's basis, version date and citations), and per
+    restricted row its ``flags``: law or due diligence, and why. None when the database cannot say."""
+    try:
+        from scanner.policyview import annotate, policy_summary
+
+        annotate(rows, policy)
+        return policy_summary(policy)
+    except Exception as exc:  # the report still renders; the reasons are missing, and the log says why
+        log.warning("why-flagged reasons left out: %s (a scan made under a --policy-file policy needs the same "
+                    "--policy-file for its report)", exc)
+        return None
 
 
 def _list_info() -> dict[str, dict[str, Any]]:
@@ -107,7 +105,8 @@ def _list_info() -> dict[str, dict[str, Any]]:
                 get = val.get if isinstance(val, dict) else (lambda k, v=val: getattr(v, k, None))
                 name, legal = get("name"), get("legal")
                 out[str(key)] = {"name": name if isinstance(name, str) and name else str(key),
-                                 "legal": legal if isinstance(legal, bool) else None}
+                                 "legal": legal if isinstance(legal, bool) else None,
+                                 "basis": get("basis") if isinstance(get("basis"), str) else None}
     except Exception as exc:  # the database is someone else's part: fall back, say so in the log
         log.debug("list names from the fingerprint database unavailable: %s", exc)
     return out
@@ -241,6 +240,7 @@ def _device_entry(d: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[s
         "note": d.get("note") or None,
         "review": dict(d["review"]) if d.get("review") else None,
         "exploited": _exploited(d),
+        "flags": list(d.get("flags") or []),
         "evidence": [
             {"rule": str(e.get("rule", "")), "field": str(e.get("field", "")), "value": str(e.get("value", "")),
              "strength": str(e.get("strength", "")), **({"note": str(e["note"])} if e.get("note") else {})}
@@ -275,6 +275,7 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
     rows = store.devices(scan_id=scan_id)
     if policy != info.policy:
         _apply_policy(rows, policy)
+    policy_info = _policy_section(rows, policy)
     by_id = {d["device_id"]: d for d in rows}
     devices = [_device_entry(d, by_id) for d in rows]
     devices.sort(key=lambda d: (d["restricted"] is not True, d["review"] is None, d["restricted"] is not None,
@@ -304,7 +305,8 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
                      for m, n in sorted(makers.items(), key=lambda kv: (-makers_restricted.get(kv[0], 0),
                                                                           -kv[1], kv[0]))],
         "by_list": [{"list": k, "name": info_by_list.get(k, {}).get("name") or LIST_SHORT.get(k, k),
-                     "short": LIST_SHORT.get(k, k), "legal": info_by_list.get(k, {}).get("legal"), "devices": n}
+                     "short": LIST_SHORT.get(k, k), "legal": info_by_list.get(k, {}).get("legal"),
+                     "basis": info_by_list.get(k, {}).get("basis"), "devices": n}
                     for k, n in sorted(lists.items(), key=lambda kv: (
                         -kv[1], kv[0] != policy, info_by_list.get(kv[0], {}).get("legal") is not True, kv[0]))],
         "by_device_type": [{"device_type": t, "devices": n} for t, n in sorted(
@@ -315,6 +317,7 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "generator": {"name": "camsweep", "version": __version__},
         "scan": _scan_meta(info, policy),
+        "policy": policy_info,
         "summary": summary,
         "relabels": [{"device_id": d["device_id"], "ip": d["ip"], "brand": d["brand"],
                       "manufacturer": d["manufacturer"], "model": d["model"]} for d in devices if d["relabel"]],
