@@ -175,10 +175,11 @@ def build_events(store: Any, scan_id: int) -> list[Event]:
     kind, the report's device order."""
     from scanner.diff import build_scan_diff
     from scanner.report import previous_scan_id
-    from scanner.report.model import report_device
+    from scanner.report.model import annotate_policy, report_device
 
     info = store.scan(scan_id)
     rows = store.devices(scan_id=scan_id)
+    annotate_policy(rows, info.policy)  # each restricted device's flags, as in the JSON report
     by_id = {d["device_id"]: d for d in rows}
     scan = {"id": info.id, "site": info.site, "policy": info.policy, "status": info.status,
             "started_at": info.started_at, "finished_at": info.finished_at}

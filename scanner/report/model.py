@@ -91,6 +91,11 @@ def _policy_section(rows: list[dict[str, Any]], policy: str) -> dict[str, Any] |
         return None
 
 
+def annotate_policy(rows: list[dict[str, Any]], policy: str) -> dict[str, Any] | None:
+    """Give each restricted row its ``flags`` as a report shows them (scanner.notify sends the same)."""
+    return _policy_section(rows, policy)
+
+
 def _list_info() -> dict[str, dict[str, Any]]:
     """List id -> {"name", "legal"} from the fingerprint database (empty when it cannot be read)."""
     out: dict[str, dict[str, Any]] = {}
