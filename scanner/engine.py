@@ -100,7 +100,9 @@ class ScanOptions:
     liveness_timeout: float = 1.0
     arp: bool = True
     icmp: bool = True  # ICMP echo for routed targets (needs raw sockets: root or CAP_NET_RAW)
-    multicast: bool = True
+    # multicast discovery: None = only on a segment the targets cover whole (scanner.scope), True = on every
+    # attached segment (--multicast), False = never (--no-multicast)
+    multicast: bool | None = None
     assume_up: bool = False  # -Pn: probe every target, discovered or not
     passive: float = 0.0  # seconds of passive listening
     pcap: str | None = None
@@ -735,7 +737,10 @@ class _Scan:
             self.host_probes = {k: v for k, v in self.host_probes.items() if k in options.probes}
         if options.pcap:
             self.host_probes = {}  # a capture is read instead of the wire
-        wanted = [n for n in DISCOVERY_PROBES if (options.arp if n == "arp" else options.multicast)]
+        self.attached_nets = [r.network for r in self.routes if r.interface in self.interfaces
+                              and r.gateway is None and r.network.prefixlen > 0]
+        self.multicast_ifaces = self._multicast_interfaces()
+        wanted = [n for n in DISCOVERY_PROBES if (options.arp if n == "arp" else bool(self.multicast_ifaces))]
         self.discoverers = dict(options.discoverers) if options.discoverers is not None else \
             load_discoverers(wanted)  # only the modules this scan uses are imported
         self.pool: WorkerPool | None = None
@@ -745,17 +750,31 @@ class _Scan:
         self.devices = 0
         # one writer thread: a slow commit (a busy disk) must not stall every probe on the event loop
         self.writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="camsweep-store")
-        self.arp_swept: list[ipaddress.IPv4Network] = []
+        self.arp_swept: set[str] = set()  # addresses an ARP sweep asked
         self._warned_unroutable = False
         self.multicast_ran: set[str] = set()  # discovery protocols that ran on the attached segments
-        self.attached_nets = [r.network for r in self.routes if r.interface in self.interfaces
-                              and r.gateway is None and r.network.prefixlen > 0]
         # hosts identified and stored while discovery still ran (see streaming())
         self.streamed: set[str] = set()
         self.stream_tasks: set[asyncio.Task] = set()
         self.stream_errors: list[BaseException] = []
 
     # -- helpers ----------------------------------------------------------------------------
+    def _multicast_interfaces(self) -> list[str]:
+        """Interfaces multicast questions may be asked on: see ScanOptions.multicast and scanner.scope."""
+        from scanner.scope import covers_segment
+
+        if self.o.multicast is False:
+            return []
+        if self.o.multicast:
+            return list(self.interfaces)
+        out = []
+        for iface in self.interfaces:
+            nets = [r.network for r in self.routes if r.interface == iface and r.gateway is None
+                    and r.network.prefixlen > 0]
+            if nets and all(covers_segment(self.targets, n, self.own) for n in nets):
+                out.append(iface)
+        return out
+
     def emit(self, kind: str, data: Any = None) -> None:
         if self.on_event is not None:
             with contextlib.suppress(Exception):
@@ -817,8 +836,8 @@ class _Scan:
             for name, fn in self.discoverers.items():
                 if name == "arp" and not self.o.arp:
                     continue
-                if name != "arp" and not self.o.multicast:
-                    continue
+                if name != "arp" and iface not in self.multicast_ifaces:
+                    continue  # the targets do not cover this segment, and --multicast was not given
                 jobs.append(self._run_discoverer(name, fn, iface))
         if self.o.passive > 0 or self.o.pcap:
             jobs.append(self._passive())
@@ -860,32 +879,23 @@ class _Scan:
             if isinstance(frag, Mapping) and isinstance(frag.get("ip"), str):
                 self.add_host(frag["ip"], frag)
 
-    def arp_chunks(self, iface: str) -> list[ipaddress.IPv4Network]:
-        """The parts of the targets on ``iface``'s segments, as blocks of at most ARP_CHUNK addresses."""
+    def arp_chunks(self, iface: str) -> list[list[str]]:
+        """The target addresses on ``iface``'s segments (exclusions out, the scanner's own out), in lists of at
+        most ARP_CHUNK: only targets are asked, never the rest of their network (scanner.scope)."""
+        from scanner.scope import segment_addresses
+
         nets = [r.network for r in self.routes if r.interface == iface and r.gateway is None
                 and r.network.prefixlen > 0]
-        if not nets and self.o.interface == iface:
-            nets = [n for n in self.targets.networks() if n.version == 4]  # type: ignore[misc]
-        out: list[ipaddress.IPv4Network] = []
-        for t in self.targets.networks():
-            if t.version != 4:
-                continue
-            for n in nets:
-                part = t if t.subnet_of(n) else n if n.subnet_of(t) else None  # type: ignore[arg-type]
-                if part is None:
-                    continue
-                pieces = [part] if part.num_addresses <= ARP_CHUNK else \
-                    part.subnets(new_prefix=32 - (ARP_CHUNK.bit_length() - 1))
-                for p in pieces:
-                    if p not in out:
-                        out.append(p)
-        return out
+        addrs = segment_addresses(self.targets, nets, everywhere=not nets and self.o.interface == iface,
+                                  skip=self.own | self.arp_swept)
+        return [addrs[i:i + ARP_CHUNK] for i in range(0, len(addrs), ARP_CHUNK)]
 
     def streaming(self) -> bool:
         """Whether an ARP answer is all the evidence a host will get (a discovery-only scan with no other
         source): such hosts are identified and stored while the sweep asks the silent addresses again,
         instead of after it (a /24 -sn scan: ~0.25 s of its ~1.6 s, measured in the lab)."""
-        return (not self.host_probes and set(self.discoverers) <= {"arp"} and self.o.passive <= 0
+        return (not self.host_probes and (set(self.discoverers) <= {"arp"} or not self.multicast_ifaces)
+                and self.o.passive <= 0
                 and not self.o.pcap and not self.o.assume_up)
 
     def _stream_answers(self, frags: list[dict]) -> None:
@@ -921,19 +931,20 @@ class _Scan:
         if self.streaming() and "on_answers" in inspect.signature(fn).parameters:
             kw["on_answers"] = self._stream_answers
 
-        async def sweep(net: ipaddress.IPv4Network) -> None:
+        async def sweep(addrs: list[str]) -> None:
             async with sem:
                 if self.o.rate > 0:
-                    for _ in range(net.num_addresses - 1):  # the module takes the last token itself
+                    for _ in range(len(addrs) - 1):  # the module takes the last token itself
                         await self.limiter.acquire()
                 try:
-                    frags = await asyncio.wait_for(fn(ctx, network=str(net), **kw), self.o.discovery_wait + 30)
+                    frags = await asyncio.wait_for(fn(ctx, addresses=addrs, **kw), self.o.discovery_wait + 30)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    self.emit("warning", f"ARP sweep of {net} on {iface} failed: {type(exc).__name__}")
+                    self.emit("warning", f"ARP sweep of {len(addrs)} addresses on {iface} failed: "
+                                         f"{type(exc).__name__}")
                     return
-                self.arp_swept.append(net)  # its silent addresses are not there: no TCP liveness for them
+                self.arp_swept.update(addrs)  # the silent ones are not there: no TCP liveness for them
                 self._add_fragments(frags)
 
         await asyncio.gather(*(sweep(n) for n in chunks))
@@ -986,7 +997,7 @@ class _Scan:
         for ip in self.targets:
             if ip in self.skip:
                 continue
-            if swept and any(ipaddress.ip_address(ip) in n for n in swept):
+            if ip in swept:
                 continue
             if not self.reachable(ip):
                 unroutable += 1
