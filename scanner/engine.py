@@ -1116,15 +1116,32 @@ class _Scan:
         await self.ready()
         parent, children = split_channels(rec)
         ident = self._identify(parent)
-        dev_id = await self.write(parent, ident)
+        kids = []
+        for child in children:
+            chan = next((d.fields.get("channel") for d in child.discovery if d.protocol == NVR_CHANNEL), None)
+            kids.append((child, self._identify(child), chan))
+        if not kids:
+            dev_id, kid_ids = await self.write(parent, ident), []
+        else:  # a recorder and its channels in one transaction: a kill between them leaves neither (resume)
+            loop = asyncio.get_running_loop()
+            call = functools.partial(self._write_recorder, parent, ident, kids)
+            dev_id, kid_ids = await asyncio.shield(loop.run_in_executor(self.writer, call))
         self.devices += 1
         self.emit("device_identified", _row(dev_id, parent, ident))
-        for child in children:
-            cident = self._identify(child)
-            chan = next((d.fields.get("channel") for d in child.discovery if d.protocol == NVR_CHANNEL), None)
-            cid = await self.write(child, cident, parent_id=dev_id, channel=chan)
+        for (child, cident, chan), cid in zip(kids, kid_ids, strict=True):
             self.devices += 1
             self.emit("device_identified", {**_row(cid, child, cident), "parent_id": dev_id, "channel": chan})
+
+    def _write_recorder(self, parent: EvidenceRecord, ident: Identification,
+                        kids: list[tuple[EvidenceRecord, Identification, str | None]]) -> tuple[int, list[int]]:
+        """In the writer thread: the recorder, then its channel devices, committed together."""
+        tx = getattr(self.store, "transaction", None)
+        with tx() if tx is not None else contextlib.nullcontext():
+            kw = {"policy": self.o.policy, "site": self.o.site}
+            dev_id = self.store.record_device(self.scan_id, parent, ident, **kw)
+            ids = [self.store.record_device(self.scan_id, child, cident, parent_id=dev_id, channel=chan, **kw)
+                   for child, cident, chan in kids]
+        return dev_id, ids
 
     def _identify(self, rec: EvidenceRecord) -> Identification:
         try:
@@ -1288,6 +1305,15 @@ def _resume_plan(store: Store) -> tuple[int, list[str], ScanOptions, set[str]]:
     return last.id, last.targets, opts, store.identified_ips(last.id)
 
 
+def recorders_without_channels(store: Store, scan_id: int) -> set[str]:
+    """Recorders a scan stored with no channel device: with credentials, their work may not be finished
+    (the channel list lost to a deadline under load), so ``--resume`` asks them again."""
+    rows = store.devices(scan_id)
+    parents = {r["parent_id"] for r in rows if r.get("parent_id")}
+    return {r["ip"] for r in rows if not r.get("parent_id") and r.get("ip")
+            and r.get("device_type") in RECORDER_TYPES and r["device_id"] not in parents}
+
+
 FDS_PER_HOST = 16  # sockets one host's probes may hold at once (per_host probes, some with a few connections)
 
 
@@ -1320,6 +1346,8 @@ async def run_scan(targets: list[str] | TargetSet, options: ScanOptions, store: 
         require_identify()  # fails before any scan row is written
     if options.resume:
         scan_id, old_targets, recorded, skip = _resume_plan(store)
+        if options.credentials:
+            skip -= recorders_without_channels(store, scan_id)
         for name in ScanOptions._SEAMS:
             setattr(recorded, name, getattr(options, name))
         options = recorded
