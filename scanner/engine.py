@@ -509,7 +509,7 @@ class ProbeEnv:
         """UDP through the injected transport or the network; a unicast exchange that got no reply is
         tried again ``retries`` times (the probe took a token for the first send; each retry takes its
         own). Multicast goes out only on ``interface``, the one this context was made for."""
-        from scanner.probes.base import udp_exchange
+        from scanner.probes.base import bounded_replies, same_host, udp_exchange
 
         source = interface_addresses(interface)[0] if interface else None
         cap = min(self.o.max_bytes, 65536)
@@ -526,6 +526,9 @@ class ProbeEnv:
                     await limiter.acquire()
                 if o.datagram is not None:
                     replies = list(await o.datagram(payload, dest, wait, multicast))
+                    if not multicast:  # only the host asked answers a unicast question
+                        replies = [r for r in replies if same_host(r[1][0], dest[0])]
+                    replies = bounded_replies(replies, cap)
                 elif multicast:
                     replies = await udp_exchange(payload, dest, wait, interface=interface, source=source,
                                                  max_bytes=cap)
