@@ -66,6 +66,7 @@ DISCOVERY_SWITCH_INTERVAL = 0.0005  # seconds: sys.setswitchinterval while disco
 MULTICAST_COVERS = {"wsd": "wsd", "sadp": "sadp", "dhip": "dhip", "ssdp": "ssdp"}
 DISCOVERY_PROBES = ("arp", "wsd", "ssdp", "mdns", "sadp", "dhip")
 NVR_CHANNEL = "nvr_channel"
+CUT_SHORT_PROTOCOL = "camsweep"  # discovery entries naming probes a deadline cut short (issue 13, item 12)
 RECORDER_TYPES = ("nvr", "dvr")
 
 ProbeFn = Callable[[str, Any], Awaitable[dict]]
@@ -545,11 +546,21 @@ class ProbeEnv:
         return exchange
 
 
+def cut_short_fragment(probes: Iterable[str], by: str) -> dict:
+    """The trace of probes a deadline cut short, kept with the device: a ``discovery`` entry of protocol
+    ``camsweep`` (no fingerprint reads it; the store, the evidence export and the reports keep it)."""
+    return {"discovery": [{"protocol": CUT_SHORT_PROTOCOL,
+                           "fields": {"cut_short": ",".join(sorted(set(probes))), "by": by}}]}
+
+
 async def collect_host(ip: str, frags: list[dict], ctx: Any, probes: Mapping[str, ProbeFn],
-                       options: ScanOptions) -> list[dict]:
+                       options: ScanOptions, monitor: Any = None) -> list[dict]:
     """Run ``probes`` on one host, each under its own timeout, all under the host deadline; returns the
-    fragments that came back (a probe that failed, hung or raised gives nothing, and costs only itself)."""
+    fragments that came back (a probe that failed, hung or raised gives nothing, and costs only itself).
+    Time the event loop was stalled (``monitor``, scanner.pacing) is given back to the host deadline once;
+    probes still cut short by a deadline are named in a fragment of their own (cut_short_fragment)."""
     sem = asyncio.Semaphore(max(1, options.per_host))
+    cut: list[str] = []
     xaddrs = [x for f in frags for w in (f.get("wsd") or []) if isinstance(w, Mapping)
               for x in (w.get("xaddrs") or []) if isinstance(x, str)][:4]
 
@@ -560,20 +571,32 @@ async def collect_host(ip: str, frags: list[dict], ctx: Any, probes: Mapping[str
                 return await asyncio.wait_for(call, options.timeout * 3 + options.connect_timeout + 1)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError:
+                cut.append(name)
+                return {}
             except Exception:
                 return {}
 
-    tasks = [asyncio.create_task(one(n, f)) for n, f in probes.items()]
+    tasks = {asyncio.create_task(one(n, f)): n for n, f in probes.items()}
     out: list[dict] = []
     if tasks:
+        mark = monitor.total if monitor is not None else 0.0
         done, pending = await asyncio.wait(tasks, timeout=options.host_timeout)
+        if pending and monitor is not None:
+            extra = min(monitor.stalled_since(mark), options.host_timeout)
+            if extra > 0.05:  # the loop, not the host, was slow: give that time back once
+                more, pending = await asyncio.wait(pending, timeout=extra)
+                done |= more
         for t in pending:
             t.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+            cut.extend(tasks[t] for t in pending)
         for t in done:
             if not t.cancelled() and t.exception() is None and isinstance(t.result(), dict):
                 out.append(t.result())
+        if cut:
+            out.append(cut_short_fragment(cut, "host deadline" if pending else "probe deadline"))
     return out
 
 
@@ -617,9 +640,12 @@ def worker_main(jobs: Any, results: Any, recorded: dict[str, Any], credentials: 
 async def _worker_loop(jobs: Any, results: Any, recorded: dict[str, Any], credentials: Any, parent: int) -> None:
     import queue
 
+    from scanner.pacing import watch
+
     o = ScanOptions.from_recorded(recorded)
     o.credentials = credentials
     env = ProbeEnv(o, RateLimiter(o.rate))
+    monitor, gate = watch(o.concurrency)
     probes = load_host_probes(o.probes)
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task] = set()
@@ -641,20 +667,21 @@ async def _worker_loop(jobs: Any, results: Any, recorded: dict[str, Any], creden
 
     async def one(ip: str, frags: list[dict], skip: tuple[str, ...]) -> None:
         try:
-            got = await collect_host(ip, frags, env.context(), {n: f for n, f in probes.items() if n not in skip}, o)
+            got = await collect_host(ip, frags, env.context(), {n: f for n, f in probes.items() if n not in skip}, o,
+                                     monitor)
         except Exception:
             got = []
         results.put((ip, got))
 
-    limit = max(1, o.concurrency)
     slot_free = asyncio.Event()
     finished = False
     while not finished:
-        while len(tasks) >= limit:
+        while len(tasks) >= gate.limit:  # the limit follows the loop's lag (scanner.pacing)
             slot_free.clear()
-            await slot_free.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(slot_free.wait(), 0.5)
         try:
-            batch = await loop.run_in_executor(None, take_batch, jobs, limit - len(tasks))
+            batch = await loop.run_in_executor(None, take_batch, jobs, gate.limit - len(tasks))
         except queue.Empty:
             if os.getppid() != parent:
                 return  # the scan's process is gone
@@ -671,6 +698,7 @@ async def _worker_loop(jobs: Any, results: Any, recorded: dict[str, Any], creden
     if warm is not None:
         warm.cancel()
     dog.cancel()
+    await monitor.stop()
 
 
 class WorkerPool:
@@ -760,6 +788,8 @@ class _Scan:
         self.streamed: set[str] = set()
         self.stream_tasks: set[asyncio.Task] = set()
         self.stream_errors: list[BaseException] = []
+        self.monitor: Any = None  # scanner.pacing.LagMonitor while hosts are probed
+        self.cut_short = 0  # hosts with a probe a deadline cut short (each recorded with its device)
 
     # -- helpers ----------------------------------------------------------------------------
     def _multicast_interfaces(self) -> list[str]:
@@ -1063,10 +1093,13 @@ class _Scan:
     async def probe_host(self, ip: str) -> None:
         frags = self.hosts.pop(ip, [])
         mac = self.macs.pop(ip, None)
-        frags += await collect_host(ip, frags, self.context(), self.probes_for(ip), self.o)
+        frags += await collect_host(ip, frags, self.context(), self.probes_for(ip), self.o, self.monitor)
         await self.finish_host(ip, mac, frags)
 
     async def finish_host(self, ip: str, mac: str | None, frags: list[dict]) -> None:
+        if any(isinstance(d, Mapping) and d.get("protocol") == CUT_SHORT_PROTOCOL
+               for f in frags if isinstance(f, Mapping) for d in (f.get("discovery") or [])):
+            self.cut_short += 1
         rec = merge_fragments(ip, mac, frags)
         rec = await self.follow_up_recorder(ip, rec)
         await self.record(rec)
@@ -1088,6 +1121,9 @@ class _Scan:
             frag = await asyncio.wait_for(http(ip, ctx), self.o.timeout * 9 + self.o.connect_timeout)
         except asyncio.CancelledError:
             raise
+        except TimeoutError:
+            self.cut_short += 1
+            return merge_fragments(ip, rec.mac, [rec.to_dict(), cut_short_fragment(["http"], "recorder follow-up")])
         except Exception:
             return rec
         have = {d.protocol for d in rec.discovery}
@@ -1163,11 +1199,21 @@ class _Scan:
         total += len(self.streamed)
         self.emit("hosts_found", {"count": total})
         self.emit("progress", (self.done, total))
+        from scanner.pacing import watch
+
+        self.monitor, self.gate = watch(self.o.concurrency)
         try:
             await self._probe_all(hosts, total)
         finally:
+            await self.monitor.stop()
             if self.stream_tasks:
                 await asyncio.gather(*list(self.stream_tasks), return_exceptions=True)
+        if self.gate.backoffs:
+            self.emit("warning", f"the event loop lagged (up to {self.monitor.peak:.1f} s): hosts probed at once "
+                                 f"cut from {self.o.concurrency} to {self.gate.lowest} at the worst")
+        if self.cut_short:
+            self.emit("warning", f"{self.cut_short} hosts had a probe cut short by a deadline (each device's "
+                                 f"record names them: discovery {CUT_SHORT_PROTOCOL}.cut_short)")
         if self.stream_errors:
             raise self.stream_errors[0]
 
@@ -1179,7 +1225,7 @@ class _Scan:
                 self.pool = WorkerPool(n, self.o)
         if self.pool is not None and total:
             source = await self.probe_with_workers(source, total)
-        sem = asyncio.Semaphore(max(1, self.o.concurrency))
+        sem = self.gate  # hosts in flight: the concurrency asked for, less while the loop lags (scanner.pacing)
         tasks: set[asyncio.Task] = set()
         errors: list[BaseException] = []
 
