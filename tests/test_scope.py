@@ -77,3 +77,25 @@ async def test_arp_asks_targets_only_and_multicast_only_when_covered(targets, ex
         assert "198.18.0.5" not in asked if exclude else True
         assert bool(mcast) is want_multicast
         assert store.scan(sid).options["multicast"] == multicast
+
+
+async def test_link_local_target_keeps_its_scope_through_the_scan():
+    """Issue 13, item 13: fe80::1%eth0 is connected to, probed and stored with its zone."""
+    from tests.test_engine import FakeIdentifier, alive_opener
+
+    calls: list = []
+    probed: list[str] = []
+
+    async def probe(host, ctx):
+        probed.append(host)
+        return {"http": [{"port": 80, "status": 200, "headers": {"Server": "App-webs/"}}]}
+
+    o = ScanOptions(identifier=FakeIdentifier(), discoverers={}, routes=lambda: [], rate=0, liveness_timeout=0.2,
+                    timeout=0.5, connect_timeout=0.2, host_timeout=2, open_stream=alive_opener({"fe80::1%eth0"}, calls),
+                    host_probes={"http": probe})
+    with Store(":memory:") as s:
+        sid = await run_scan(["fe80::1%eth0", "fe80::2%eth0"], o, s)
+        assert {h for h, _ in calls} == {"fe80::1%eth0", "fe80::2%eth0"}
+        assert probed == ["fe80::1%eth0"]
+        assert [d["ip"] for d in s.devices(sid)] == ["fe80::1%eth0"]
+        assert s.scan(sid).targets == ["fe80::1%eth0", "fe80::2%eth0"]
