@@ -9,6 +9,8 @@ Prints, each the median of --runs runs (CPU time of this process for camsweep, w
 - parse: ``parse_targets(input_lists=[file])`` (reading, parsing, the host limit check);
 - iterate: one pass over the set; len(); N membership tests (the engine's scope check);
 - shuffled: the same with the lines in random order, and with 4,096 exclusions;
+- engine: the engine's own passes over the set (the attached interface, the multicast decision, the ARP
+  address lists, the routed-target pass), with a route that makes every target attached;
 - the ratio against nmap -sL.
 
     python bench/targets.py [N] [--runs 3]
@@ -51,6 +53,26 @@ def run_camsweep(path: str, excl: str | None, n: int) -> dict[str, float]:
     return {"parse": t1 - t0, "iterate": t2 - t1, "parse+iterate": t2 - t0, "membership": t3 - t2, "hosts": count}
 
 
+def run_engine(path: str, n: int) -> float:
+    import ipaddress
+
+    from scanner.engine import Route, ScanOptions, _Scan
+    from scanner.store import Store
+
+    ts = parse_targets([], input_lists=[path], max_hosts=max(n, 1))
+    routes = [Route("lab0", ipaddress.IPv4Network("198.16.0.0/12"), None)]
+    t0 = time.process_time()
+    with Store(":memory:") as store:
+        scan = _Scan(ts, ScanOptions(routes=lambda: routes, discoverers={}, host_probes={}), store, 0, None, set())
+        chunks = scan.arp_chunks("lab0")
+        scan.arp_swept.update(a for c in chunks for a in c)
+        rest = sum(1 for _ in scan._routed_targets())
+        scan.writer.shutdown()
+    took = time.process_time() - t0
+    assert sum(len(c) for c in chunks) == n and rest == 0 and scan.multicast_ifaces == []
+    return took
+
+
 def run_nmap(path: str, excl: str | None) -> float | None:
     if not shutil.which("nmap"):
         return None
@@ -90,6 +112,8 @@ def main() -> int:
             if nmap_s:
                 line += f"  | nmap -sL {nmap_s:.3f} s, ratio camsweep/nmap {med['parse+iterate'] / nmap_s:.2f}"
             print(line)
+        eng = statistics.median(run_engine(str(shuffled), args.n) for _ in range(args.runs))
+        print(f"  engine passes (interface, multicast decision, ARP lists, routed pass): {eng:.3f} s")
     return 0
 
 
