@@ -3,10 +3,11 @@
 Phases (docs/contracts.md, "Engine"):
 
 1. Targets: a lazy :class:`~scanner.targets.TargetSet`; nothing is scanned that was not named.
-2. Discovery, all at once: an ARP sweep (``scanner.probes.arp``) and the multicast discovery protocols
-   (wsd, ssdp, mdns, sadp, dhip) once on each interface that is directly attached to a target; TCP
-   liveness for targets on no attached segment; ``--passive SECONDS`` of listening; ``--pcap FILE``.
-   Replies from outside the targets are dropped.
+2. Discovery, all at once: an ARP sweep (``scanner.probes.arp``) of the target addresses on each interface
+   that is directly attached to a target, and the multicast discovery protocols (wsd, ssdp, mdns, sadp,
+   dhip) once on each such interface whose segment the targets cover (or with ``--multicast``): an address
+   not named, or excluded, gets no packet (``scanner.scope``); TCP liveness for targets on no attached
+   segment; ``--passive SECONDS`` of listening; ``--pcap FILE``. Replies from outside the targets are dropped.
 3. Per host, with a global bound on hosts in flight and a per-host bound on probes in flight: every
    per-host probe, each under its own timeout, all under one per-host deadline. The fragments are merged
    into one :class:`~scanner.evidence.EvidenceRecord` (a malformed fragment is dropped alone), identified,
@@ -16,7 +17,9 @@ Every packet a probe sends first takes a token from one bucket (``rate`` per sec
 device costs its own deadline and nothing else. Nothing per host is kept after it is written: a /16
 sweep keeps only the set of live addresses and the discovery fragments of the hosts still to probe.
 The scan row carries ``_pid`` so that a killed scan is marked ``incomplete`` on the next open, and
-``resume`` carries on with the hosts of the last incomplete scan that have no identification yet.
+``resume`` carries on with the hosts of the last incomplete scan whose work was not finished (no
+identification yet; with credentials, a recorder stored without channels). Hosts in flight follow the
+event loop's lag (``scanner.pacing``).
 """
 
 from __future__ import annotations

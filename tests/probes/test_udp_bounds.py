@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from scanner.probes import base, mdns
+from scanner.probes import mdns
 from scanner.probes.base import MAX_EXCHANGE_BYTES, ProbeContext, _Collector, bounded_replies, udp_exchange
 
 pytestmark = pytest.mark.timeout(60)
