@@ -503,7 +503,7 @@ class Cover:
         only for scoped and sparse specs), or None. With ``before``, only specs with a lower index count."""
         best: int | None = None
         starts = self.starts[version]
-        if starts:
+        if starts and not getattr(ip, "scope_id", None):  # fe80::1%eth0 is not fe80::1, though their ints agree
             i = bisect.bisect_right(starts, n) - 1
             if i >= 0 and self.ends[version][i] >= n:
                 best = self.owners[version][i]

@@ -110,5 +110,6 @@ def test_link_local_targets_keep_their_scope():
     assert list(ts) == ["fe80::1%eth0", "fe80::1%eth1", "fd00::1"]
     assert "fe80::1%eth0" in ts and "fe80::1" not in ts and "fe80::1%eth9" not in ts
     assert list(parse_targets(["fe80::1%eth0", "fe80::2%eth0"], exclude=["fe80::2%eth0"])) == ["fe80::1%eth0"]
+    assert list(parse_targets(["fe80::1", "fe80::1%eth0"])) == ["fe80::1", "fe80::1%eth0"]  # two addresses
     with pytest.raises(TargetError):
         parse_spec("fe80::1%a b")
