@@ -583,10 +583,10 @@ async def collect_host(ip: str, frags: list[dict], ctx: Any, probes: Mapping[str
     tasks = {asyncio.create_task(one(n, f)): n for n, f in probes.items()}
     out: list[dict] = []
     if tasks:
-        mark = monitor.total if monitor is not None else 0.0
+        mark = monitor.stalled if monitor is not None else 0.0
         done, pending = await asyncio.wait(tasks, timeout=options.host_timeout)
         if pending and monitor is not None:
-            extra = min(monitor.stalled_since(mark), options.host_timeout)
+            extra = min(monitor.stalled_since(mark), options.host_timeout / 2)
             if extra > 0.05:  # the loop, not the host, was slow: give that time back once
                 more, pending = await asyncio.wait(pending, timeout=extra)
                 done |= more

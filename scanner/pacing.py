@@ -11,8 +11,9 @@ NVR channel lists. So:
   a lag above ``high`` halves it (multiplicative decrease, down to ``floor``), and each quiet interval
   (lag under ``low``) raises it by one, up to the maximum (additive increase): nmap's congestion
   window, with loop lag standing in for dropped probes.
-* :func:`stalled` tells a deadline how long the loop was stalled since a moment, so that the host
-  deadline can give that time back once instead of cutting work short that the loop itself delayed.
+* :meth:`LagMonitor.stalled_since` tells a deadline how long the loop stalled (lags of STALL_MIN or more)
+  since a moment, so that the host deadline can give that time back once (up to half the deadline)
+  instead of cutting short work that the loop itself delayed.
 
 Whatever is still cut short is recorded with the device (``scanner.engine``: a ``discovery`` entry of
 protocol ``camsweep`` naming the probes), so nothing is lost without a trace.
@@ -28,6 +29,7 @@ LAG_INTERVAL = 0.05  # seconds between the monitor's wake-ups
 LAG_HIGH = 0.25  # seconds of lag that halve the limit
 LAG_LOW = 0.05  # seconds of lag under which the limit grows again
 MIN_HOSTS = 8  # the limit never goes below this (or the concurrency asked for, if lower)
+STALL_MIN = 0.1  # seconds: a lag this long counts as a stall given back to deadlines (jitter does not)
 
 
 class LagMonitor:
@@ -36,6 +38,7 @@ class LagMonitor:
     def __init__(self, interval: float = LAG_INTERVAL) -> None:
         self.interval = interval
         self.total = 0.0  # seconds of lag since start
+        self.stalled = 0.0  # seconds of stalls (lags of STALL_MIN or more) since start
         self.peak = 0.0  # the largest single lag seen
         self.last = 0.0  # the most recent one
         self.listeners: list[AdaptiveLimit] = []
@@ -62,13 +65,16 @@ class LagMonitor:
     def observe(self, lag: float) -> None:
         self.last = lag
         self.total += lag
+        if lag >= STALL_MIN:
+            self.stalled += lag
         self.peak = max(self.peak, lag)
         for lim in self.listeners:
             lim.on_lag(lag)
 
     def stalled_since(self, mark: float) -> float:
-        """Seconds of lag since ``mark`` (a value of ``total`` taken earlier)."""
-        return max(0.0, self.total - mark)
+        """Seconds the loop stalled since ``mark`` (a value of ``stalled`` taken earlier). A busy machine's
+        steady jitter is not counted: given back, it would stretch every slow host's deadline."""
+        return max(0.0, self.stalled - mark)
 
 
 class AdaptiveLimit:
