@@ -3,10 +3,11 @@
 Phases (docs/contracts.md, "Engine"):
 
 1. Targets: a lazy :class:`~scanner.targets.TargetSet`; nothing is scanned that was not named.
-2. Discovery, all at once: an ARP sweep (``scanner.probes.arp``) and the multicast discovery protocols
-   (wsd, ssdp, mdns, sadp, dhip) once on each interface that is directly attached to a target; TCP
-   liveness for targets on no attached segment; ``--passive SECONDS`` of listening; ``--pcap FILE``.
-   Replies from outside the targets are dropped.
+2. Discovery, all at once: an ARP sweep (``scanner.probes.arp``) of the target addresses on each interface
+   that is directly attached to a target, and the multicast discovery protocols (wsd, ssdp, mdns, sadp,
+   dhip) once on each such interface whose segment the targets cover (or with ``--multicast``): an address
+   not named, or excluded, gets no packet (``scanner.scope``); TCP liveness for targets on no attached
+   segment; ``--passive SECONDS`` of listening; ``--pcap FILE``. Replies from outside the targets are dropped.
 3. Per host, with a global bound on hosts in flight and a per-host bound on probes in flight: every
    per-host probe, each under its own timeout, all under one per-host deadline. The fragments are merged
    into one :class:`~scanner.evidence.EvidenceRecord` (a malformed fragment is dropped alone), identified,
@@ -16,7 +17,9 @@ Every packet a probe sends first takes a token from one bucket (``rate`` per sec
 device costs its own deadline and nothing else. Nothing per host is kept after it is written: a /16
 sweep keeps only the set of live addresses and the discovery fragments of the hosts still to probe.
 The scan row carries ``_pid`` so that a killed scan is marked ``incomplete`` on the next open, and
-``resume`` carries on with the hosts of the last incomplete scan that have no identification yet.
+``resume`` carries on with the hosts of the last incomplete scan whose work was not finished (no
+identification yet; with credentials, a recorder stored without channels). Hosts in flight follow the
+event loop's lag (``scanner.pacing``).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ DISCOVERY_SWITCH_INTERVAL = 0.0005  # seconds: sys.setswitchinterval while disco
 MULTICAST_COVERS = {"wsd": "wsd", "sadp": "sadp", "dhip": "dhip", "ssdp": "ssdp"}
 DISCOVERY_PROBES = ("arp", "wsd", "ssdp", "mdns", "sadp", "dhip")
 NVR_CHANNEL = "nvr_channel"
+CUT_SHORT_PROTOCOL = "camsweep"  # discovery entries naming probes a deadline cut short (issue 13, item 12)
 RECORDER_TYPES = ("nvr", "dvr")
 
 ProbeFn = Callable[[str, Any], Awaitable[dict]]
@@ -100,7 +104,9 @@ class ScanOptions:
     liveness_timeout: float = 1.0
     arp: bool = True
     icmp: bool = True  # ICMP echo for routed targets (needs raw sockets: root or CAP_NET_RAW)
-    multicast: bool = True
+    # multicast discovery: None = only on a segment the targets cover whole (scanner.scope), True = on every
+    # attached segment (--multicast), False = never (--no-multicast)
+    multicast: bool | None = None
     assume_up: bool = False  # -Pn: probe every target, discovered or not
     passive: float = 0.0  # seconds of passive listening
     pcap: str | None = None
@@ -507,7 +513,7 @@ class ProbeEnv:
         """UDP through the injected transport or the network; a unicast exchange that got no reply is
         tried again ``retries`` times (the probe took a token for the first send; each retry takes its
         own). Multicast goes out only on ``interface``, the one this context was made for."""
-        from scanner.probes.base import udp_exchange
+        from scanner.probes.base import bounded_replies, same_host, udp_exchange
 
         source = interface_addresses(interface)[0] if interface else None
         cap = min(self.o.max_bytes, 65536)
@@ -524,6 +530,9 @@ class ProbeEnv:
                     await limiter.acquire()
                 if o.datagram is not None:
                     replies = list(await o.datagram(payload, dest, wait, multicast))
+                    if not multicast:  # only the host asked answers a unicast question
+                        replies = [r for r in replies if same_host(r[1][0], dest[0])]
+                    replies = bounded_replies(replies, cap)
                 elif multicast:
                     replies = await udp_exchange(payload, dest, wait, interface=interface, source=source,
                                                  max_bytes=cap)
@@ -540,11 +549,21 @@ class ProbeEnv:
         return exchange
 
 
+def cut_short_fragment(probes: Iterable[str], by: str) -> dict:
+    """The trace of probes a deadline cut short, kept with the device: a ``discovery`` entry of protocol
+    ``camsweep`` (no fingerprint reads it; the store, the evidence export and the reports keep it)."""
+    return {"discovery": [{"protocol": CUT_SHORT_PROTOCOL,
+                           "fields": {"cut_short": ",".join(sorted(set(probes))), "by": by}}]}
+
+
 async def collect_host(ip: str, frags: list[dict], ctx: Any, probes: Mapping[str, ProbeFn],
-                       options: ScanOptions) -> list[dict]:
+                       options: ScanOptions, monitor: Any = None) -> list[dict]:
     """Run ``probes`` on one host, each under its own timeout, all under the host deadline; returns the
-    fragments that came back (a probe that failed, hung or raised gives nothing, and costs only itself)."""
+    fragments that came back (a probe that failed, hung or raised gives nothing, and costs only itself).
+    Time the event loop was stalled (``monitor``, scanner.pacing) is given back to the host deadline once;
+    probes still cut short by a deadline are named in a fragment of their own (cut_short_fragment)."""
     sem = asyncio.Semaphore(max(1, options.per_host))
+    cut: list[str] = []
     xaddrs = [x for f in frags for w in (f.get("wsd") or []) if isinstance(w, Mapping)
               for x in (w.get("xaddrs") or []) if isinstance(x, str)][:4]
 
@@ -555,20 +574,32 @@ async def collect_host(ip: str, frags: list[dict], ctx: Any, probes: Mapping[str
                 return await asyncio.wait_for(call, options.timeout * 3 + options.connect_timeout + 1)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError:
+                cut.append(name)
+                return {}
             except Exception:
                 return {}
 
-    tasks = [asyncio.create_task(one(n, f)) for n, f in probes.items()]
+    tasks = {asyncio.create_task(one(n, f)): n for n, f in probes.items()}
     out: list[dict] = []
     if tasks:
+        mark = monitor.stalled if monitor is not None else 0.0
         done, pending = await asyncio.wait(tasks, timeout=options.host_timeout)
+        if pending and monitor is not None:
+            extra = min(monitor.stalled_since(mark), options.host_timeout / 2)
+            if extra > 0.05:  # the loop, not the host, was slow: give that time back once
+                more, pending = await asyncio.wait(pending, timeout=extra)
+                done |= more
         for t in pending:
             t.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+            cut.extend(tasks[t] for t in pending)
         for t in done:
             if not t.cancelled() and t.exception() is None and isinstance(t.result(), dict):
                 out.append(t.result())
+        if cut:
+            out.append(cut_short_fragment(cut, "host deadline" if pending else "probe deadline"))
     return out
 
 
@@ -612,9 +643,12 @@ def worker_main(jobs: Any, results: Any, recorded: dict[str, Any], credentials: 
 async def _worker_loop(jobs: Any, results: Any, recorded: dict[str, Any], credentials: Any, parent: int) -> None:
     import queue
 
+    from scanner.pacing import watch
+
     o = ScanOptions.from_recorded(recorded)
     o.credentials = credentials
     env = ProbeEnv(o, RateLimiter(o.rate))
+    monitor, gate = watch(o.concurrency)
     probes = load_host_probes(o.probes)
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task] = set()
@@ -636,20 +670,21 @@ async def _worker_loop(jobs: Any, results: Any, recorded: dict[str, Any], creden
 
     async def one(ip: str, frags: list[dict], skip: tuple[str, ...]) -> None:
         try:
-            got = await collect_host(ip, frags, env.context(), {n: f for n, f in probes.items() if n not in skip}, o)
+            got = await collect_host(ip, frags, env.context(), {n: f for n, f in probes.items() if n not in skip}, o,
+                                     monitor)
         except Exception:
             got = []
         results.put((ip, got))
 
-    limit = max(1, o.concurrency)
     slot_free = asyncio.Event()
     finished = False
     while not finished:
-        while len(tasks) >= limit:
+        while len(tasks) >= gate.limit:  # the limit follows the loop's lag (scanner.pacing)
             slot_free.clear()
-            await slot_free.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(slot_free.wait(), 0.5)
         try:
-            batch = await loop.run_in_executor(None, take_batch, jobs, limit - len(tasks))
+            batch = await loop.run_in_executor(None, take_batch, jobs, gate.limit - len(tasks))
         except queue.Empty:
             if os.getppid() != parent:
                 return  # the scan's process is gone
@@ -666,6 +701,7 @@ async def _worker_loop(jobs: Any, results: Any, recorded: dict[str, Any], creden
     if warm is not None:
         warm.cancel()
     dog.cancel()
+    await monitor.stop()
 
 
 class WorkerPool:
@@ -735,7 +771,10 @@ class _Scan:
             self.host_probes = {k: v for k, v in self.host_probes.items() if k in options.probes}
         if options.pcap:
             self.host_probes = {}  # a capture is read instead of the wire
-        wanted = [n for n in DISCOVERY_PROBES if (options.arp if n == "arp" else options.multicast)]
+        self.attached_nets = [r.network for r in self.routes if r.interface in self.interfaces
+                              and r.gateway is None and r.network.prefixlen > 0]
+        self.multicast_ifaces = self._multicast_interfaces()
+        wanted = [n for n in DISCOVERY_PROBES if (options.arp if n == "arp" else bool(self.multicast_ifaces))]
         self.discoverers = dict(options.discoverers) if options.discoverers is not None else \
             load_discoverers(wanted)  # only the modules this scan uses are imported
         self.pool: WorkerPool | None = None
@@ -745,17 +784,33 @@ class _Scan:
         self.devices = 0
         # one writer thread: a slow commit (a busy disk) must not stall every probe on the event loop
         self.writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="camsweep-store")
-        self.arp_swept: list[ipaddress.IPv4Network] = []
+        self.arp_swept: set[str] = set()  # addresses an ARP sweep asked
         self._warned_unroutable = False
         self.multicast_ran: set[str] = set()  # discovery protocols that ran on the attached segments
-        self.attached_nets = [r.network for r in self.routes if r.interface in self.interfaces
-                              and r.gateway is None and r.network.prefixlen > 0]
         # hosts identified and stored while discovery still ran (see streaming())
         self.streamed: set[str] = set()
         self.stream_tasks: set[asyncio.Task] = set()
         self.stream_errors: list[BaseException] = []
+        self.monitor: Any = None  # scanner.pacing.LagMonitor while hosts are probed
+        self.cut_short = 0  # hosts with a probe a deadline cut short (each recorded with its device)
 
     # -- helpers ----------------------------------------------------------------------------
+    def _multicast_interfaces(self) -> list[str]:
+        """Interfaces multicast questions may be asked on: see ScanOptions.multicast and scanner.scope."""
+        from scanner.scope import covers_segment
+
+        if self.o.multicast is False:
+            return []
+        if self.o.multicast:
+            return list(self.interfaces)
+        out = []
+        for iface in self.interfaces:
+            nets = [r.network for r in self.routes if r.interface == iface and r.gateway is None
+                    and r.network.prefixlen > 0]
+            if nets and all(covers_segment(self.targets, n, self.own) for n in nets):
+                out.append(iface)
+        return out
+
     def emit(self, kind: str, data: Any = None) -> None:
         if self.on_event is not None:
             with contextlib.suppress(Exception):
@@ -817,8 +872,8 @@ class _Scan:
             for name, fn in self.discoverers.items():
                 if name == "arp" and not self.o.arp:
                     continue
-                if name != "arp" and not self.o.multicast:
-                    continue
+                if name != "arp" and iface not in self.multicast_ifaces:
+                    continue  # the targets do not cover this segment, and --multicast was not given
                 jobs.append(self._run_discoverer(name, fn, iface))
         if self.o.passive > 0 or self.o.pcap:
             jobs.append(self._passive())
@@ -860,32 +915,23 @@ class _Scan:
             if isinstance(frag, Mapping) and isinstance(frag.get("ip"), str):
                 self.add_host(frag["ip"], frag)
 
-    def arp_chunks(self, iface: str) -> list[ipaddress.IPv4Network]:
-        """The parts of the targets on ``iface``'s segments, as blocks of at most ARP_CHUNK addresses."""
+    def arp_chunks(self, iface: str) -> list[list[str]]:
+        """The target addresses on ``iface``'s segments (exclusions out, the scanner's own out), in lists of at
+        most ARP_CHUNK: only targets are asked, never the rest of their network (scanner.scope)."""
+        from scanner.scope import segment_addresses
+
         nets = [r.network for r in self.routes if r.interface == iface and r.gateway is None
                 and r.network.prefixlen > 0]
-        if not nets and self.o.interface == iface:
-            nets = [n for n in self.targets.networks() if n.version == 4]  # type: ignore[misc]
-        out: list[ipaddress.IPv4Network] = []
-        for t in self.targets.networks():
-            if t.version != 4:
-                continue
-            for n in nets:
-                part = t if t.subnet_of(n) else n if n.subnet_of(t) else None  # type: ignore[arg-type]
-                if part is None:
-                    continue
-                pieces = [part] if part.num_addresses <= ARP_CHUNK else \
-                    part.subnets(new_prefix=32 - (ARP_CHUNK.bit_length() - 1))
-                for p in pieces:
-                    if p not in out:
-                        out.append(p)
-        return out
+        addrs = segment_addresses(self.targets, nets, everywhere=not nets and self.o.interface == iface,
+                                  skip=self.own | self.arp_swept)
+        return [addrs[i:i + ARP_CHUNK] for i in range(0, len(addrs), ARP_CHUNK)]
 
     def streaming(self) -> bool:
         """Whether an ARP answer is all the evidence a host will get (a discovery-only scan with no other
         source): such hosts are identified and stored while the sweep asks the silent addresses again,
         instead of after it (a /24 -sn scan: ~0.25 s of its ~1.6 s, measured in the lab)."""
-        return (not self.host_probes and set(self.discoverers) <= {"arp"} and self.o.passive <= 0
+        return (not self.host_probes and (set(self.discoverers) <= {"arp"} or not self.multicast_ifaces)
+                and self.o.passive <= 0
                 and not self.o.pcap and not self.o.assume_up)
 
     def _stream_answers(self, frags: list[dict]) -> None:
@@ -921,19 +967,20 @@ class _Scan:
         if self.streaming() and "on_answers" in inspect.signature(fn).parameters:
             kw["on_answers"] = self._stream_answers
 
-        async def sweep(net: ipaddress.IPv4Network) -> None:
+        async def sweep(addrs: list[str]) -> None:
             async with sem:
                 if self.o.rate > 0:
-                    for _ in range(net.num_addresses - 1):  # the module takes the last token itself
+                    for _ in range(len(addrs) - 1):  # the module takes the last token itself
                         await self.limiter.acquire()
                 try:
-                    frags = await asyncio.wait_for(fn(ctx, network=str(net), **kw), self.o.discovery_wait + 30)
+                    frags = await asyncio.wait_for(fn(ctx, addresses=addrs, **kw), self.o.discovery_wait + 30)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    self.emit("warning", f"ARP sweep of {net} on {iface} failed: {type(exc).__name__}")
+                    self.emit("warning", f"ARP sweep of {len(addrs)} addresses on {iface} failed: "
+                                         f"{type(exc).__name__}")
                     return
-                self.arp_swept.append(net)  # its silent addresses are not there: no TCP liveness for them
+                self.arp_swept.update(addrs)  # the silent ones are not there: no TCP liveness for them
                 self._add_fragments(frags)
 
         await asyncio.gather(*(sweep(n) for n in chunks))
@@ -986,7 +1033,7 @@ class _Scan:
         for ip in self.targets:
             if ip in self.skip:
                 continue
-            if swept and any(ipaddress.ip_address(ip) in n for n in swept):
+            if ip in swept:
                 continue
             if not self.reachable(ip):
                 unroutable += 1
@@ -1049,10 +1096,13 @@ class _Scan:
     async def probe_host(self, ip: str) -> None:
         frags = self.hosts.pop(ip, [])
         mac = self.macs.pop(ip, None)
-        frags += await collect_host(ip, frags, self.context(), self.probes_for(ip), self.o)
+        frags += await collect_host(ip, frags, self.context(), self.probes_for(ip), self.o, self.monitor)
         await self.finish_host(ip, mac, frags)
 
     async def finish_host(self, ip: str, mac: str | None, frags: list[dict]) -> None:
+        if any(isinstance(d, Mapping) and d.get("protocol") == CUT_SHORT_PROTOCOL
+               for f in frags if isinstance(f, Mapping) for d in (f.get("discovery") or [])):
+            self.cut_short += 1
         rec = merge_fragments(ip, mac, frags)
         rec = await self.follow_up_recorder(ip, rec)
         await self.record(rec)
@@ -1074,6 +1124,9 @@ class _Scan:
             frag = await asyncio.wait_for(http(ip, ctx), self.o.timeout * 9 + self.o.connect_timeout)
         except asyncio.CancelledError:
             raise
+        except TimeoutError:
+            self.cut_short += 1
+            return merge_fragments(ip, rec.mac, [rec.to_dict(), cut_short_fragment(["http"], "recorder follow-up")])
         except Exception:
             return rec
         have = {d.protocol for d in rec.discovery}
@@ -1105,15 +1158,32 @@ class _Scan:
         await self.ready()
         parent, children = split_channels(rec)
         ident = self._identify(parent)
-        dev_id = await self.write(parent, ident)
+        kids = []
+        for child in children:
+            chan = next((d.fields.get("channel") for d in child.discovery if d.protocol == NVR_CHANNEL), None)
+            kids.append((child, self._identify(child), chan))
+        if not kids:
+            dev_id, kid_ids = await self.write(parent, ident), []
+        else:  # a recorder and its channels in one transaction: a kill between them leaves neither (resume)
+            loop = asyncio.get_running_loop()
+            call = functools.partial(self._write_recorder, parent, ident, kids)
+            dev_id, kid_ids = await asyncio.shield(loop.run_in_executor(self.writer, call))
         self.devices += 1
         self.emit("device_identified", _row(dev_id, parent, ident))
-        for child in children:
-            cident = self._identify(child)
-            chan = next((d.fields.get("channel") for d in child.discovery if d.protocol == NVR_CHANNEL), None)
-            cid = await self.write(child, cident, parent_id=dev_id, channel=chan)
+        for (child, cident, chan), cid in zip(kids, kid_ids, strict=True):
             self.devices += 1
             self.emit("device_identified", {**_row(cid, child, cident), "parent_id": dev_id, "channel": chan})
+
+    def _write_recorder(self, parent: EvidenceRecord, ident: Identification,
+                        kids: list[tuple[EvidenceRecord, Identification, str | None]]) -> tuple[int, list[int]]:
+        """In the writer thread: the recorder, then its channel devices, committed together."""
+        tx = getattr(self.store, "transaction", None)
+        with tx() if tx is not None else contextlib.nullcontext():
+            kw = {"policy": self.o.policy, "site": self.o.site}
+            dev_id = self.store.record_device(self.scan_id, parent, ident, **kw)
+            ids = [self.store.record_device(self.scan_id, child, cident, parent_id=dev_id, channel=chan, **kw)
+                   for child, cident, chan in kids]
+        return dev_id, ids
 
     def _identify(self, rec: EvidenceRecord) -> Identification:
         try:
@@ -1132,11 +1202,21 @@ class _Scan:
         total += len(self.streamed)
         self.emit("hosts_found", {"count": total})
         self.emit("progress", (self.done, total))
+        from scanner.pacing import watch
+
+        self.monitor, self.gate = watch(self.o.concurrency)
         try:
             await self._probe_all(hosts, total)
         finally:
+            await self.monitor.stop()
             if self.stream_tasks:
                 await asyncio.gather(*list(self.stream_tasks), return_exceptions=True)
+        if self.gate.backoffs:
+            self.emit("warning", f"the event loop lagged (up to {self.monitor.peak:.1f} s): hosts probed at once "
+                                 f"cut from {self.o.concurrency} to {self.gate.lowest} at the worst")
+        if self.cut_short:
+            self.emit("warning", f"{self.cut_short} hosts had a probe cut short by a deadline (each device's "
+                                 f"record names them: discovery {CUT_SHORT_PROTOCOL}.cut_short)")
         if self.stream_errors:
             raise self.stream_errors[0]
 
@@ -1148,7 +1228,7 @@ class _Scan:
                 self.pool = WorkerPool(n, self.o)
         if self.pool is not None and total:
             source = await self.probe_with_workers(source, total)
-        sem = asyncio.Semaphore(max(1, self.o.concurrency))
+        sem = self.gate  # hosts in flight: the concurrency asked for, less while the loop lags (scanner.pacing)
         tasks: set[asyncio.Task] = set()
         errors: list[BaseException] = []
 
@@ -1277,6 +1357,15 @@ def _resume_plan(store: Store) -> tuple[int, list[str], ScanOptions, set[str]]:
     return last.id, last.targets, opts, store.identified_ips(last.id)
 
 
+def recorders_without_channels(store: Store, scan_id: int) -> set[str]:
+    """Recorders a scan stored with no channel device: with credentials, their work may not be finished
+    (the channel list lost to a deadline under load), so ``--resume`` asks them again."""
+    rows = store.devices(scan_id)
+    parents = {r["parent_id"] for r in rows if r.get("parent_id")}
+    return {r["ip"] for r in rows if not r.get("parent_id") and r.get("ip")
+            and r.get("device_type") in RECORDER_TYPES and r["device_id"] not in parents}
+
+
 FDS_PER_HOST = 16  # sockets one host's probes may hold at once (per_host probes, some with a few connections)
 
 
@@ -1309,6 +1398,8 @@ async def run_scan(targets: list[str] | TargetSet, options: ScanOptions, store: 
         require_identify()  # fails before any scan row is written
     if options.resume:
         scan_id, old_targets, recorded, skip = _resume_plan(store)
+        if options.credentials:
+            skip -= recorders_without_channels(store, scan_id)
         for name in ScanOptions._SEAMS:
             setattr(recorded, name, getattr(options, name))
         options = recorded

@@ -12,6 +12,7 @@ behind an NVR's PoE port with neither MAC nor serial is the same NVR's same chan
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -195,6 +196,22 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes made inside commit together or not at all (a recorder and its channel devices: a scan
+        killed between them leaves neither, so ``--resume`` redoes the recorder whole). Nests: an inner
+        one joins the outer."""
+        if getattr(self, "_tx_depth", 0):
+            yield
+            return
+        with self.db.conn:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._tx_depth = 1
+            try:
+                yield
+            finally:
+                self._tx_depth = 0
+
     # -- scans ----------------------------------------------------------------------------
     def start_scan(self, targets: list[str], *, options: dict[str, Any] | None = None, site: str | None = None,
                    policy: str = "ndaa889", fingerprints_version: str | None = None) -> int:
@@ -321,8 +338,7 @@ class Store:
             "lists": json.dumps(list(ident.lists)), "confidence": ident.confidence,
             "parent_id": parent_id, "channel": channel,
         }
-        with self.db.conn:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self.transaction():
             dev_id = self.find_device(record.mac, serial, record.ip if parent_id is None else None)
             if dev_id is None and parent_id is not None and channel:
                 # a camera behind an NVR with no MAC or serial of its own: the same NVR's same channel

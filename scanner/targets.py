@@ -10,8 +10,10 @@ Accepted forms (each may be given on the command line, in an ``-iL`` file, or as
 * a host name, resolved once, with a bound on time and on the number of names
 
 Nothing here sends a packet except name resolution. Targets iterate lazily: a /16 is never turned
-into a list, duplicates between specs are dropped by testing membership in the earlier specs, and
-exclusions are tested the same way. An empty target list, multicast or broadcast targets, and lists
+into a list. Duplicates between specs and exclusions are found through a :class:`Cover`, built once from
+every spec's address intervals (O(n log n)) and asked by bisection, so a list of 65,536 single addresses
+costs linear time, not one membership test per earlier spec (bench/targets.py). An IPv6 link-local
+address keeps its scope (``fe80::1%eth0``). An empty target list, multicast or broadcast targets, and lists
 larger than ``max_hosts`` are refused with a :class:`TargetError`.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import bisect
 import concurrent.futures
 import dataclasses
+import heapq
 import ipaddress
 import itertools
 import socket
@@ -27,6 +30,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from scanner.errors import TargetError
 
@@ -52,6 +56,7 @@ class V4Octets:
     text: str
     octets: tuple[tuple[int, ...], ...]
     skip_edges: tuple[int, int] | None = None  # (network, broadcast) as ints, for CIDR blocks
+    version: ClassVar[int] = 4
 
     def count(self) -> int:
         n = 1
@@ -80,11 +85,69 @@ class V4Octets:
                 continue
             yield ipaddress.IPv4Address(n)
 
+    def pairs(self) -> Iterator[tuple[int, str]]:
+        """(address as int, address as text), in order; cheaper than making address objects."""
+        edges = self.skip_edges
+        for a, b, c, d in itertools.product(*self.octets):
+            n = (a << 24) | (b << 16) | (c << 8) | d
+            if edges and n in edges:
+                continue
+            yield n, f"{a}.{b}.{c}.{d}"
+
+    def intervals(self, limit: int = 4096) -> list[tuple[int, int]] | None:
+        """The spec as sorted, disjoint (first, last) int intervals; None when it needs more than ``limit``."""
+        o = self.octets
+        first = (o[0][0] << 24) | (o[1][0] << 16) | (o[2][0] << 8) | o[3][0]
+        last = (o[0][-1] << 24) | (o[1][-1] << 16) | (o[2][-1] << 8) | o[3][-1]
+        n = len(o[0]) * len(o[1]) * len(o[2]) * len(o[3])
+        if n == last - first + 1:  # contiguous (a CIDR block, a plain octet run)
+            out = [(first, last)]
+        else:
+            runs = _runs(o[3])
+            if len(o[0]) * len(o[1]) * len(o[2]) * len(runs) > limit:
+                return None
+            out = []
+            for a, b, c in itertools.product(o[0], o[1], o[2]):
+                base = (a << 24) | (b << 16) | (c << 8)
+                for lo, hi in runs:
+                    if out and out[-1][1] + 1 == base | lo:
+                        out[-1] = (out[-1][0], base | hi)
+                    else:
+                        out.append((base | lo, base | hi))
+        for e in self.skip_edges or ():
+            out = _cut(out, e)
+        return out
+
     def networks(self) -> list[ipaddress.IPv4Network]:
         """Networks that cover this spec (used to find a directly attached interface)."""
         first = (self.octets[0][0] << 24) | (self.octets[1][0] << 16) | (self.octets[2][0] << 8) | self.octets[3][0]
         last = (self.octets[0][-1] << 24) | (self.octets[1][-1] << 16) | (self.octets[2][-1] << 8) | self.octets[3][-1]
         return list(ipaddress.summarize_address_range(ipaddress.IPv4Address(first), ipaddress.IPv4Address(last)))
+
+
+def _runs(values: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Sorted values as (first, last) runs of consecutive values."""
+    out: list[tuple[int, int]] = []
+    for v in values:
+        if out and out[-1][1] + 1 == v:
+            out[-1] = (out[-1][0], v)
+        else:
+            out.append((v, v))
+    return out
+
+
+def _cut(intervals: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
+    """``intervals`` without the single value ``n``."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in intervals:
+        if lo <= n <= hi:
+            if lo < n:
+                out.append((lo, n - 1))
+            if n < hi:
+                out.append((n + 1, hi))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def _has_octet(values: tuple[int, ...], v: int) -> bool:
@@ -113,12 +176,47 @@ class IntRange:
         for n in range(self.first, self.last + 1):
             yield cls(n)
 
+    def pairs(self) -> Iterator[tuple[int, str]]:
+        cls = ipaddress.IPv4Address if self.version == 4 else ipaddress.IPv6Address
+        for n in range(self.first, self.last + 1):
+            yield n, str(cls(n))
+
+    def intervals(self, limit: int = 4096) -> list[tuple[int, int]] | None:
+        return [(self.first, self.last)]
+
     def networks(self) -> list[ipaddress.IPv4Network] | list[ipaddress.IPv6Network]:
         cls = ipaddress.IPv4Address if self.version == 4 else ipaddress.IPv6Address
         return list(ipaddress.summarize_address_range(cls(self.first), cls(self.last)))  # type: ignore[arg-type]
 
 
-Spec = V4Octets | IntRange
+@dataclass(frozen=True, slots=True)
+class ScopedV6:
+    """One IPv6 address with its zone (``fe80::1%eth0``): a link-local address means nothing without it."""
+
+    text: str
+    address: ipaddress.IPv6Address
+    version: int = 6
+
+    def count(self) -> int:
+        return 1
+
+    def contains(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return ip == self.address
+
+    def __iter__(self) -> Iterator[ipaddress.IPv6Address]:
+        yield self.address
+
+    def pairs(self) -> Iterator[tuple[int, str]]:
+        yield int(self.address), str(self.address)
+
+    def intervals(self, limit: int = 4096) -> list[tuple[int, int]] | None:
+        return None  # kept apart from unscoped addresses (see Cover)
+
+    def networks(self) -> list[ipaddress.IPv6Network]:
+        return [ipaddress.IPv6Network(int(self.address))]
+
+
+Spec = V4Octets | IntRange | ScopedV6
 
 
 def _octet_values(part: str, text: str) -> tuple[int, ...]:
@@ -178,7 +276,11 @@ def parse_spec(text: str) -> Spec | None:
             ip6 = ipaddress.IPv6Address(text)
         except ValueError:
             raise TargetError(f"{text!r} is not an IPv6 address") from None
-        _check_v6(text, ipaddress.IPv6Network(ip6))
+        _check_v6(text, ipaddress.IPv6Network(int(ip6)))
+        if ip6.scope_id:
+            if not _valid_zone(ip6.scope_id):
+                raise TargetError(f"{text!r}: {ip6.scope_id[:20]!r} is not an interface name or index")
+            return ScopedV6(text, ip6)
         return IntRange(text, 6, int(ip6), int(ip6))
     # a plain range a.b.c.d-e.f.g.h
     if text.count("-") == 1 and text.count(".") == 6:
@@ -219,6 +321,11 @@ def _v4_net(text: str, net: ipaddress.IPv4Network) -> V4Octets:
 def _check_v4_octets(spec: V4Octets) -> None:
     if any(o >= 224 or o == 0 for o in spec.octets[0]):
         raise TargetError(f"{spec.text!r} includes multicast, reserved or broadcast addresses, not hosts")
+
+
+def _valid_zone(zone: str) -> bool:
+    """An interface name (as Linux allows: 1-15 printable characters, no '/' or white space) or index."""
+    return 0 < len(zone) <= 15 and all(c.isprintable() and not c.isspace() and c not in "/%" for c in zone)
 
 
 def _check_v6(text: str, net: ipaddress.IPv6Network) -> None:
@@ -329,6 +436,108 @@ def split_exclude(value: str) -> list[str]:
 # a target set
 
 
+MAX_SPEC_INTERVALS = 4096  # a spec listing more intervals than this (a sparse octet pattern) is asked directly
+
+
+class Cover:
+    """Which spec (by its index in a list) first holds an address, for any number of specs.
+
+    Every spec's intervals are swept once into sorted, disjoint segments, each tagged with the lowest
+    index of the specs covering it; an address is looked up by bisection. Scoped IPv6 addresses are kept
+    in a dict; a spec with too many intervals (``*.*.7.1``) is asked with ``contains`` (few such specs fit
+    under any host limit).
+    """
+
+    def __init__(self, specs: Sequence[Spec]) -> None:
+        self.starts: dict[int, list[int]] = {4: [], 6: []}
+        self.ends: dict[int, list[int]] = {4: [], 6: []}
+        self.owners: dict[int, list[int]] = {4: [], 6: []}
+        self.scoped: dict[ipaddress.IPv6Address, int] = {}
+        self.sparse: list[tuple[int, Spec]] = []
+        per_version: dict[int, list[tuple[int, int, int]]] = {4: [], 6: []}
+        for idx, spec in enumerate(specs):
+            if isinstance(spec, ScopedV6):
+                self.scoped.setdefault(spec.address, idx)
+                continue
+            ivs = spec.intervals(MAX_SPEC_INTERVALS)
+            if ivs is None:
+                self.sparse.append((idx, spec))
+                continue
+            per_version[spec.version].extend((lo, hi, idx) for lo, hi in ivs)
+        for version, ivs in per_version.items():
+            self._sweep(version, ivs)
+
+    def _sweep(self, version: int, ivs: list[tuple[int, int, int]]) -> None:
+        if not ivs:
+            return
+        adds: dict[int, list[int]] = {}
+        ends: dict[int, list[int]] = {}
+        for lo, hi, idx in ivs:
+            adds.setdefault(lo, []).append(idx)
+            ends.setdefault(hi + 1, []).append(idx)
+        bounds = sorted(adds.keys() | ends.keys())
+        heap: list[int] = []
+        gone: dict[int, int] = {}
+        starts, stops, owners = self.starts[version], self.ends[version], self.owners[version]
+        for k, pos in enumerate(bounds[:-1]):
+            for idx in ends.get(pos, ()):
+                gone[idx] = gone.get(idx, 0) + 1
+            for idx in adds.get(pos, ()):
+                heapq.heappush(heap, idx)
+            while heap and gone.get(heap[0]):
+                gone[heap[0]] -= 1
+                heapq.heappop(heap)
+            if not heap:
+                continue
+            owner, last = heap[0], bounds[k + 1] - 1
+            if owners and owners[-1] == owner and stops[-1] + 1 == pos:
+                stops[-1] = last
+            else:
+                starts.append(pos)
+                stops.append(last)
+                owners.append(owner)
+
+    def owner(self, version: int, n: int, ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None,
+              before: int | None = None) -> int | None:
+        """The index of the first spec holding the address ``n`` (an int; ``ip`` is the address object, needed
+        only for scoped and sparse specs), or None. With ``before``, only specs with a lower index count."""
+        best: int | None = None
+        starts = self.starts[version]
+        if starts and not getattr(ip, "scope_id", None):  # fe80::1%eth0 is not fe80::1, though their ints agree
+            i = bisect.bisect_right(starts, n) - 1
+            if i >= 0 and self.ends[version][i] >= n:
+                best = self.owners[version][i]
+        if self.sparse or (self.scoped and version == 6):
+            if ip is None:
+                ip = ipaddress.IPv4Address(n) if version == 4 else ipaddress.IPv6Address(n)
+            if version == 6 and self.scoped:
+                j = self.scoped.get(ip)  # type: ignore[call-overload]
+                if j is not None and (best is None or j < best):
+                    best = j
+            for j, spec in self.sparse:
+                if (best is not None and j >= best) or (before is not None and j >= before):
+                    break
+                if spec.contains(ip):
+                    best = j
+                    break
+        if best is not None and before is not None and best >= before:
+            return None
+        return best
+
+    def segments(self, version: int) -> Iterator[tuple[int, int]]:
+        """The covered addresses as sorted (first, last) runs, adjacent segments joined."""
+        lo = hi = None
+        for a, b in zip(self.starts[version], self.ends[version], strict=True):
+            if hi is not None and a == hi + 1:
+                hi = b
+                continue
+            if lo is not None:
+                yield lo, hi  # type: ignore[misc]
+            lo, hi = a, b
+        if lo is not None:
+            yield lo, hi  # type: ignore[misc]
+
+
 class TargetSet:
     """The hosts to scan: specs minus exclusions, iterated lazily and without duplicates."""
 
@@ -339,16 +548,41 @@ class TargetSet:
         self.names = dict(names or {})  # name -> address, as resolved
         self.texts = list(texts or [s.text for s in specs])
         self._count: int | None = None
+        self._cover: Cover | None = None
+        self._ex_cover: Cover | None = None
+
+    @property
+    def cover(self) -> Cover:
+        if self._cover is None:
+            self._cover = Cover(self.specs)
+        return self._cover
+
+    @property
+    def exclusion_cover(self) -> Cover | None:
+        if self._ex_cover is None and self.excludes:
+            self._ex_cover = Cover(self.excludes)
+        return self._ex_cover
 
     def __iter__(self) -> Iterator[str]:
+        for _, text in self.pairs():
+            yield text
+
+    def pairs(self) -> Iterator[tuple[int, str]]:
+        """(address as int, as text) of every host, in the order of the specs, each once."""
+        cover, ex = self.cover, self.exclusion_cover
+        simple = len(self.specs) == 1
         for i, spec in enumerate(self.specs):
-            earlier = self.specs[:i]
-            for ip in spec:
-                if any(e.contains(ip) for e in self.excludes):
+            v = spec.version
+            needs_ip = bool(cover.sparse or cover.scoped or (ex is not None and (ex.sparse or ex.scoped)))
+            for n, text in spec.pairs():
+                ip = None
+                if needs_ip:
+                    ip = ipaddress.ip_address(text)
+                if ex is not None and ex.owner(v, n, ip) is not None:
                     continue
-                if earlier and any(s.contains(ip) for s in earlier):
+                if not simple and cover.owner(v, n, ip, before=i) is not None:
                     continue
-                yield str(ip)
+                yield n, text
 
     def upper_bound(self) -> int:
         """Hosts before exclusions and duplicates: cheap, for refusing absurd lists."""
@@ -360,7 +594,7 @@ class TargetSet:
             if len(self.specs) == 1 and not self.excludes:
                 self._count = self.specs[0].count()
             else:
-                self._count = sum(1 for _ in self)
+                self._count = sum(1 for _ in self.pairs())
         return self._count
 
     def __contains__(self, ip: object) -> bool:
@@ -368,19 +602,33 @@ class TargetSet:
             addr = ipaddress.ip_address(str(ip))
         except ValueError:
             return False
-        if any(e.contains(addr) for e in self.excludes):
+        n = int(addr)
+        ex = self.exclusion_cover
+        if ex is not None and ex.owner(addr.version, n, addr) is not None:
             return False
-        return any(s.contains(addr) for s in self.specs)
+        if self.cover.owner(addr.version, n, addr) is None:
+            return False
+        # a CIDR block's network and broadcast addresses are not in it (skip_edges): the cover knows that
+        return True
 
     def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        out: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for s in self.specs:
-            for n in s.networks():
-                if n not in out:
-                    out.append(n)
+        """Networks that cover the targets (before exclusions), at most ~4096."""
+        out: dict[ipaddress.IPv4Network | ipaddress.IPv6Network, None] = {}
+        # blocks whole (their network and broadcast addresses too), so a /24 is one /24
+        cover = Cover([dataclasses.replace(s, skip_edges=None) if isinstance(s, V4Octets) and s.skip_edges else s
+                       for s in self.specs])
+        for version, cls in ((4, ipaddress.IPv4Address), (6, ipaddress.IPv6Address)):
+            for lo, hi in cover.segments(version):
+                for n in ipaddress.summarize_address_range(cls(lo), cls(hi)):  # type: ignore[arg-type]
+                    out[n] = None
                 if len(out) > 4096:
-                    return out
-        return out
+                    return list(out)
+        for spec in [s for _, s in cover.sparse] + [s for s in self.specs if isinstance(s, ScopedV6)]:
+            for n in spec.networks():
+                out[n] = None
+            if len(out) > 4096:
+                break
+        return list(out)
 
 
 def parse_targets(targets: Iterable[str], *, input_lists: Iterable[str] = (), exclude: Iterable[str] = (),

@@ -231,9 +231,9 @@ async def test_nvr_channels_become_child_devices(store):
 async def test_discovery_on_attached_interface_filters_and_adds_macs(store):
     seen_ctx = {}
 
-    async def arp(ctx, network=None):
+    async def arp(ctx, addresses=None):
         seen_ctx["arp"] = ctx
-        seen_ctx.setdefault("nets", []).append(network)
+        seen_ctx.setdefault("asked", []).append(list(addresses))
         return [{"ip": "198.18.0.5", "mac": "28:57:be:01:02:03"}, {"ip": "198.18.0.6", "mac": "3c-ef-8c-00-00-01"},
                 {"ip": "198.18.9.9", "mac": "00:11:22:33:44:55"},  # outside the targets: dropped
                 {"ip": "not an ip"}]
@@ -247,11 +247,11 @@ async def test_discovery_on_attached_interface_filters_and_adds_macs(store):
     routes = [Route("lab0", ipaddress.IPv4Network("198.18.0.0/16"), None),
               Route("eth9", ipaddress.IPv4Network("0.0.0.0/0"), "198.18.0.254")]
     o = opts(routes=lambda: routes, discoverers={"arp": arp, "wsd": wsd}, open_stream=alive_opener(set(), liveness),
-             host_probes={"http": http_probe({"198.18.0.5": "App-webs/"})})
+             host_probes={"http": http_probe({"198.18.0.5": "App-webs/"})}, multicast=True)  # a /24 of a /16
     scan_id = await run_scan(["198.18.0.0/24"], o, store)
     assert liveness == []  # the segment is attached: ARP, not TCP liveness
     assert seen_ctx["arp"].interface == "lab0" and seen_ctx["wsd"].interface == "lab0"
-    assert seen_ctx["nets"] == ["198.18.0.0/24"]
+    assert seen_ctx["asked"] == [[f"198.18.0.{i}" for i in range(1, 255)]]  # the targets, not the /16
     assert seen_ctx["arp"].allowed("198.18.0.77") and not seen_ctx["arp"].allowed("198.18.9.9")
     devs = {d["ip"]: d for d in store.devices(scan_id)}
     assert set(devs) == {"198.18.0.5", "198.18.0.6", "198.18.0.7"}
@@ -264,7 +264,7 @@ async def test_discovery_only_arp_answers_are_stored_while_the_sweep_goes_on(sto
     """-sn with ARP alone: the first round's answers are identified and stored during the second round."""
     seen_during_sweep = []
 
-    async def arp(ctx, network=None, on_answers=None):
+    async def arp(ctx, addresses=None, on_answers=None):
         first = [{"ip": "198.18.0.5", "mac": "28:57:be:01:02:03"}, {"ip": "198.18.0.6", "mac": "3c:ef:8c:00:00:01"},
                  {"ip": "198.18.9.9", "mac": "00:11:22:33:44:55"}]  # outside the targets: dropped
         on_answers(first)
@@ -293,7 +293,7 @@ async def test_arp_answers_wait_for_other_evidence_when_multicast_runs(store):
     """With multicast discovery on, an ARP answer is not the whole story: nothing is stored early."""
     calls = []
 
-    async def arp(ctx, network=None, on_answers=None):
+    async def arp(ctx, addresses=None, on_answers=None):
         calls.append(on_answers)
         return [{"ip": "198.18.0.6", "mac": "3c:ef:8c:00:00:01"}]
 

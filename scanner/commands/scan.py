@@ -56,8 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--no-arp", dest="arp", action="store_false", help="no ARP sweep")
     d.add_argument("--no-icmp", dest="icmp", action="store_false",
                    help="no ICMP echo for targets beyond the attached segments (TCP liveness only)")
-    d.add_argument("--no-multicast", dest="multicast", action="store_false",
-                   help="no multicast discovery (WS-Discovery, SSDP, mDNS, SADP, DHIP)")
+    mc = d.add_mutually_exclusive_group()
+    mc.add_argument("--multicast", dest="multicast", action="store_true", default=None,
+                    help="ask the multicast discovery questions (WS-Discovery, SSDP, mDNS, SADP, DHIP) on every "
+                    "attached segment with a target, even one the targets do not cover whole: every device there "
+                    "hears them, excluded or not. Default: only where the targets cover the segment (every host "
+                    "address of it, none excluded); ARP asks only target addresses either way")
+    mc.add_argument("--no-multicast", dest="multicast", action="store_false",
+                    help="no multicast discovery at all")
     d.add_argument("--probes", default=None, metavar="LIST",
                    help="comma-separated per-host probes to run (default: all of http, rtsp, onvif, tls, "
                    "banner, sadp, dhip, wsd, ssdp, snmp, dvrip)")

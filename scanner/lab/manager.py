@@ -357,17 +357,35 @@ def _alive(pid: int | None) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def _pids_using(plan_path: Path) -> list[int]:
-    """Processes whose command line names this lab's plan file (its service, however it was started)."""
-    want = str(plan_path)
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid() and want in _cmdline(int(entry)):
-            found.append(int(entry))
-    return found
+def _start_time(pid: int | None) -> int | None:
+    """When a process started (clock ticks since boot, /proc/PID/stat field 22): with the PID, it names
+    one process for good, as a PID alone does not once it is reused."""
+    if not pid:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[-1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _own_service(st: dict[str, Any] | None, plan_path: Path) -> int | None:
+    """The lab's service PID as recorded in its state, if that very process still runs: its start time
+    matches the one recorded (states written before start times were recorded: its command line names
+    the plan). Never a process found by searching command lines: `lab down` ends only what `lab up` started."""
+    if not st or not st.get("service_pid"):
+        return None
+    pid = int(st["service_pid"])
+    if not _alive(pid):
+        return None
+    recorded = st.get("service_start")
+    if recorded is not None:
+        return pid if _start_time(pid) == int(recorded) else None
+    return pid if str(plan_path) in _cmdline(pid) else None
 
 
 def _stop(pid: int, timeout: float = 5.0) -> None:
+    start = _start_time(pid)
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -377,6 +395,8 @@ def _stop(pid: int, timeout: float = 5.0) -> None:
         if not _alive(pid):
             return
         time.sleep(0.02)
+    if _start_time(pid) != start:
+        return  # it exited and the PID now names another process
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -388,7 +408,8 @@ def _stop(pid: int, timeout: float = 5.0) -> None:
 
 # The service is started before the network is built, so that its interpreter start-up and imports
 # (~1 s, more on a loaded machine) overlap the build; it waits for "go" on stdin before reading the plan.
-# Its command line names the plan file, which is how `down` finds it after a crash.
+# Its PID and start time are recorded in the lab's state as soon as it is spawned: that is how `down` finds it
+# (and only it) after a crash.
 _PRELOAD = ("import sys\n"
             f"import {SERVICE_MODULE} as service\n"
             "if sys.stdin.readline().strip() != 'go':\n"
@@ -516,7 +537,7 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
         raise LabError(f"lab {prefix!r} is already up (service pid {st.get('service_pid')}); "
                        f"`camsweep lab down --prefix {prefix}` first, or use another --prefix")
     leftovers = nsmod.lab_namespaces(prefix) if os.geteuid() == 0 else []
-    if st is not None or leftovers or _pids_using(state_dir(prefix) / "plan.json"):
+    if st is not None or leftovers:
         log(f"removing leftovers of an earlier lab {prefix!r}")
         down(prefix)
 
@@ -544,6 +565,7 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
     try:
         proc = _spawn_service(sdir, plan_path, service_argv)
         state["service_pid"] = proc.pid
+        state["service_start"] = _start_time(proc.pid)
         _write_state(sdir, state)
         if mode == "netns":
             nsmod.hold_sysctls(prefix, state_root())
@@ -621,12 +643,8 @@ def down(prefix: str | None = None) -> DownReport:
     st = _read_state(prefix)
     found = st is not None or sdir.exists()
     stopped: list[int] = []
-    pids = set(_pids_using(sdir / "plan.json"))
-    if st and st.get("service_pid") and _alive(st["service_pid"]):
-        cmd = _cmdline(int(st["service_pid"]))
-        if str(sdir / "plan.json") in cmd:  # never a PID reused by something else
-            pids.add(int(st["service_pid"]))
-    for pid in sorted(pids):  # SIGTERM now; the namespaces go while the service closes its sockets
+    own = _own_service(st, sdir / "plan.json")  # by its recorded PID and start time, nothing else
+    for pid in [own] if own else []:  # SIGTERM now; the namespaces go while the service closes its sockets
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:

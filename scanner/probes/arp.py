@@ -8,8 +8,10 @@ request count, so a device has 0.4 s to answer; arp-scan waits 500 ms a host, th
 ``srp`` does the sweep instead. The fast path does not import scapy: its import costs ~0.35 s of CPU,
 a fifth of a /24 sweep (bench/scan.py measures the sweep beside arp-scan).
 
-:func:`sweep` refuses to run without an interface and caps the sweep at MAX_HOSTS addresses; the
-answers become ``{"ip", "mac"}`` fragments (dropping any address ``ctx.allow`` rejects).
+:func:`sweep` refuses to run without an interface and caps the sweep at MAX_HOSTS addresses. It asks the
+addresses it is given (the engine gives the target addresses on the segment, exclusions out: an address
+the user did not name is never asked), or every address of a ``network``. Answers become ``{"ip", "mac"}``
+fragments, only for addresses asked (and not rejected by ``ctx.allow``).
 :func:`parse_arp_reply` is the pure part, shared with passive capture.
 """
 
@@ -60,7 +62,7 @@ class _SendErrors:
         self.handler = Handler(self)
 
 
-def _srp(network: str, iface: str, timeout: float) -> list[tuple[str, str]]:
+def _srp(targets: list[str], iface: str, timeout: float) -> list[tuple[str, str]]:
     import logging
 
     from scapy.layers.l2 import ARP, Ether
@@ -77,7 +79,7 @@ def _srp(network: str, iface: str, timeout: float) -> list[tuple[str, str]]:
         found: dict[str, str] = {}
         for _attempt in range(2):
             errors.count = 0
-            answered, _ = srp(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=network), iface=iface, timeout=timeout,
+            answered, _ = srp(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=targets), iface=iface, timeout=timeout,
                               verbose=False, retry=0, inter=INTER)
             for _s, r in answered:
                 found.setdefault(r.psrc, r.hwsrc)
@@ -122,7 +124,7 @@ def interface_mac(iface: str) -> str | None:
     return mac
 
 
-def _socket_sweep(network: str, iface: str, budget: float,
+def _socket_sweep(addresses: list[str], iface: str, budget: float,
                   after_first_round: Callable[[list[tuple[str, str]]], None] | None = None) -> list[tuple[str, str]]:
     """(ip, mac) of every address that answered. ``after_first_round`` (called in this thread) gets the
     answers of the first round while the silent addresses are asked again."""
@@ -132,12 +134,11 @@ def _socket_sweep(network: str, iface: str, budget: float,
 
     from scanner.probes.base import interface_ipv4
 
-    net = ipaddress.IPv4Network(network, strict=False)
     my_mac, my_ip = interface_mac(iface), interface_ipv4(iface)
     if my_mac is None or my_ip is None:
         raise OSError(f"{iface}: no hardware or IPv4 address")
     template = build_arp_request(my_mac, my_ip, "0.0.0.0")
-    targets = [str(a) for a in (net.hosts() if net.num_addresses > 2 else net) if str(a) != my_ip]
+    targets = [a for a in addresses if a != my_ip]
     found: dict[str, str] = {}
     deadline = time.monotonic() + budget
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
@@ -190,51 +191,75 @@ def _socket_sweep(network: str, iface: str, budget: float,
     return list(found.items())
 
 
-async def sweep(network: str, ctx: ProbeContext,
-                on_answers: Callable[[list[dict]], None] | None = None) -> list[dict]:
-    """ARP every address of ``network`` (an attached subnet) on ``ctx.interface``. ``on_answers``, if given,
-    is called (in the event loop) with the first round's answers while the second round runs; the return
-    value holds every answer, those included."""
+def _addresses(network: str | None, addresses: list[str] | None) -> list[str] | None:
+    """The IPv4 addresses to ask, each once: ``addresses``, else every host of ``network``; None if neither
+    reads or there are more than MAX_HOSTS."""
+    out: dict[str, None] = {}
+    try:
+        if addresses is not None:
+            if len(addresses) > MAX_HOSTS:
+                return None
+            for a in addresses:
+                out[str(ipaddress.IPv4Address(a))] = None
+        elif network:
+            net = ipaddress.IPv4Network(network, strict=False)
+            if net.num_addresses > MAX_HOSTS:
+                return None
+            out = dict.fromkeys(str(a) for a in (net.hosts() if net.num_addresses > 2 else net))
+        else:
+            return None
+    except ValueError:
+        return None
+    return list(out)
+
+
+async def sweep(network: str | None, ctx: ProbeContext,
+                on_answers: Callable[[list[dict]], None] | None = None, *,
+                addresses: list[str] | None = None) -> list[dict]:
+    """ARP ``addresses`` (else every address of ``network``, an attached subnet) on ``ctx.interface``, and
+    nothing else. ``on_answers``, if given, is called (in the event loop) with the first round's answers
+    while the second round runs; the return value holds every answer, those included."""
     if not ctx.interface:
         return []
-    try:
-        net = ipaddress.IPv4Network(network, strict=False)
-    except ValueError:
+    targets = _addresses(network, addresses)
+    if not targets:
         return []
-    if net.num_addresses > MAX_HOSTS:
-        return []
+    asked = frozenset(targets)
     await ctx.throttle()
     budget = max(ctx.discover_wait, 1.0) + 2.0
     loop = asyncio.get_running_loop()
     early = None
     if on_answers is not None:
         def early(pairs: list[tuple[str, str]]) -> None:  # in the sweep's thread
-            loop.call_soon_threadsafe(on_answers, _fragments(pairs, net, ctx))
+            loop.call_soon_threadsafe(on_answers, _fragments(pairs, asked, ctx))
     try:
-        pairs = await asyncio.wait_for(asyncio.to_thread(_socket_sweep, str(net), ctx.interface, budget, early),
+        pairs = await asyncio.wait_for(asyncio.to_thread(_socket_sweep, targets, ctx.interface, budget, early),
                                        budget + 5.0)
     except asyncio.CancelledError:
         raise
     except Exception:  # no packet socket here (no CAP_NET_RAW): scapy's srp, which says why if it fails
         try:
-            pairs = await asyncio.wait_for(asyncio.to_thread(_srp, str(net), ctx.interface, ctx.discover_wait),
+            pairs = await asyncio.wait_for(asyncio.to_thread(_srp, targets, ctx.interface, ctx.discover_wait),
                                            ctx.discover_wait + 10.0)
         except asyncio.CancelledError:
             raise
         except Exception:
             return []
-    return _fragments(pairs, net, ctx)
+    return _fragments(pairs, asked, ctx)
 
 
-def _fragments(pairs: list[tuple[str, str]], net: ipaddress.IPv4Network, ctx: ProbeContext) -> list[dict]:
+def _fragments(pairs: list[tuple[str, str]], asked: frozenset[str], ctx: ProbeContext) -> list[dict]:
     out: dict[str, dict] = {}
     for psrc, hwsrc in pairs:
         frag = parse_arp_reply(psrc, hwsrc)
-        if frag and ipaddress.IPv4Address(frag["ip"]) in net and ctx.allowed(frag["ip"]) and frag["ip"] not in out:
+        if frag and frag["ip"] in asked and ctx.allowed(frag["ip"]) and frag["ip"] not in out:
             out[frag["ip"]] = frag
     return list(out.values())
 
 
 async def discover(ctx: ProbeContext, network: str | None = None,
-                   on_answers: Callable[[list[dict]], None] | None = None) -> list[dict]:
-    return await sweep(network, ctx, on_answers) if network else []
+                   on_answers: Callable[[list[dict]], None] | None = None,
+                   addresses: list[str] | None = None) -> list[dict]:
+    if not network and addresses is None:
+        return []
+    return await sweep(network, ctx, on_answers, addresses=addresses)

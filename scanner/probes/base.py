@@ -53,6 +53,9 @@ DEFAULT_PORTS: Mapping[str, tuple[int, ...]] = {
 MAX_BYTES = 64 * 1024  # at most this much read from one reply/body
 MAX_DATAGRAM = 64 * 1024
 MAX_REPLIES = 4096  # datagrams kept from one multicast round
+MAX_EXCHANGE_BYTES = 4 * 1024 * 1024  # bytes kept from one exchange (replies beyond are dropped, not queued)
+RCVBUF_MULTICAST = 2 * 1024 * 1024  # kernel receive buffer of a multicast round's socket
+RCVBUF_UNICAST = 256 * 1024  # ... of a unicast exchange's socket (one host answers one question)
 
 Credentials = tuple[str, str]
 StreamOpener = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
@@ -152,7 +155,10 @@ class ProbeContext:
         wait = self.discover_wait if wait is None else wait
         await self.throttle()
         if self.datagram is not None:
-            return list(await self.datagram(payload, dest, wait, multicast))[:MAX_REPLIES]
+            got = list(await self.datagram(payload, dest, wait, multicast))
+            if not multicast:  # a unicast question is answered by the host asked, and no one else
+                got = [r for r in got if same_host(r[1][0], dest[0])]
+            return bounded_replies(got)
         if multicast and not self.interface:
             return []  # never multicast without an interface the user named
         return await udp_exchange(payload, dest, wait, interface=self.interface if multicast else None,
@@ -301,17 +307,51 @@ def interface_ipv4(name: str) -> str | None:
         return None
 
 
+def same_host(a: str, b: str) -> bool:
+    """Whether two address texts name the same address (``::ffff:1.2.3.4`` aside)."""
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return False
+
+
+def bounded_replies(replies: list[tuple[bytes, tuple[str, int]]], max_bytes: int = MAX_DATAGRAM
+                    ) -> list[tuple[bytes, tuple[str, int]]]:
+    """At most MAX_REPLIES replies, each cut to ``max_bytes``, MAX_EXCHANGE_BYTES in all."""
+    out: list[tuple[bytes, tuple[str, int]]] = []
+    total = 0
+    for data, addr in replies[:MAX_REPLIES]:
+        data = data[:max_bytes]
+        total += len(data)
+        if total > MAX_EXCHANGE_BYTES:
+            break
+        out.append((data, addr))
+    return out
+
+
 class _Collector(asyncio.DatagramProtocol):
-    def __init__(self, max_bytes: int, stop_after: int | None) -> None:
+    """Replies of one exchange, bounded in number and bytes. ``expect``: the only source address a
+    unicast exchange accepts; a datagram from anyone else is dropped before it can end the wait."""
+
+    def __init__(self, max_bytes: int, stop_after: int | None, expect: str | None = None) -> None:
         self.replies: list[tuple[bytes, tuple[str, int]]] = []
         self.max_bytes = max_bytes
         self.stop_after = stop_after
+        self.expect = expect
+        self.bytes = 0
         self.refused = False
         self.enough = asyncio.Event()
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        if len(self.replies) < MAX_REPLIES:
-            self.replies.append((data[: self.max_bytes], (str(addr[0]), int(addr[1]))))
+        src = str(addr[0])
+        if self.expect is not None and src != self.expect and not same_host(src, self.expect):
+            return
+        data = data[: self.max_bytes]
+        if len(self.replies) < MAX_REPLIES and self.bytes + len(data) <= MAX_EXCHANGE_BYTES:
+            self.replies.append((data, (src, int(addr[1]))))
+            self.bytes += len(data)
+        elif self.stop_after is None:
+            self.enough.set()  # full: nothing more would be kept, so stop listening
         if self.stop_after is not None and len(self.replies) >= self.stop_after:
             self.enough.set()
 
@@ -344,7 +384,7 @@ async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, in
     try:
         sock.setblocking(False)
         with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_MULTICAST if is_mcast else RCVBUF_UNICAST)
         if interface:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode()[:15])
         if is_mcast:
@@ -363,7 +403,9 @@ async def udp_exchange(payload: bytes, dest: tuple[str, int], wait: float, *, in
         return []
     loop = asyncio.get_running_loop()
     try:
-        transport, proto = await loop.create_datagram_endpoint(lambda: _Collector(max_bytes, stop_after), sock=sock)
+        expect = None if is_mcast else str(ip)
+        transport, proto = await loop.create_datagram_endpoint(lambda: _Collector(max_bytes, stop_after, expect),
+                                                               sock=sock)
     except OSError:
         sock.close()
         return []

@@ -100,8 +100,17 @@ def parse_mdns(data: bytes) -> dict | None:
     return out or None
 
 
+MAX_NAMES = 256  # service instances asked for in one round (those in zeroconf's cache cost nothing)
+MAX_PER_HOST = 16  # service entries kept for one address
+RESOLVE_PARALLEL = 16  # names asked at once
+RESOLVE_EXTRA = 1.5  # seconds the whole resolution may take after the browse (one name: 0.5 s per ask)
+
+
 async def discover(ctx: ProbeContext) -> list[dict]:
-    """Browse SERVICE_TYPES with zeroconf bound to ``ctx.interface``'s address for ``ctx.discover_wait``."""
+    """Browse SERVICE_TYPES with zeroconf bound to ``ctx.interface``'s address for ``ctx.discover_wait``,
+    then resolve the names found: from zeroconf's cache when the announcement carried SRV/TXT/A (most do),
+    else by asking, RESOLVE_PARALLEL at a time, all within RESOLVE_EXTRA seconds. A host announcing hundreds
+    of names costs that bounded time (and at most MAX_PER_HOST entries), never every other host's result."""
     src = ctx.interface_address()
     if not ctx.interface or not src:
         return []
@@ -118,27 +127,50 @@ async def discover(ctx: ProbeContext) -> list[dict]:
 
     azc = None
     results: dict[str, list[dict]] = {}
+
+    def keep(service_type: str, name: str, info: Any) -> None:
+        for ip in info.parsed_addresses(IPVersion.V4Only)[:1]:
+            if not ctx.allowed(ip) or len(results.get(ip, ())) >= MAX_PER_HOST:
+                continue
+            txt = {(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k))[:64]:
+                   (v.decode("utf-8", "replace") if isinstance(v, bytes) else "")[:512]
+                   for k, v in list((info.properties or {}).items())[:MAX_TXT]}
+            entry = {"type": service_type, "name": name, "hostname": info.server or "", "port": info.port,
+                     "txt": txt}
+            results.setdefault(ip, []).append({k: v for k, v in entry.items() if v not in ("", None, {})})
+
     try:
         azc = AsyncZeroconf(interfaces=[src], ip_version=IPVersion.V4Only)
         browser = AsyncServiceBrowser(azc.zeroconf, list(SERVICE_TYPES), handlers=[on_change])
         await asyncio.sleep(max(0.2, ctx.discover_wait))
-        for service_type, name in list(found)[:256]:
+        to_ask = []
+        for service_type, name in list(found):
             info = AsyncServiceInfo(service_type, name)
             try:
-                ok = await asyncio.wait_for(info.async_request(azc.zeroconf, 500), 1.0)
-            except (TimeoutError, OSError):
-                ok = False
-            if not ok:
-                continue
-            for ip in info.parsed_addresses(IPVersion.V4Only)[:1]:
-                if not ctx.allowed(ip):
-                    continue
-                txt = {(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k))[:64]:
-                       (v.decode("utf-8", "replace") if isinstance(v, bytes) else "")[:512]
-                       for k, v in list((info.properties or {}).items())[:MAX_TXT]}
-                entry = {"type": service_type, "name": name, "hostname": info.server or "", "port": info.port,
-                         "txt": txt}
-                results.setdefault(ip, []).append({k: v for k, v in entry.items() if v not in ("", None, {})})
+                cached = info.load_from_cache(azc.zeroconf)
+            except Exception:
+                cached = False
+            if cached and info.parsed_addresses(IPVersion.V4Only):
+                keep(service_type, name, info)
+            elif len(to_ask) < MAX_NAMES:
+                to_ask.append((service_type, name, info))
+        sem = asyncio.Semaphore(RESOLVE_PARALLEL)
+
+        async def ask(service_type: str, name: str, info: Any) -> None:
+            async with sem:
+                try:
+                    ok = await asyncio.wait_for(info.async_request(azc.zeroconf, 500), 1.0)
+                except (TimeoutError, OSError):
+                    return
+            if ok:
+                keep(service_type, name, info)
+
+        if to_ask:
+            tasks = [asyncio.create_task(ask(*job)) for job in to_ask]
+            _done, pending = await asyncio.wait(tasks, timeout=RESOLVE_EXTRA)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         await browser.async_cancel()
     except asyncio.CancelledError:
         raise
