@@ -110,6 +110,11 @@ class ScanOptions:
     site: str | None = None
     resume: bool = False
     snmp_public: bool = True  # SNMP may try the read-only "public" community (--no-snmp-public: no)
+    # MAC sources for hosts beyond the scanner's segment (scanner/macsources.py): routers whose SNMP
+    # neighbour tables are read, DHCP lease files, saved neighbour tables
+    snmp_routers: tuple[str, ...] = ()
+    dhcp_leases: tuple[str, ...] = ()
+    neighbours: tuple[str, ...] = ()
     # processes that probe hosts: 0 = none (in-process, the default for library use), -1 = automatic (the
     # CLI's default: half the cores, up to MAX_WORKERS, once discovery finds WORKER_MIN_HOSTS live hosts on a
     # machine of WORKER_MIN_CPUS cores or more; else none). Workers are spawned: the caller's __main__ must be
@@ -142,7 +147,7 @@ class ScanOptions:
     def from_recorded(cls, data: Mapping[str, Any]) -> ScanOptions:
         known = {f.name for f in fields(cls)} - set(cls._SEAMS)
         kw = {k: v for k, v in data.items() if k in known}
-        for k in ("exclude", "probes"):
+        for k in ("exclude", "probes", "snmp_routers", "dhcp_leases", "neighbours"):
             if kw.get(k) is not None:
                 kw[k] = tuple(kw[k])
         if kw.get("ports"):
@@ -832,6 +837,9 @@ class _Scan:
             for ip, mac in read_neighbours().items():
                 if ip in self.hosts and ip not in self.macs:
                     self.macs[ip] = mac
+        from scanner import macsources  # routers' tables, lease files; why a host has no MAC
+
+        await macsources.gather(self)
 
     async def _run_discoverer(self, name: str, fn: DiscoverFn, iface: str) -> None:
         if name == "arp":
@@ -1104,7 +1112,9 @@ class _Scan:
     async def record(self, rec: EvidenceRecord) -> None:
         await self.ready()
         parent, children = split_channels(rec)
-        ident = self._identify(parent)
+        from scanner.macsources import annotate
+
+        ident = annotate(self._identify(parent), parent)
         dev_id = await self.write(parent, ident)
         self.devices += 1
         self.emit("device_identified", _row(dev_id, parent, ident))
