@@ -299,7 +299,10 @@ def annotate(ident: Identification, rec: EvidenceRecord) -> Identification:
     text = str(f.get("text") or "")[:MAX_SOURCE_TEXT]
     if not text:
         return ident
-    if f.get("source") == "none":
+    if f.get("source") == "none" and rec.mac:  # no ARP or table entry, but the device's own answer gave one
+        hit = EvidenceHit("mac/source", "mac", f"{rec.mac} mac reported by the device itself (no ARP or table "
+                          "entry for it)", "hint")
+    elif f.get("source") == "none":
         hit = EvidenceHit("mac/none", "mac", text, "hint")
     else:
         hit = EvidenceHit("mac/source", "mac", f"{rec.mac or ''} {text}".strip(), "hint")

@@ -189,3 +189,10 @@ def test_parsers_never_raise(text):
         assert p.unread >= 0
         for ip, m in p.pairs:
             assert ip.count(".") == 3 and len(m) == 17
+
+
+def test_annotate_device_reported_mac():
+    rec = parse_record({"ip": "198.18.0.9", "mac": "4c:11:bf:00:00:09",
+                        **ms.no_mac_fragment(ms.no_mac_reason("198.18.0.9", False, []))})
+    hit = ms.annotate(Identification(), rec).evidence[-1]
+    assert hit.rule == "mac/source" and "reported by the device itself" in hit.value
