@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # workers never open the store: they need not import sqlite-u
 
 # Per-host probes, in the order they start; segment-wide discovery protocols. A module that is not
 # there (not written yet, or removed) is skipped.
-HOST_PROBES = ("http", "rtsp", "onvif", "tls", "banner", "sadp", "dhip", "wsd", "ssdp", "snmp", "dvrip")
+HOST_PROBES = ("http", "rtsp", "onvif", "tls", "banner", "sadp", "dhip", "wsd", "ssdp", "snmp", "dvrip", "mdns")
 LIVENESS_PORTS = (80, 443, 554, 8000, 37777, 8080, 22, 23)
 # Automatic worker processes (--workers -1), decided once discovery has counted the live hosts. Measured on
 # 2 cores in the 250-device lab: one process probes the whole /24 in 6.9-8.8 s at 167 MB; two workers took
@@ -63,7 +63,7 @@ ARP_CHUNK = 4096  # addresses per ARP sweep call (the ARP module's limit)
 ARP_PARALLEL = 2  # ARP sweeps at once
 DISCOVERY_SWITCH_INTERVAL = 0.0005  # seconds: sys.setswitchinterval while discovery runs
 # per-host probes that a multicast round on the host's own segment already covers
-MULTICAST_COVERS = {"wsd": "wsd", "sadp": "sadp", "dhip": "dhip", "ssdp": "ssdp"}
+MULTICAST_COVERS = {"wsd": "wsd", "sadp": "sadp", "dhip": "dhip", "ssdp": "ssdp", "mdns": "mdns"}
 DISCOVERY_PROBES = ("arp", "wsd", "ssdp", "mdns", "sadp", "dhip")
 NVR_CHANNEL = "nvr_channel"
 RECORDER_TYPES = ("nvr", "dvr")

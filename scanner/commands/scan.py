@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="no multicast discovery (WS-Discovery, SSDP, mDNS, SADP, DHIP)")
     d.add_argument("--probes", default=None, metavar="LIST",
                    help="comma-separated per-host probes to run (default: all of http, rtsp, onvif, tls, "
-                   "banner, sadp, dhip, wsd, ssdp, snmp, dvrip)")
+                   "banner, sadp, dhip, wsd, ssdp, snmp, dvrip, mdns)")
     d.add_argument("-sn", "--discovery-only", action="store_true",
                    help="find hosts (ARP, multicast discovery, TCP liveness) and identify them from that alone")
     d.add_argument("--rate", type=_nonneg_float, default=5000.0, metavar="PPS",

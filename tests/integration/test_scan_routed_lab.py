@@ -155,7 +155,8 @@ def test_dhcp_leases_scan_finds_every_device_with_its_mac(routed_lab, tmp_path):
 
 
 def test_without_a_mac_source_every_device_found_and_no_mac_explained(routed_lab, tmp_path):
-    devices, stderr, _ = scan(routed_lab, tmp_path)
+    rj, rh = tmp_path / "r.json", tmp_path / "r.html"
+    devices, stderr, _ = scan(routed_lab, tmp_path, "--report", f"json:{rj}", "--report", f"html:{rh}")
     # a device that hides its banners is named by its MAC's registrant alone: without a MAC it stays unknown
     # (never a false alarm), which is what the MAC sources are for
     got = check_against_truth(routed_lab, devices, macs=False, all_flagged=False)
@@ -171,6 +172,13 @@ def test_without_a_mac_source_every_device_found_and_no_mac_explained(routed_lab
             assert any(e["rule"] == "mac/source" and "reported by the device itself" in e["value"]
                        for e in d["evidence"]), d["evidence"]
     assert n_none >= len(truth_ips) // 2
+    # the report lists them, each with its reason
+    report = json.loads(rj.read_text())
+    listed = {r["ip"]: r["reason"] for r in report["without_mac"]}
+    assert {d["ip"] for d in devices if d["ip"] in truth_ips and d["mac"] is None} <= set(listed)
+    assert all("routed" in why for ip, why in listed.items() if ip in truth_ips)
+    html = rh.read_text()
+    assert "Devices without a MAC address" in html and "give --snmp ROUTER or --dhcp-leases FILE" in html
 
 
 def test_wrong_community_one_warning_scan_goes_on(routed_lab, tmp_path):
