@@ -360,7 +360,7 @@ def start_dnsmasq(prefix: str, sdir: Path, hosts: Sequence[RoutedHost], segments
             "--bind-interfaces", "--except-interface=lo", "--except-interface=up0"]
     for s in range(segments):
         net = segment_net(s)
-        argv += [f"--interface=br{s}", f"--dhcp-range={net.network_address},static,{net.netmask},12h"]
+        argv += [f"--interface=br{s}", f"--dhcp-range={net.network_address},static,{net.netmask},infinite"]
     pid = _spawn(prefix, argv, d / "dnsmasq.out")
     _wait_listening(pid, "dnsmasq", d / "dnsmasq.out", udp_port=67, prefix=prefix)
     return pid, leases

@@ -252,3 +252,18 @@ def test_down_stops_the_router_daemons_by_pid():
                    for p in pids)
     assert nsmod.lab_namespaces(prefix) == []
     assert manager.status(prefix) is None
+
+
+def test_saved_neighbour_table_gives_the_macs(routed_lab, snmp_scan, tmp_path):
+    """`ip neigh` output saved on the router (after a scan, it knows every live device) -> --neighbours."""
+    table = subprocess.run(["ip", "-n", routed_lab.router_netns, "-4", "neigh", "show"], capture_output=True,
+                           text=True, timeout=30).stdout
+    f = tmp_path / "router-neigh.txt"
+    f.write_text(table)
+    devices, stderr, _ = scan(routed_lab, tmp_path, "--neighbours", str(f), "--probes", "http")
+    assert warnings(stderr) == []
+    by_ip = {d["ip"]: d for d in devices if not d.get("parent_ip")}
+    truth = [t for t in routed_lab.ground_truth_rows() if t.get("ip") and not t.get("parent_ip")]
+    assert [by_ip[t["ip"]]["mac"] for t in truth] == [t["mac"] for t in truth]
+    src = [e["value"] for e in by_ip[truth[0]["ip"]]["evidence"] if e["rule"] == "mac/source"]
+    assert src and "neighbour table file router-neigh.txt (ip-neigh)" in src[0]
