@@ -345,10 +345,10 @@ def _datagram_ask(router: str, port: int, timeout: float, retries: int,
     return ask
 
 
-async def _walk_all_v2c(ask: Ask, community: str, deadline: float) -> dict[tuple[int, ...], list[Row]]:
-    """The four neighbour columns first (the first one proves the community), then the forwarding ones."""
-    out: dict[tuple[int, ...], list[Row]] = {}
-    out[IP_NET_TO_PHYSICAL_PHYS] = await walk_v2c(ask, community, IP_NET_TO_PHYSICAL_PHYS, deadline=deadline)
+async def _walk_rest_v2c(ask: Ask, community: str, first: list[Row], deadline: float
+                         ) -> dict[tuple[int, ...], list[Row]]:
+    """The other neighbour and forwarding columns, once the first one (``first``) proved the community."""
+    out: dict[tuple[int, ...], list[Row]] = {IP_NET_TO_PHYSICAL_PHYS: first}
     for col in (IP_NET_TO_PHYSICAL_TYPE, IP_NET_TO_MEDIA_PHYS, IP_NET_TO_MEDIA_TYPE, DOT1D_TP_FDB_PORT,
                 DOT1Q_TP_FDB_PORT):
         try:
@@ -455,13 +455,39 @@ async def read_router(router: str, auth: Any, *, public: bool = True, port: int 
         return RouterTables(router=router, warning=f"SNMP: no community or v3 user to ask router {router} with "
                             "(give one in the [snmp] section of --credentials, or allow 'public')")
     ask = ask or _datagram_ask(router, port, timeout, retries, throttle)
-    for community in communities:
+
+    async def first_column(community: str) -> list[Row] | None:
         try:
-            cols = await _walk_all_v2c(ask, community, deadline)
+            return await walk_v2c(ask, community, IP_NET_TO_PHYSICAL_PHYS, deadline=deadline)
         except WalkError:
-            continue
-        return _tables(cols, router, "v2c")
-    for user in users:
+            return None
+
+    async def engine() -> bool:  # an agent that is there answers this without any secret (RFC 3414 4)
+        mid = new_request_id()
+        data = await ask(build_engine_discovery(mid))
+        return bool(data) and decode_report(data) is not None
+
+    # every community and the engine discovery at once: a dead router costs one timeout, not one per community,
+    # and the first community that answers is used without waiting for the others to time out
+    tasks = {asyncio.ensure_future(first_column(c)): c for c in communities}
+    eng = asyncio.ensure_future(engine())
+    found: tuple[str, list[Row]] | None = None
+    pending: set[asyncio.Future] = set(tasks)
+    try:
+        while pending and found is None:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if found is None and t.result() is not None:
+                    found = (tasks[t], t.result())
+        if found is not None:
+            eng.cancel()
+            return _tables(await _walk_rest_v2c(ask, found[0], found[1], deadline), router, "v2c")
+        agent_there = await eng
+    finally:
+        for t in [*pending, eng]:
+            t.cancel()
+        await asyncio.gather(*pending, eng, return_exceptions=True)
+    for user in users if agent_there else ():
         try:
             cols = await _walk_all_v3(router, port, user, timeout, deadline, throttle)
         except WalkError:
@@ -471,14 +497,11 @@ async def read_router(router: str, auth: Any, *, public: bool = True, port: int 
         except Exception:
             continue
         return _tables(cols, router, "v3")
-    # nothing answered: an agent that is there answers a v3 engine discovery without any secret
-    mid = new_request_id()
-    data = await ask(build_engine_discovery(mid))
     what = " and ".join(x for x in (f"{len(communities)} communit{'y' if len(communities) == 1 else 'ies'}"
                                     if communities else "", f"{len(users)} v3 user{'s' if len(users) != 1 else ''}"
                                     if users else "") if x)
-    if data and decode_report(data) is not None:
+    if agent_there:
         return RouterTables(router=router, warning=f"SNMP: router {router} answers SNMP but not to the {what} "
-                            "given (wrong community or v3 user?); its neighbour table was not read")
+                            "tried (wrong community or v3 user?); its neighbour table was not read")
     return RouterTables(router=router, warning=f"SNMP: no answer from router {router} on UDP {port} "
                         "(unreachable, or no SNMP agent there); its neighbour table was not read")

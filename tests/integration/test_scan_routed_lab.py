@@ -191,7 +191,7 @@ def test_wrong_community_one_warning_scan_goes_on(routed_lab, tmp_path):
                  "--snmp", routed_lab.snmp["address"], "--format", "json", "--timeout", "1", "--retries", "0")
     assert p.returncode == 0, p.stderr[-2000:]
     w = warnings(p.stderr)
-    assert len(w) == 1 and "198.19.0.1 answers SNMP but not to the 1 community given" in w[0], p.stderr
+    assert len(w) == 1 and "198.19.0.1 answers SNMP but not to the 1 community tried" in w[0], p.stderr
     assert "not-the-community" not in p.stderr
     assert {d["ip"] for d in json.loads(p.stdout)} >= set(targets)
 

@@ -141,7 +141,7 @@ def test_wrong_community_with_agent_there_says_so():
             return HP_REPORT
         return await agent.ask(payload)
     res = asyncio.run(sw.read_router("198.19.0.1", SnmpAuth(("wrong",)), public=False, ask=ask, total=5))
-    assert res.warning and "answers SNMP but not to the 1 community given" in res.warning
+    assert res.warning and "answers SNMP but not to the 1 community tried" in res.warning
 
 
 def test_bad_router_address():
