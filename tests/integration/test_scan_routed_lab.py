@@ -102,6 +102,12 @@ def test_routed_lab_layout(routed_lab):
     d0 = truth[0]["netns"]
     routes = subprocess.run(["ip", "-n", d0, "route"], capture_output=True, text=True).stdout
     assert "default" not in routes and "198.18.0.0/15 via" in routes
+    # the CLI's status carries the routed keys
+    p = subprocess.run([sys.executable, "-m", "scanner.cli", "lab", "status", "--prefix", st.prefix, "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["cidrs"] == st.cidrs and doc["snmp"]["address"] == "198.19.0.1" and doc["dhcp_leases"] == st.dhcp_leases
 
 
 def ipaddress_in(ip: str, cidr: str) -> bool:
