@@ -53,10 +53,12 @@ class MacEntry:
     source: str  # "snmp" | "dhcp" | "neighbours"
     origin: str  # the router's address, or the file's name
     table: str = ""  # ipNetToPhysicalTable, dnsmasq, isc-dhcpd, kea, ip-neigh, cisco-arp, ...
+    port: int | None = None  # the bridge port the router's forwarding table learnt the MAC on (SNMP)
 
     def text(self) -> str:
         if self.source == "snmp":
-            return f"mac from SNMP neighbour table of {self.origin}"
+            where = f" (bridge port {self.port})" if self.port is not None else ""
+            return f"mac from SNMP neighbour table of {self.origin}{where}"
         if self.source == "dhcp":
             return f"mac from DHCP lease file {self.origin} ({self.table})"
         return f"mac from neighbour table file {self.origin} ({self.table})"
@@ -65,6 +67,8 @@ class MacEntry:
         fields = {"source": self.source, "from": self.origin[:MAX_SOURCE_TEXT], "text": self.text()[:MAX_SOURCE_TEXT]}
         if self.table:
             fields["table"] = self.table
+        if self.port is not None:
+            fields["bridge_port"] = str(self.port)
         return {"discovery": [{"protocol": PROTOCOL, "fields": fields}]}
 
 
@@ -368,7 +372,9 @@ async def gather(scan: Any) -> None:
                 scan.emit("warning", res.warning)
                 return
             asked.append(f"the SNMP neighbour table of {router}")
-            entries.extend(MacEntry(ip, mac, "snmp", router, table) for ip, mac, table in res.neighbours)
+            ports = dict(res.fdb)  # MAC -> bridge port (BRIDGE-MIB / Q-BRIDGE-MIB), where the router serves it
+            entries.extend(MacEntry(ip, mac, "snmp", router, table, ports.get(mac))
+                           for ip, mac, table in res.neighbours)
             scan.emit("phase", {"name": f"snmp tables of {router}", "neighbours": len(res.neighbours),
                                 "fdb": len(res.fdb), "version": res.version})
 

@@ -14,8 +14,9 @@ the device's namespace (UDP, SO_BINDTODEVICE eth0, broadcast flag set) and confi
 gives (address, and a route to 198.18.0.0/15 via the ACK's router option; never a default route).
 dnsmasq keeps its lease file (``dhcp_leases`` in ``lab status --json``). The router runs net-snmp's
 snmpd, bound only to 198.19.0.1 inside P-rt, serving IP-MIB's ipNetToPhysicalTable and
-ipNetToMediaTable (the router's own neighbour table) to a random v2c community and a v3 user
-(SHA/AES). Both daemons are started with ``ip netns exec P-rt`` from this process and recorded by PID;
+ipNetToMediaTable (the router's own neighbour table), and through a pass_persist helper
+(:mod:`scanner.lab.bridgemib`) the camera bridges' BRIDGE-MIB / Q-BRIDGE-MIB forwarding tables, to a
+random v2c community and a v3 user (SHA/AES). Both daemons are started with ``ip netns exec P-rt`` from this process and recorded by PID;
 ``down`` stops them by those PIDs (their command lines name the lab's state dir, checked first).
 
 Everything stays in 198.18.0.0/15 and in the lab's own namespaces; the root namespace gets nothing.
@@ -32,6 +33,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -382,7 +384,9 @@ def start_snmpd(prefix: str, sdir: Path) -> tuple[int, dict[str, Any]]:
                  f"createUser {V3_USER} SHA {auth_key} AES {priv_key}\n"
                  f"rouser {V3_USER} priv\n"
                  f"sysName {prefix}-rt\nsysDescr camsweep lab router (Linux forwarding, net-snmp)\n"
-                 f"sysLocation lab {prefix}\nsysContact nobody\n")
+                 f"sysLocation lab {prefix}\nsysContact nobody\n"
+                 # BRIDGE-MIB / Q-BRIDGE-MIB forwarding tables of the camera bridges (bridgemib.py)
+                 f"pass_persist .1.3.6.1.2.1.17 {sys.executable} {Path(__file__).with_name('bridgemib.py')}\n")
     argv = [exe, "-f", "-C", "-c", str(conf), "-Lf", str(d / "snmpd.log"), "-p", str(d / "snmpd.pid")]
     pid = _spawn(prefix, argv, d / "snmpd.out", env={"SNMP_PERSISTENT_DIR": str(d / "snmp-persist"), "MIBS": ""})
     _wait_listening(pid, "snmpd", d / "snmpd.log", udp_port=161, prefix=prefix)
