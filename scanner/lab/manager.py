@@ -25,6 +25,11 @@ Plan JSON (what the service reads; ``plan.json``, mode 0600), format 1::
         "ip": "198.18.0.2", "prefixlen": 24,
         "username": "admin", "password": "..."}]}   # the device's admin account (also credentials.ini)
 
+Plus ``"cidrs"`` (every device segment); a routed lab (``up(routed=True)``, scanner/lab/routed.py) also
+has ``"routed": true``, ``"router_netns"`` and per device ``"segment"`` and ``"gateway"``; its devices get
+their ``ip`` by DHCP from the router's dnsmasq (reserved by MAC), and its state records ``daemon_pids``
+(dnsmasq, snmpd: stopped by ``down``), ``snmp`` and ``dhcp_leases``.
+
 ``DeviceSpec.from_dict(entry)`` rebuilds a spec from an entry (it ignores the extra keys).
 
 Ground truth (``ground-truth.jsonl``): ``DeviceSpec.ground_truth(ip)`` rows (each device, then the
