@@ -118,11 +118,13 @@ def ipaddress_in(ip: str, cidr: str) -> bool:
 
 @pytest.fixture(scope="module")
 def snmp_scan(routed_lab, tmp_path_factory):
-    return scan(routed_lab, tmp_path_factory.mktemp("snmp"), "--snmp", routed_lab.snmp["address"])
+    d = tmp_path_factory.mktemp("snmp")
+    got = scan(routed_lab, d, "--snmp", routed_lab.snmp["address"], "--evidence-out", str(d / "evidence.jsonl"))
+    return (*got, d / "evidence.jsonl")
 
 
 def test_snmp_scan_finds_every_device_with_its_mac(routed_lab, snmp_scan):
-    devices, stderr, took = snmp_scan
+    devices, stderr, took, _ev = snmp_scan
     got = check_against_truth(routed_lab, devices, macs=True)
     print(f"\nrouted scan with --snmp of {got['devices']} devices took {took:.1f} s: {json.dumps(got)}")
     assert warnings(stderr) == []
@@ -148,6 +150,24 @@ def test_snmp_scan_names_makers_as_the_flat_lab_does(routed_lab, snmp_scan, lab,
             for m in macs if (flat[m]["manufacturer"], flat[m]["restricted"]) !=
             (routed[m]["manufacturer"], routed[m]["restricted"])]
     assert diff == []
+
+
+def test_multicast_questions_went_unicast_to_the_routed_devices(routed_lab, snmp_scan):
+    """No multicast crosses the router: WS-Discovery, SSDP, SADP, DHIP and mDNS answers came by unicast."""
+    plan = json.loads(Path(routed_lab.plan).read_text())
+    services = {d["ip"]: set(d.get("services") or ()) for d in plan["devices"]}
+    seen: dict[str, set[str]] = {}
+    for line in snmp_scan[3].read_text().splitlines():
+        rec = json.loads(line)
+        got = {k for k in ("wsd", "ssdp", "mdns") if rec.get(k)}
+        got |= {d.get("protocol") for d in rec.get("discovery") or []} & {"sadp", "dhip"}
+        seen[rec.get("ip")] = got
+    for proto in ("wsd", "ssdp", "mdns", "sadp", "dhip"):
+        offering = [ip for ip, svc in services.items() if proto in svc]
+        if not offering:
+            continue
+        answered = [ip for ip in offering if proto in seen.get(ip, set())]
+        assert len(answered) >= max(1, len(offering) * 3 // 4), (proto, len(answered), len(offering))
 
 
 def test_dhcp_leases_scan_finds_every_device_with_its_mac(routed_lab, tmp_path):
