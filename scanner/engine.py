@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scanner import macsources
 from scanner.errors import CamsweepError, TargetError
 from scanner.evidence import EvidenceError, EvidenceRecord, Identification, normalize_mac, parse_record
 from scanner.targets import TargetSet, parse_targets
@@ -53,7 +54,7 @@ if TYPE_CHECKING:  # workers never open the store: they need not import sqlite-u
 
 # Per-host probes, in the order they start; segment-wide discovery protocols. A module that is not
 # there (not written yet, or removed) is skipped.
-HOST_PROBES = ("http", "rtsp", "onvif", "tls", "banner", "sadp", "dhip", "wsd", "ssdp", "snmp", "dvrip")
+HOST_PROBES = ("http", "rtsp", "onvif", "tls", "banner", "sadp", "dhip", "wsd", "ssdp", "snmp", "dvrip", "mdns")
 LIVENESS_PORTS = (80, 443, 554, 8000, 37777, 8080, 22, 23)
 # Automatic worker processes (--workers -1), decided once discovery has counted the live hosts. Measured on
 # 2 cores in the 250-device lab: one process probes the whole /24 in 6.9-8.8 s at 167 MB; two workers took
@@ -66,7 +67,7 @@ ARP_CHUNK = 4096  # addresses per ARP sweep call (the ARP module's limit)
 ARP_PARALLEL = 2  # ARP sweeps at once
 DISCOVERY_SWITCH_INTERVAL = 0.0005  # seconds: sys.setswitchinterval while discovery runs
 # per-host probes that a multicast round on the host's own segment already covers
-MULTICAST_COVERS = {"wsd": "wsd", "sadp": "sadp", "dhip": "dhip", "ssdp": "ssdp"}
+MULTICAST_COVERS = {"wsd": "wsd", "sadp": "sadp", "dhip": "dhip", "ssdp": "ssdp", "mdns": "mdns"}
 DISCOVERY_PROBES = ("arp", "wsd", "ssdp", "mdns", "sadp", "dhip")
 NVR_CHANNEL = "nvr_channel"
 CUT_SHORT_PROTOCOL = "camsweep"  # discovery entries naming probes a deadline cut short (issue 13, item 12)
@@ -116,6 +117,11 @@ class ScanOptions:
     site: str | None = None
     resume: bool = False
     snmp_public: bool = True  # SNMP may try the read-only "public" community (--no-snmp-public: no)
+    # MAC sources for hosts beyond the scanner's segment (scanner/macsources.py): routers whose SNMP
+    # neighbour tables are read, DHCP lease files, saved neighbour tables
+    snmp_routers: tuple[str, ...] = ()
+    dhcp_leases: tuple[str, ...] = ()
+    neighbours: tuple[str, ...] = ()
     # processes that probe hosts: 0 = none (in-process, the default for library use), -1 = automatic (the
     # CLI's default: half the cores, up to MAX_WORKERS, once discovery finds WORKER_MIN_HOSTS live hosts on a
     # machine of WORKER_MIN_CPUS cores or more; else none). Workers are spawned: the caller's __main__ must be
@@ -148,7 +154,7 @@ class ScanOptions:
     def from_recorded(cls, data: Mapping[str, Any]) -> ScanOptions:
         known = {f.name for f in fields(cls)} - set(cls._SEAMS)
         kw = {k: v for k, v in data.items() if k in known}
-        for k in ("exclude", "probes"):
+        for k in ("exclude", "probes", "snmp_routers", "dhcp_leases", "neighbours"):
             if kw.get(k) is not None:
                 kw[k] = tuple(kw[k])
         if kw.get("ports"):
@@ -888,6 +894,8 @@ class _Scan:
                 if ip in self.hosts and ip not in self.macs:
                     self.macs[ip] = mac
 
+        await macsources.gather(self)
+
     async def _run_discoverer(self, name: str, fn: DiscoverFn, iface: str) -> None:
         if name == "arp":
             await self._arp(fn, iface, self.context(interface=iface, discover_wait=self.o.arp_wait))
@@ -1186,8 +1194,8 @@ class _Scan:
         return dev_id, ids
 
     def _identify(self, rec: EvidenceRecord) -> Identification:
-        try:
-            return self.identifier.identify(rec)
+        try:  # plus where the record's MAC came from (scanner.macsources), when it says
+            return macsources.annotate(self.identifier.identify(rec), rec)
         except Exception as exc:  # the identifier must not lose a device: store it unidentified
             return Identification(notes=(f"identification failed: {type(exc).__name__}",))
 

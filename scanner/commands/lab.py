@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--seed", type=int, default=0, metavar="S", help="fleet seed: same seed, same fleet")
     up.add_argument("--loopback", action="store_true",
                     help="no namespaces: devices on 127.18.0.x (HTTP/RTSP/unicast probes only, no ARP/multicast)")
+    up.add_argument("--routed", action="store_true",
+                    help="devices on two or more camera segments (198.18.S.0/24) behind a router namespace that "
+                    "runs DHCP (dnsmasq) and SNMP (net-snmp); the scanner on a segment of its own (198.19.0.0/24)")
     up.add_argument("--json", action="store_true", help="print the status as JSON")
     common(up)
     up.set_defaults(func=cmd_up)
@@ -69,11 +72,13 @@ def _offer_loopback(reason: str) -> bool:
 
 
 def bring_up(devices: int, seed: int, prefix: str | None, loopback: bool, *, interactive: bool = True,
-             auto_loopback: bool = False) -> manager.LabStatus | None:
+             auto_loopback: bool = False, routed: bool = False) -> manager.LabStatus | None:
     """``manager.up`` with the CLI's fallback to a loopback lab. None when the user declined it."""
     try:
-        return manager.up(devices, seed, prefix=prefix, loopback=loopback, log=_err)
+        return manager.up(devices, seed, prefix=prefix, loopback=loopback, log=_err, routed=routed)
     except manager.LabUnavailable as exc:
+        if routed:
+            raise
         if auto_loopback:
             _err(f"camsweep: no namespace lab ({exc}); using a loopback lab on 127.18.0.x instead")
         elif not (interactive and _offer_loopback(str(exc))):
@@ -84,7 +89,7 @@ def bring_up(devices: int, seed: int, prefix: str | None, loopback: bool, *, int
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    st = bring_up(args.devices, args.seed, args.prefix, args.loopback)
+    st = bring_up(args.devices, args.seed, args.prefix, args.loopback, routed=args.routed)
     if st is None:
         return 2
     if args.json:
@@ -99,7 +104,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _print_how_to(st: manager.LabStatus) -> None:
     ports = "".join(f" {a}" for a in st.scan_args)  # the lab's port map (`lab status --json`: scan_args)
-    if st.mode == "netns":
+    if st.routed:
+        print(f"  scanner namespace: {st.scanner_netns} (eth0 {st.scanner_ip}); camera segments "
+              f"{', '.join(st.cidrs)} behind router {st.router_netns}")
+        print(f"  scan it:  ip netns exec {st.scanner_netns} camsweep scan {' '.join(st.cidrs)} "
+              f"--credentials {st.credentials_file} --snmp {(st.snmp or {}).get('address')}")
+        print(f"            (or --dhcp-leases {st.dhcp_leases})")
+    elif st.mode == "netns":
         print(f"  scanner namespace: {st.scanner_netns} (eth0 {st.scanner_ip})")
         print(f"  scan it:  ip netns exec {st.scanner_netns} camsweep scan {st.cidr} "
               f"--credentials {st.credentials_file}{ports}")
@@ -136,7 +147,7 @@ def cmd_status_all(as_json: bool) -> int:
     prefixes = set(manager.lab_prefixes())
     for name in nsmod.list_netns():
         head, _, tail = name.rpartition("-")
-        if nsmod.PREFIX_RE.match(head) and re.fullmatch(r"br|scan|d\d+", tail):
+        if nsmod.PREFIX_RE.match(head) and re.fullmatch(r"br|rt|scan|d\d+", tail):
             prefixes.add(head)
     labs = [st for p in sorted(prefixes) if (st := manager.status(p)) is not None]
     if as_json:

@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="no multicast discovery at all")
     d.add_argument("--probes", default=None, metavar="LIST",
                    help="comma-separated per-host probes to run (default: all of http, rtsp, onvif, tls, "
-                   "banner, sadp, dhip, wsd, ssdp, snmp, dvrip)")
+                   "banner, sadp, dhip, wsd, ssdp, snmp, dvrip, mdns)")
     d.add_argument("-sn", "--discovery-only", action="store_true",
                    help="find hosts (ARP, multicast discovery, TCP liveness) and identify them from that alone")
     d.add_argument("--rate", type=_nonneg_float, default=5000.0, metavar="PPS",
@@ -91,6 +91,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     from scanner.ports import add_arguments as add_port_arguments
 
     add_port_arguments(p)  # --ports, --http-ports, ... (scanner/ports.py)
+    m = p.add_argument_group("MAC addresses of routed devices (ARP sees only the scanner's own segment)")
+    m.add_argument("--snmp", dest="snmp_routers", action="append", default=[], metavar="ROUTER[,ROUTER...]",
+                   help="read these routers' neighbour (and forwarding) tables over SNMP v2c/v3, with the "
+                   "communities and users of --credentials ([snmp] section), else 'public'")
+    m.add_argument("--dhcp-leases", action="append", default=[], metavar="FILE",
+                   help="take MACs from a DHCP lease file (ISC dhcpd, dnsmasq or Kea CSV)")
+    m.add_argument("--neighbours", action="append", default=[], metavar="FILE",
+                   help="take MACs from saved `ip neigh` or Cisco `show ip arp` output")
     s = p.add_argument_group("store and output")
     s.add_argument("--db", default=None, metavar="PATH", help="the store (default: in your user data dir)")
     s.add_argument("--site", default=None, help="a site name recorded with the scan")
@@ -203,6 +211,12 @@ def run(args: argparse.Namespace) -> int:
                             "cannot change them")
     port_map = ports_mod.from_args(args)
     creds = creds_mod.load(args.credentials, warn=_warn)
+    from scanner.macsources import parse_router_list
+
+    try:
+        routers = tuple(parse_router_list(args.snmp_routers))
+    except ValueError as exc:
+        raise CamsweepError(str(exc)) from None
     opts = ScanOptions(
         interface=args.interface, exclude=tuple(args.exclude), max_hosts=args.max_hosts, rate=args.rate,
         concurrency=args.concurrency, per_host=args.per_host, timeout=args.timeout,
@@ -211,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
         assume_up=args.assume_up, passive=args.passive, pcap=args.pcap,
         probes=probes,
         policy=args.policy, site=args.site, resume=args.resume, credentials=creds if creds else None,
-        snmp_public=args.snmp_public, ports=port_map,
+        snmp_public=args.snmp_public, ports=port_map, snmp_routers=routers, dhcp_leases=tuple(args.dhcp_leases),
+        neighbours=tuple(args.neighbours),
     )
     from scanner.report import FAIL_ON_CONDITIONS, parse_report_spec
 

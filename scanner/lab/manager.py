@@ -26,6 +26,11 @@ Plan JSON (what the service reads; ``plan.json``, mode 0600), format 1::
         "ip": "198.18.0.2", "prefixlen": 24,
         "username": "admin", "password": "..."}]}   # the device's admin account (also credentials.ini)
 
+Plus ``"cidrs"`` (every device segment); a routed lab (``up(routed=True)``, scanner/lab/routed.py) also
+has ``"routed": true``, ``"router_netns"`` and per device ``"segment"`` and ``"gateway"``; its devices get
+their ``ip`` by DHCP from the router's dnsmasq (reserved by MAC), and its state records ``daemon_pids``
+(dnsmasq, snmpd: stopped by ``down``), ``snmp`` and ``dhcp_leases``.
+
 ``DeviceSpec.from_dict(entry)`` rebuilds a spec from an entry (it ignores the extra keys).
 
 Ground truth (``ground-truth.jsonl``): ``DeviceSpec.ground_truth(ip)`` rows (each device, then the
@@ -126,6 +131,14 @@ class LabStatus:
     phase: str = "up"
     started_at: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    # every device segment (one in a flat lab); a routed lab's router: SNMP agent and DHCP lease file
+    cidrs: list[str] = field(default_factory=list)
+    routed: bool = False
+    snmp: dict[str, Any] | None = None
+    dhcp_leases: str | None = None
+    router_netns: str | None = None
+    daemon_pids: list[int] = field(default_factory=list)
+    daemons_alive: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -134,7 +147,7 @@ class LabStatus:
     def healthy(self) -> bool:
         """Up, its service running, and (netns mode) every namespace there: one a device, bridge, scanner."""
         want = self.devices + 2 if self.mode == "netns" else 0
-        return self.phase == "up" and self.service_alive and self.namespaces >= want
+        return self.phase == "up" and self.service_alive and self.namespaces >= want and self.daemons_alive
 
     def ground_truth_rows(self) -> list[dict[str, Any]]:
         return read_ground_truth(self.ground_truth)
@@ -248,10 +261,17 @@ def _load_fleet(n: int, seed: int) -> list[Any]:
 
 
 def build_plan(specs: Sequence[Any], *, prefix: str, mode: str, seed: int,
-               port_offset: int = 0, taken: Sequence[str] = ()) -> dict[str, Any]:
-    """The plan (without writing it): each spec gets an address, a namespace and an admin account."""
+               port_offset: int = 0, taken: Sequence[str] = (), routed: bool = False) -> dict[str, Any]:
+    """The plan (without writing it): each spec gets an address, a namespace and an admin account.
+    ``routed``: camera segments behind a router (scanner/lab/routed.py), the scanner on its own segment."""
     names = nsmod.LabNames(prefix)
-    net, scanner_ip, ips = plan_addresses(len(specs), mode, taken=taken)
+    if routed:
+        from scanner.lab import routed as rmod
+
+        cidrs, placed, cover = rmod.plan_routed(len(specs))
+        net, scanner_ip, ips = ipaddress.IPv4Network(cover), rmod.SCANNER_IP, [ip for _s, ip in placed]
+    else:
+        net, scanner_ip, ips = plan_addresses(len(specs), mode, taken=taken)
     devices: list[dict[str, Any]] = []
     for i, (spec, ip) in enumerate(zip(specs, ips, strict=True)):
         d = _json_safe(_spec_dict(spec))
@@ -265,11 +285,16 @@ def build_plan(specs: Sequence[Any], *, prefix: str, mode: str, seed: int,
             "username": "admin",
             "password": secrets.token_urlsafe(12),
         })
-    return {
+        if routed:
+            devices[-1].update(prefixlen=24, segment=placed[i][0], gateway=rmod.router_ip(placed[i][0]))
+    plan = {
         "version": 1, "prefix": prefix, "mode": mode, "seed": seed, "cidr": str(net),
         "scanner_ip": scanner_ip, "scanner_netns": names.scanner if mode == "netns" else None,
-        "port_offset": port_offset, "devices": devices,
+        "port_offset": port_offset, "devices": devices, "cidrs": [str(net)],
     }
+    if routed:
+        plan.update(cidrs=cidrs, routed=True, router_netns=names.router)
+    return plan
 
 
 def ground_truth_rows(specs: Sequence[Any], plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -306,8 +331,15 @@ def _write_private(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def _credentials_text(plan: dict[str, Any]) -> str:
+def _credentials_text(plan: dict[str, Any], snmp: dict[str, Any] | None = None) -> str:
     cp = configparser.ConfigParser(interpolation=None)
+    if snmp:  # a routed lab's router: its own section, so that the devices are not asked with its secrets
+        user = snmp.get("v3_user") or {}
+        cp[snmp["address"]] = {"community": snmp["community"], "snmp_user": user.get("name", ""),
+                               "snmp_auth_protocol": user.get("auth_protocol", "sha"),
+                               "snmp_auth_key": user.get("auth_key", ""),
+                               "snmp_priv_protocol": user.get("priv_protocol", "aes"),
+                               "snmp_priv_key": user.get("priv_key", "")}
     for d in plan["devices"]:
         if d.get("ip"):
             cp[d["ip"]] = {"username": d["username"], "password": d["password"]}
@@ -519,7 +551,7 @@ def lab_prefixes() -> list[str]:
 
 def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = None, loopback: bool = False,
        fleet: Sequence[Any] | None = None, service_argv: Sequence[str] | None = None,
-       ready_timeout: float | None = None, log: Log = _quiet) -> LabStatus:
+       ready_timeout: float | None = None, log: Log = _quiet, routed: bool = False) -> LabStatus:
     """Bring a lab up and return its status. Raises :class:`LabUnavailable` when namespaces cannot be
     used (and ``loopback`` was not asked for), :class:`LabError` for anything else, after cleaning up."""
     t0 = time.monotonic()
@@ -527,6 +559,8 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
     if not 1 <= devices <= MAX_DEVICES:
         raise LabError(f"--devices must be between 1 and {MAX_DEVICES}, not {devices}")
     mode = "loopback" if loopback else "netns"
+    if routed and loopback:
+        raise LabError("a routed lab needs network namespaces; --routed and --loopback do not go together")
     if mode == "netns":
         reason = nsmod.netns_unavailable_reason()
         if reason:
@@ -546,7 +580,8 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
         raise LabError("the fleet is empty")
     port_offset = 10000 if (mode == "loopback" and not nsmod.has_cap(10) and _unprivileged_port_start() > 80) else 0
     taken = [] if mode == "netns" else _loopback_cidrs_in_use(prefix)
-    plan = build_plan(specs, prefix=prefix, mode=mode, seed=seed, port_offset=port_offset, taken=taken)
+    plan = build_plan(specs, prefix=prefix, mode=mode, seed=seed, port_offset=port_offset, taken=taken,
+                      routed=routed)
     sdir = state_dir(prefix)
     sdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     names = nsmod.LabNames(prefix)
@@ -560,7 +595,10 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
         "ground_truth": str(sdir / "ground-truth.jsonl"), "credentials_file": str(sdir / "credentials.ini"),
         "plan": str(plan_path), "targets_file": str(sdir / "targets.txt"), "service_pid": None,
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "timings": {},
+        "cidrs": plan["cidrs"], "routed": routed, "daemon_pids": [],
     }
+    if routed:
+        state.update(bridge_netns=names.router, router_netns=names.router)
     _write_state(sdir, state)
     try:
         proc = _spawn_service(sdir, plan_path, service_argv)
@@ -573,14 +611,17 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
             missing = [d["index"] for d in plan["devices"] if d["netns"] and not d["mac"]]
             if missing:
                 raise LabError(f"device {missing[0]} of the fleet has no MAC address")
-            state["timings"]["network_s"] = round(
-                nsmod.build_network(prefix, hosts, plan["scanner_ip"], int(plan["devices"][0]["prefixlen"])), 3)
+            if routed:
+                state["timings"]["network_s"] = round(_build_routed(prefix, plan, sdir, state, log), 3)
+            else:
+                state["timings"]["network_s"] = round(nsmod.build_network(
+                    prefix, hosts, plan["scanner_ip"], int(plan["devices"][0]["prefixlen"])), 3)
             log(f"network: {len(hosts) + 2} namespaces in {state['timings']['network_s']:.2f} s")
         _write_private(plan_path, json.dumps(plan, indent=None))
         with open(state["ground_truth"], "w", encoding="utf-8") as fh:
             for row in ground_truth_rows(specs, plan):
                 fh.write(json.dumps(row, sort_keys=False) + "\n")
-        _write_private(Path(state["credentials_file"]), _credentials_text(plan))
+        _write_private(Path(state["credentials_file"]), _credentials_text(plan, state.get("snmp")))
         (sdir / "targets.txt").write_text("".join(f"{d['ip']}\n" for d in plan["devices"] if d.get("ip")))
         t1 = time.monotonic()
         timeout = ready_timeout if ready_timeout is not None else 30 + 0.05 * len(plan["devices"])
@@ -601,6 +642,32 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
     result = status(prefix)
     assert result is not None
     return result
+
+
+def _build_routed(prefix: str, plan: dict[str, Any], sdir: Path, state: dict[str, Any], log: Log) -> float:
+    """The routed network, dnsmasq, every device's address by DHCP, then snmpd. Returns seconds."""
+    from scanner.lab import routed as rmod
+
+    t0 = time.monotonic()
+    rhosts = [rmod.RoutedHost(d["netns"], d["mac"], int(d["segment"]), d["ip"]) for d in plan["devices"]]
+    rmod.build_network(prefix, rhosts, len(plan["cidrs"]))
+    pid, leases = rmod.start_dnsmasq(prefix, sdir, rhosts, len(plan["cidrs"]))
+    state["daemon_pids"].append(pid)
+    state["dhcp_leases"] = str(leases)
+    _write_state(sdir, state)
+    t1 = time.monotonic()
+    acks = rmod.dhcp_all(rhosts)
+    wrong = [(h.netns, h.ip, acks[h.netns]["yiaddr"]) for h in rhosts if acks[h.netns]["yiaddr"] != h.ip]
+    if wrong:
+        raise LabError(f"DHCP gave {wrong[0][0]} {wrong[0][2]}, not its reserved {wrong[0][1]}")
+    rmod.configure_hosts(rhosts, acks)
+    state["timings"]["dhcp_s"] = round(time.monotonic() - t1, 3)
+    log(f"dhcp: {len(acks)} devices leased their addresses in {state['timings']['dhcp_s']:.2f} s")
+    pid, snmp = rmod.start_snmpd(prefix, sdir)
+    state["daemon_pids"].append(pid)
+    state["snmp"] = snmp
+    _write_state(sdir, state)
+    return time.monotonic() - t0
 
 
 def _unprivileged_port_start() -> int:
@@ -632,6 +699,10 @@ def status(prefix: str | None = None) -> LabStatus | None:
         service_pid=st.get("service_pid"), service_alive=_alive(st.get("service_pid")),
         namespaces=len(present), phase=st.get("phase", "up"), started_at=st.get("started_at", ""),
         timings=dict(st.get("timings") or {}),
+        cidrs=list(st.get("cidrs") or ([st["cidr"]] if st.get("cidr") else [])), routed=bool(st.get("routed")),
+        snmp=st.get("snmp"), dhcp_leases=st.get("dhcp_leases"), router_netns=st.get("router_netns"),
+        daemon_pids=list(st.get("daemon_pids") or []),
+        daemons_alive=all(_alive(p) for p in st.get("daemon_pids") or []),
     )
 
 
@@ -643,8 +714,14 @@ def down(prefix: str | None = None) -> DownReport:
     st = _read_state(prefix)
     found = st is not None or sdir.exists()
     stopped: list[int] = []
+    from scanner.lab import routed as rmod
+
     own = _own_service(st, sdir / "plan.json")  # by its recorded PID and start time, nothing else
-    for pid in [own] if own else []:  # SIGTERM now; the namespaces go while the service closes its sockets
+    pids = {own} if own else set()
+    for pid in st.get("daemon_pids", []) if st else []:  # the router's dnsmasq and snmpd, by recorded PID
+        if _alive(pid) and any(str(rmod.daemon_dir(sdir)) in a for a in _cmdline(int(pid))):
+            pids.add(int(pid))
+    for pid in sorted(pids):  # SIGTERM now; the namespaces go while the service closes its sockets
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:

@@ -78,11 +78,16 @@ class LabNames:
     def scanner(self) -> str:
         return f"{self.prefix}-scan"
 
+    @property
+    def router(self) -> str:
+        """The router namespace of a routed lab (scanner/lab/routed.py)."""
+        return f"{self.prefix}-rt"
+
     def device(self, index: int) -> str:
         return f"{self.prefix}-d{index}"
 
     def pattern(self) -> re.Pattern[str]:
-        return re.compile(rf"^{re.escape(self.prefix)}-(br|scan|d\d+)$")
+        return re.compile(rf"^{re.escape(self.prefix)}-(br|rt|scan|d\d+)$")
 
 
 @dataclass(frozen=True, slots=True)

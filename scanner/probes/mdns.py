@@ -183,3 +183,37 @@ async def discover(ctx: ProbeContext) -> list[dict]:
             except Exception:
                 pass
     return [{"ip": ip, "mdns": entries} for ip, entries in results.items()]
+
+
+# ------------------------------------------------------------------------------------------------
+# unicast: a one-shot "legacy unicast" query (RFC 6762 5.1, 6.7) to a host beyond the attached segments,
+# where no multicast reaches; the responder answers the asking port directly, echoing the query id
+
+
+def build_query(query_id: int, types: tuple[str, ...] = SERVICE_TYPES) -> bytes:
+    """A DNS query (id ``query_id``) with one PTR question per service type."""
+    out = bytearray(query_id.to_bytes(2, "big") + b"\x00\x00" + len(types).to_bytes(2, "big") + b"\x00" * 6)
+    for t in types:
+        for label in t.rstrip(".").split("."):
+            raw = label.encode("ascii")[:63]
+            out += bytes([len(raw)]) + raw
+        out += b"\x00\x00\x0c\x00\x01"  # root, PTR, IN
+    return bytes(out)
+
+
+def parse_unicast_reply(data: bytes, query_id: int) -> dict | None:
+    """A legacy-unicast answer to ``query_id`` -> the ``parse_mdns`` fragment; None for anything else."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) < 12 or int.from_bytes(data[:2], "big") != query_id:
+        return None
+    if not data[2] & 0x80:  # a query, not a response
+        return None
+    return parse_mdns(data)
+
+
+async def probe(host: str, ctx: ProbeContext) -> dict:
+    """Ask ``host``:5353 for the camera-relevant service types by unicast -> ``{"mdns": [...]}`` or ``{}``."""
+    import secrets
+
+    qid = secrets.randbelow(0xFFFE) + 1
+    got = await ctx.ask_host(host, MDNS_PORT, build_query(qid), lambda d: parse_unicast_reply(d, qid))
+    return {"mdns": got["mdns"]} if got.get("mdns") else {}

@@ -18,7 +18,7 @@ from scanner import __version__
 from scanner.errors import CamsweepError
 from scanner.store import ScanInfo, Store
 
-SCHEMA_VERSION = "1.2"  # 1.1: review, summary.needs_review, reviews; 1.2: exploited, policy, devices[].flags (additive)
+SCHEMA_VERSION = "1.2"  # 1.1: review, summary.needs_review, reviews; 1.2: exploited, policy, devices[].flags, without_mac (additive)
 log = logging.getLogger("camsweep.report")
 
 # Short labels of the restriction lists for charts and tables; the fingerprint database gives full names.
@@ -338,6 +338,10 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
                      for d in devices if d["restricted"] is None],
         "devices": devices,
         "plan": _plan_section(store, rows, policy),
+        # devices on the network with no MAC, and why (scanner/macsources.py: "mac/none" evidence; since 1.2)
+        "without_mac": [{"device_id": d["device_id"], "ip": d["ip"], "reason": next(
+            e["value"] for e in d["evidence"] if e["rule"] == "mac/none")}
+            for d in devices if not d["mac"] and any(e["rule"] == "mac/none" for e in d["evidence"])],
     }
 
 
