@@ -31,6 +31,7 @@ import importlib.util
 import inspect
 import ipaddress
 import json
+import logging
 import os
 import socket
 import struct
@@ -41,8 +42,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanner.errors import CamsweepError, TargetError
-from scanner.evidence import EvidenceError, EvidenceRecord, Identification, normalize_mac, parse_record
+from scanner.errors import CamsweepError, DeviceWriteError, TargetError
+from scanner.evidence import (EvidenceError, EvidenceRecord, Identification, clean_evidence, normalize_mac,
+                              parse_record)
 from scanner.targets import TargetSet, parse_targets
 
 if TYPE_CHECKING:  # workers never open the store: they need not import sqlite-utils (and numpy)
@@ -422,7 +424,7 @@ def merge_fragments(ip: str, mac: str | None, fragments: Iterable[Mapping[str, A
     for frag in fragments:
         if not isinstance(frag, Mapping) or not frag:
             continue
-        part = {k: v for k, v in frag.items() if k not in ("ip", "id")}
+        part = {k: v for k, v in clean_evidence(frag).items() if k not in ("ip", "id")}  # devices' text enters here
         fmac = part.pop("mac", None)
         if fmac and not rec.mac:
             n = normalize_mac(fmac) if isinstance(fmac, str) else None
@@ -1105,15 +1107,27 @@ class _Scan:
         await self.ready()
         parent, children = split_channels(rec)
         ident = self._identify(parent)
-        dev_id = await self.write(parent, ident)
+        try:
+            dev_id = await self.write(parent, ident)
+        except DeviceWriteError as exc:  # this device's values: logged, and the scan goes on
+            self.not_stored(exc)
+            return
         self.devices += 1
         self.emit("device_identified", _row(dev_id, parent, ident))
         for child in children:
             cident = self._identify(child)
             chan = next((d.fields.get("channel") for d in child.discovery if d.protocol == NVR_CHANNEL), None)
-            cid = await self.write(child, cident, parent_id=dev_id, channel=chan)
+            try:
+                cid = await self.write(child, cident, parent_id=dev_id, channel=chan)
+            except DeviceWriteError as exc:
+                self.not_stored(exc)
+                continue
             self.devices += 1
             self.emit("device_identified", {**_row(cid, child, cident), "parent_id": dev_id, "channel": chan})
+
+    def not_stored(self, exc: Exception) -> None:
+        logging.getLogger("camsweep.engine").warning("%s", exc)
+        self.emit("warning", str(exc))
 
     def _identify(self, rec: EvidenceRecord) -> Identification:
         try:
