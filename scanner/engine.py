@@ -43,8 +43,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scanner.errors import CamsweepError, DeviceWriteError, TargetError
-from scanner.evidence import (EvidenceError, EvidenceRecord, Identification, clean_evidence, normalize_mac,
-                              parse_record)
+from scanner.evidence import (
+    EvidenceError,
+    EvidenceRecord,
+    Identification,
+    clean_evidence,
+    normalize_mac,
+    parse_record,
+)
 from scanner.targets import TargetSet, parse_targets
 
 if TYPE_CHECKING:  # workers never open the store: they need not import sqlite-utils (and numpy)

@@ -758,6 +758,8 @@ def parse_line(line: str) -> EvidenceRecord:
         raise EvidenceError(f"not valid JSON ({exc})") from None
     except ValueError as exc:  # a number of more than 4,300 digits (Python's integer conversion limit)
         raise EvidenceError(f"unreadable value: {str(exc).split(';')[0]}") from None
+    if not line.isascii() and _SURROGATE.search(line):  # one read from a file decoded with surrogateescape
+        raise EvidenceError("text holds a lone surrogate: a UTF-16 half, not a character")
     if "\\u" in line and _SUSPECT_ESCAPE.search(line):
         found = _lone_surrogate(obj)
         if found:

@@ -24,8 +24,8 @@ from typing import Any
 
 from scanner import __version__
 from scanner.errors import DeviceWriteError, StoreError
-from scanner.private import create_private_file
 from scanner.evidence import EvidenceRecord, Identification, dump_record, parse_record
+from scanner.private import create_private_file
 
 
 def _import_sqlite_utils() -> Any:

@@ -17,7 +17,14 @@ import pytest
 
 from scanner.engine import ScanOptions, merge_fragments, run_scan
 from scanner.errors import DeviceWriteError
-from scanner.evidence import EvidenceError, Identification, clean_evidence, clean_text, parse_line, parse_record
+from scanner.evidence import (
+    EvidenceError,
+    Identification,
+    clean_evidence,
+    clean_text,
+    parse_line,
+    parse_record,
+)
 from scanner.logs import JsonFormatter, TextFormatter
 from scanner.probes.base import decode_text, text_charset
 from scanner.probes.http import build_http_entry, parse_title
