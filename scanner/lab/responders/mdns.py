@@ -62,6 +62,25 @@ def services(dev: Device) -> list[tuple[str, str, int, dict[str, str]]]:
     return []
 
 
+def many_names(qid: int, stype: str, n: int, *, echo_question: bool) -> bytes:
+    """One response (under 9,000 bytes: RFC 6762 section 17) of ``n`` PTR records ``cam-NNN.<stype>``,
+    names compressed, as zeroconf would split into many packets: the hostile "mdns_names" host."""
+    import struct
+
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in stype.rstrip(".").split(".")) + b"\x00"
+    out = bytearray(struct.pack("!HHHHHH", qid, 0x8400, 1 if echo_question else 0, n, 0, 0))
+    out += labels  # at offset 12: the question's name, or the first answer's
+    if echo_question:
+        out += struct.pack("!HH", C._TYPE_PTR, C._CLASS_IN)
+    for i in range(n):
+        if i or echo_question:
+            out += b"\xc0\x0c"
+        inst = f"cam-{i:03d}".encode()
+        rdata = bytes([len(inst)]) + inst + b"\xc0\x0c"
+        out += struct.pack("!HHIH", C._TYPE_PTR, C._CLASS_IN, TTL * 37, len(rdata)) + rdata
+    return bytes(out)
+
+
 def answer(dev: Device, data: bytes, addr: tuple[str, int]) -> bytes | tuple[bytes, tuple[str, int]] | None:
     svcs = services(dev)
     if not svcs:
@@ -107,6 +126,9 @@ def answer(dev: Device, data: bytes, addr: tuple[str, int]) -> bytes | tuple[byt
             answered = True
     if not answered:
         return None
+    if dev.spec.hostile_kind == "mdns_names" and any(q.name.lower() == "_http._tcp.local." for q in msg.questions):
+        data = many_names(msg.id if legacy else 0, "_http._tcp.local.", MANY_NAMES, echo_question=legacy)
+        return data if legacy else (data, (GROUP, PORT))
     packets = out.packets()
     if not packets:
         return None
