@@ -24,7 +24,7 @@ from typing import Any
 
 from scanner import __version__
 from scanner.errors import DeviceWriteError, StoreError
-from scanner.evidence import EvidenceRecord, Identification, dump_record, parse_record
+from scanner.evidence import EvidenceRecord, Identification, clean_text, dump_record, parse_record
 from scanner.private import create_private_file
 
 
@@ -326,7 +326,7 @@ class Store:
         except (UnicodeError, OverflowError, ValueError, TypeError, sqlite3.IntegrityError, sqlite3.InterfaceError,
                 sqlite3.DataError) as exc:  # this device's values, not the store: the transaction rolled back
             raise DeviceWriteError(f"device {record.ip or record.mac or '?'} not stored: "
-                                   f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+                                   f"{type(exc).__name__}: {clean_text(str(exc)[:200])}") from exc
 
     def _record_device(self, scan_id: int, record: EvidenceRecord, ident: Identification, *, policy: str,
                        site: str | None, parent_id: int | None, channel: str | None) -> int:

@@ -97,8 +97,9 @@ def test_a_device_the_store_refuses_is_its_own_error():
     rec = parse_record({"ip": "198.18.0.7", "http": [{"headers": {"Server": "ok"}}]})
     with Store(":memory:") as store:
         sid = store.start_scan(["198.18.0.7"])
-        with pytest.raises(DeviceWriteError, match="198.18.0.7 not stored"):
+        with pytest.raises(DeviceWriteError, match="198.18.0.7 not stored") as err:
             store.record_device(sid, rec, Identification(manufacturer="bad\ud800"))
+        str(err.value).encode("utf-8")  # the message itself is printable text
         assert store.devices(sid) == []  # rolled back whole
         store.record_device(sid, rec, Identification(manufacturer="good"))  # the store still works
         assert [d["manufacturer"] for d in store.devices(sid)] == ["good"]
