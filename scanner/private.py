@@ -26,14 +26,15 @@ def create_private_file(path: str | os.PathLike[str]) -> None:
     """Make sure ``path`` exists as a file readable by its owner only: a new one is created 0600; an
     existing one of ours that others could read is narrowed to 0600 (one left by an older version)."""
     make_parent(path)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     try:
-        st = os.fstat(fd)
-        if st.st_mode & 0o077 and st.st_uid == os.geteuid():
-            with contextlib.suppress(OSError):
-                os.fchmod(fd, PRIVATE_FILE)
-    finally:
-        os.close(fd)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+        return
+    except FileExistsError:  # opened as it is (perhaps read-only to us); narrowed when it is ours
+        pass
+    st = os.stat(path)
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+        with contextlib.suppress(OSError):
+            os.chmod(path, PRIVATE_FILE)
 
 
 def open_private(path: str | os.PathLike[str], mode: str = "w", **kw: Any) -> IO[Any]:

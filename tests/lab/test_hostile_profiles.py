@@ -105,3 +105,16 @@ async def test_onvif_gzip_device_is_cut_off_by_the_credentialed_probe():
     assert plain["onvif"]["auth_required"] is True  # refused without credentials
     o = out["onvif"]
     assert o["auth_required"] is True and "authenticated" not in o and "model" not in o
+
+
+def test_lab_up_hostile_fleet_adds_each_on_request_profile_once():
+    from scanner.cli import build_parser
+    from scanner.commands.lab import hostile_fleet
+
+    fleet = hostile_fleet(30, 2)
+    assert len(fleet) == 30 + len(ON_REQUEST_KEYS)
+    assert [d.profile for d in fleet[30:]] == list(ON_REQUEST_KEYS)
+    assert [d.profile for d in fleet[:30]] == [d.profile for d in build_fleet(30, 2)]  # the seed's fleet kept
+    assert len({d.mac for d in fleet}) == len(fleet)
+    args = build_parser(["lab", "up", "--hostile"]).parse_args(["lab", "up", "--hostile", "--devices", "5"])
+    assert args.hostile is True and args.devices == 5
