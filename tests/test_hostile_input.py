@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -269,22 +270,28 @@ def test_text_and_json_logs_both_redact_exception_text():
 
 
 def test_processes_creating_a_new_store_at_once_all_succeed(tmp_path):
+    # each process imports the store, says it is ready, then waits for "go": they open it together
     script = textwrap.dedent("""
-        import sys, time
+        import os, sys, time
         from scanner.store import Store
-        start = float(sys.argv[2])
-        while time.time() < start:
-            pass
-        s = Store(sys.argv[1])
+        db, gate, me = sys.argv[1], sys.argv[2], sys.argv[3]
+        open(os.path.join(gate, "ready-" + me), "w").close()
+        while not os.path.exists(os.path.join(gate, "go")):
+            time.sleep(0.001)
+        s = Store(db)
         print(s.schema_version())
         s.close()
     """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for attempt in range(3):
-        db = tmp_path / f"race{attempt}.db"
-        start = f"{__import__('time').time() + 1.5:.3f}"
-        procs = [subprocess.Popen([sys.executable, "-c", script, str(db), start], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        db, gate = tmp_path / f"race{attempt}.db", tmp_path / f"gate{attempt}"
+        gate.mkdir()
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(db), str(gate), str(i)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+        deadline = time.monotonic() + 60
+        while len(list(gate.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (gate / "go").touch()
         outs = [p.communicate(timeout=60) for p in procs]
         for p, (out, err) in zip(procs, outs, strict=True):
             assert p.returncode == 0, err
