@@ -1,13 +1,18 @@
 """Files that hold what a scan found (the store, ``--evidence-out``, reports): created 0600.
 
 They carry serial numbers, MAC addresses and device page bodies, so other users of the machine get
-no access, whatever the umask. A directory camsweep creates for them is 0700.
+no access, whatever the umask. A directory camsweep creates for them is 0700. Also the lock that lets
+one process at a time set up a store (:func:`setup_lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,3 +55,32 @@ def open_private(path: str | os.PathLike[str], mode: str = "w", **kw: Any) -> IO
     except BaseException:
         os.close(fd)
         raise
+
+
+@contextlib.contextmanager
+def setup_lock(db_path: str, timeout: float = 60.0) -> Iterator[None]:
+    """Hold ``<db_path>.lock`` (flock, 0600) while a store is opened, switched to WAL and migrated: SQLite
+    answers "database is locked" without waiting in some of those steps when processes race on a new
+    file. Nothing is locked for ``:memory:`` or where the lock file cannot be made (a read-only
+    directory: such a store is not migrated by us anyway)."""
+    if db_path == ":memory:" or db_path.startswith("file:"):
+        yield
+        return
+    try:
+        fd = os.open(db_path + ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

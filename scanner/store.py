@@ -25,7 +25,7 @@ from typing import Any
 from scanner import __version__
 from scanner.errors import DeviceWriteError, StoreError
 from scanner.evidence import EvidenceRecord, Identification, clean_text, dump_record, parse_record
-from scanner.private import create_private_file
+from scanner.private import create_private_file, setup_lock
 
 
 def _import_sqlite_utils() -> Any:
@@ -151,14 +151,15 @@ class Store:
         try:
             if self.path != ":memory:":
                 create_private_file(self.path)  # 0600: it holds serials, MACs and page bodies
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA busy_timeout=30000")
-            if self.path != ":memory:":
-                self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.migrate()
+            with setup_lock(self.path):  # one process at a time switches a new store to WAL and migrates it
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                self.db = sqlite_utils.Database(conn)
+                self.db.execute("PRAGMA busy_timeout=30000")
+                if self.path != ":memory:":
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
+                self.migrate()
             if recover:
                 self.mark_interrupted_scans()
         except sqlite3.DatabaseError as exc:
