@@ -90,8 +90,11 @@ def test_hostile_text_is_stored_clean(hostile_scan):
         rec = json.loads(line)
         records[rec.get("ip")] = rec
     # surrogate escapes in DHIP / RPC2 JSON: kept as U+FFFD, the rest of each value as sent
-    sur = json.dumps(records[by_profile["hostile_surrogate"]], ensure_ascii=False)
-    assert "\ufffd" in sur and "\\ud8" not in sur.lower()
+    sur = records[by_profile["hostile_surrogate"]]
+    json.dumps(sur, ensure_ascii=False).encode("utf-8")  # no lone surrogate (a pair, U+10000, is text)
+    for protocol in ("dhip", "rpc2_magicbox"):  # the multicast reply and the credentialed RPC2 calls
+        entries = [d for d in sur.get("discovery", []) if d.get("protocol") == protocol]
+        assert entries and "\ufffd" in json.dumps(entries, ensure_ascii=False), (protocol, sur.get("discovery"))
     # an escape codec as charset: ignored, the bytes read as UTF-8 (the backslashes stay text)
     cs = records[by_profile["hostile_charset"]]
     titles = [h.get("title") for h in cs.get("http", [])]
