@@ -34,6 +34,7 @@ import importlib.util
 import inspect
 import ipaddress
 import json
+import logging
 import os
 import socket
 import struct
@@ -45,8 +46,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scanner import macsources
-from scanner.errors import CamsweepError, TargetError
-from scanner.evidence import EvidenceError, EvidenceRecord, Identification, normalize_mac, parse_record
+from scanner.errors import CamsweepError, DeviceWriteError, TargetError
+from scanner.evidence import (
+    EvidenceError,
+    EvidenceRecord,
+    Identification,
+    clean_evidence,
+    normalize_mac,
+    parse_record,
+)
 from scanner.targets import TargetSet, parse_targets
 
 if TYPE_CHECKING:  # workers never open the store: they need not import sqlite-utils (and numpy)
@@ -434,7 +442,7 @@ def merge_fragments(ip: str, mac: str | None, fragments: Iterable[Mapping[str, A
     for frag in fragments:
         if not isinstance(frag, Mapping) or not frag:
             continue
-        part = {k: v for k, v in frag.items() if k not in ("ip", "id")}
+        part = {k: v for k, v in clean_evidence(frag).items() if k not in ("ip", "id")}  # devices' text enters here
         fmac = part.pop("mac", None)
         if fmac and not rec.mac:
             n = normalize_mac(fmac) if isinstance(fmac, str) else None
@@ -1170,17 +1178,50 @@ class _Scan:
         for child in children:
             chan = next((d.fields.get("channel") for d in child.discovery if d.protocol == NVR_CHANNEL), None)
             kids.append((child, self._identify(child), chan))
-        if not kids:
-            dev_id, kid_ids = await self.write(parent, ident), []
-        else:  # a recorder and its channels in one transaction: a kill between them leaves neither (resume)
-            loop = asyncio.get_running_loop()
-            call = functools.partial(self._write_recorder, parent, ident, kids)
-            dev_id, kid_ids = await asyncio.shield(loop.run_in_executor(self.writer, call))
+        try:
+            if not kids:
+                dev_id, kid_ids = await self.write(parent, ident), []
+            else:  # a recorder and its channels in one transaction: a kill between them leaves neither (resume)
+                loop = asyncio.get_running_loop()
+                call = functools.partial(self._write_recorder, parent, ident, kids)
+                dev_id, kid_ids = await asyncio.shield(loop.run_in_executor(self.writer, call))
+        except DeviceWriteError as exc:  # this device's values: logged, and the scan goes on
+            if not kids:
+                self.not_stored(exc)
+                return
+            dev_id, kid_ids = await self._write_one_by_one(parent, ident, kids)
+            if dev_id is None:
+                return
         self.devices += 1
         self.emit("device_identified", _row(dev_id, parent, ident))
         for (child, cident, chan), cid in zip(kids, kid_ids, strict=True):
+            if cid is None:
+                continue
             self.devices += 1
             self.emit("device_identified", {**_row(cid, child, cident), "parent_id": dev_id, "channel": chan})
+
+    async def _write_one_by_one(self, parent: EvidenceRecord, ident: Identification,
+                                kids: list[tuple[EvidenceRecord, Identification, str | None]],
+                                ) -> tuple[int | None, list[int | None]]:
+        """A recorder whose transaction the store refused (one device's values): each device written on
+        its own, so only the refused one is missing."""
+        try:
+            dev_id = await self.write(parent, ident)
+        except DeviceWriteError as exc:
+            self.not_stored(exc)
+            return None, []
+        ids: list[int | None] = []
+        for child, cident, chan in kids:
+            try:
+                ids.append(await self.write(child, cident, parent_id=dev_id, channel=chan))
+            except DeviceWriteError as exc:
+                self.not_stored(exc)
+                ids.append(None)
+        return dev_id, ids
+
+    def not_stored(self, exc: Exception) -> None:
+        logging.getLogger("camsweep.engine").warning("%s", exc)
+        self.emit("warning", str(exc))
 
     def _write_recorder(self, parent: EvidenceRecord, ident: Identification,
                         kids: list[tuple[EvidenceRecord, Identification, str | None]]) -> tuple[int, list[int]]:

@@ -17,6 +17,10 @@ class StoreError(CamsweepError):
     """The store cannot be opened, migrated or written."""
 
 
+class DeviceWriteError(StoreError):
+    """One device's values were refused by the store (the store itself is fine): the scan goes on."""
+
+
 class FingerprintError(CamsweepError):
     """The fingerprint database is malformed (a rule without an example, a bad pattern)."""
 

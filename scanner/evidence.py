@@ -221,6 +221,63 @@ def parse_realm(www_authenticate: str) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------
+# text as it enters: what a device sends becomes text UTF-8 (and so the store) can hold
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_DEPTH = 64
+
+
+def clean_text(value: str) -> str:
+    """``value`` with every lone surrogate (a JSON ``\\udXXX`` escape without its pair, a device-chosen
+    codec's output) replaced by U+FFFD: such text is not Unicode, and UTF-8, SQLite and JSON writers refuse
+    it. Everything else is kept as received."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def clean_evidence(obj: Any, _depth: int = 0) -> Any:
+    """A probe's JSON-shaped fragment (dicts, lists, strings, numbers) with every string and key made
+    clean text (:func:`clean_text`); nesting deeper than 64 levels is dropped. Devices' text enters the
+    scan here (the engine calls it on every fragment), so one hostile reply cannot stop the store."""
+    if type(obj) is str:
+        return clean_text(obj)
+    if _depth >= _MAX_DEPTH:
+        return None
+    if isinstance(obj, Mapping):
+        return {(clean_text(k) if type(k) is str else k): clean_evidence(v, _depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_evidence(v, _depth + 1) for v in obj]
+    if isinstance(obj, str):
+        return clean_text(str(obj))
+    return obj
+
+
+def _lone_surrogate(obj: Any, _depth: int = 0) -> str | None:
+    """The first lone surrogate in a decoded JSON value, as ``\\udXXX``; None when there is none."""
+    if type(obj) is str:
+        m = None if obj.isascii() else _SURROGATE.search(obj)
+        return f"\\u{ord(m.group()):04x}" if m else None
+    if _depth > 200:
+        return None
+    if type(obj) is dict:
+        for k, v in obj.items():
+            found = _lone_surrogate(k, _depth + 1) or _lone_surrogate(v, _depth + 1)
+            if found:
+                return found
+    elif type(obj) is list:
+        for v in obj:
+            found = _lone_surrogate(v, _depth + 1)
+            if found:
+                return found
+    return None
+
+
+# --------------------------------------------------------------------------------------------
 # observations
 
 
@@ -699,7 +756,18 @@ def parse_line(line: str) -> EvidenceRecord:
         obj = json.loads(line)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise EvidenceError(f"not valid JSON ({exc})") from None
+    except ValueError as exc:  # a number of more than 4,300 digits (Python's integer conversion limit)
+        raise EvidenceError(f"unreadable value: {str(exc).split(';')[0]}") from None
+    if not line.isascii() and _SURROGATE.search(line):  # one read from a file decoded with surrogateescape
+        raise EvidenceError("text holds a lone surrogate: a UTF-16 half, not a character")
+    if "\\u" in line and _SUSPECT_ESCAPE.search(line):
+        found = _lone_surrogate(obj)
+        if found:
+            raise EvidenceError(f"text holds a lone surrogate ({found}): a UTF-16 half, not a character")
     return parse_record(obj)
+
+
+_SUSPECT_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def read_records(lines: Iterable[str]) -> Iterator[tuple[int, EvidenceRecord | EvidenceError]]:

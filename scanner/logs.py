@@ -96,7 +96,7 @@ class TextFormatter(logging.Formatter):
         for k, v in _extras(record).items():
             parts.append(f"{k}={v}" if not isinstance(v, str) or " " not in v else f"{k}={json.dumps(v)}")
         if record.exc_info and record.exc_info[0] is not None:
-            parts.append(f"error={record.exc_info[0].__name__}: {record.exc_info[1]}")
+            parts.append(redact_text(f"error={record.exc_info[0].__name__}: {record.exc_info[1]}"))
         return _visible(" ".join(parts))
 
 

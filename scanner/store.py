@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from scanner import __version__
-from scanner.errors import StoreError
-from scanner.evidence import EvidenceRecord, Identification, dump_record, parse_record
+from scanner.errors import DeviceWriteError, StoreError
+from scanner.evidence import EvidenceRecord, Identification, clean_text, dump_record, parse_record
+from scanner.private import create_private_file, setup_lock
 
 
 def _import_sqlite_utils() -> Any:
@@ -150,15 +151,16 @@ class Store:
         self.path = str(path) if path is not None else str(default_db_path())
         try:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self.db = sqlite_utils.Database(conn)
-            if self.path != ":memory:":
-                self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA busy_timeout=30000")
-            self.migrate()
+                create_private_file(self.path)  # 0600: it holds serials, MACs and page bodies
+            with setup_lock(self.path):  # one process at a time switches a new store to WAL and migrates it
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                self.db = sqlite_utils.Database(conn)
+                self.db.execute("PRAGMA busy_timeout=30000")
+                if self.path != ":memory:":
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
+                self.migrate()
             if recover:
                 self.mark_interrupted_scans()
         except sqlite3.DatabaseError as exc:
@@ -168,19 +170,24 @@ class Store:
 
     # -- schema ---------------------------------------------------------------------------
     def migrate(self) -> list[str]:
-        """Apply pending migrations, each in a transaction. Returns the names applied."""
-        if "_migrations" not in self.db.table_names():
-            self.db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
-        done = {r["name"] for r in self.db["_migrations"].rows}
+        """Apply pending migrations under the database's write lock, in one transaction. Returns the
+        names applied. Two processes opening a new store at once: the second waits for the lock, then
+        finds the migrations done (it reads them again once it holds the lock)."""
+        if "_migrations" in self.db.table_names() and \
+                {r["name"] for r in self.db["_migrations"].rows} >= {name for name, _ in MIGRATIONS}:
+            return []
         applied = []
-        for name, fn in MIGRATIONS:
-            if name in done:
-                continue
-            with self.db.conn:
-                self.db.execute("BEGIN IMMEDIATE")
+        with self.db.conn:
+            self.db.execute("BEGIN IMMEDIATE")  # the write lock, held until the migrations are in
+            if "_migrations" not in self.db.table_names():
+                self.db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+            done = {r["name"] for r in self.db["_migrations"].rows}
+            for name, fn in MIGRATIONS:
+                if name in done:
+                    continue
                 fn(self.db)
                 self.db["_migrations"].insert({"name": name, "applied_at": now_iso()})
-            applied.append(name)
+                applied.append(name)
         return applied
 
     def schema_version(self) -> str:
@@ -327,8 +334,20 @@ class Store:
         """Write one identified device of a scan and commit at once. Returns the device id.
 
         Called again for the same device in the same scan (say, more evidence arrived), it replaces
-        that scan's identification and adds the observation.
+        that scan's identification and adds the observation. A value of this device the database refuses
+        raises :class:`DeviceWriteError` (nothing of it written; the scan can go on); a store that fails
+        as a whole (disk full, locked) raises sqlite3's error.
         """
+        try:
+            return self._record_device(scan_id, record, ident, policy=policy, site=site, parent_id=parent_id,
+                                       channel=channel)
+        except (UnicodeError, OverflowError, ValueError, TypeError, sqlite3.IntegrityError, sqlite3.InterfaceError,
+                sqlite3.DataError) as exc:  # this device's values, not the store: the transaction rolled back
+            raise DeviceWriteError(f"device {record.ip or record.mac or '?'} not stored: "
+                                   f"{type(exc).__name__}: {clean_text(str(exc)[:200])}") from exc
+
+    def _record_device(self, scan_id: int, record: EvidenceRecord, ident: Identification, *, policy: str,
+                       site: str | None, parent_id: int | None, channel: str | None) -> int:
         now = now_iso()
         serial = ident.serial or (record.onvif.serial if record.onvif and record.onvif.serial else None)
         fields = {

@@ -381,9 +381,11 @@ class CamsweepApp(App[None]):
         if not p.is_absolute():
             p = self.export_dir / p
         csv_path, json_path = p.with_suffix(".csv"), p.with_suffix(".json")
-        with csv_path.open("w", encoding="utf-8", newline="") as fp:
+        from scanner.private import open_private  # 0600: the plan lists devices, addresses and serials
+
+        with open_private(csv_path, "w", encoding="utf-8", newline="") as fp:
             planlib.write_csv(plan, fp)
-        with json_path.open("w", encoding="utf-8") as fp:
+        with open_private(json_path, "w", encoding="utf-8") as fp:
             json.dump(planlib.plan_to_json(plan, store=str(self.store.path) if self.store else None), fp,
                       indent=2, ensure_ascii=False)
         return csv_path, json_path

@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--routed", action="store_true",
                     help="devices on two or more camera segments (198.18.S.0/24) behind a router namespace that "
                     "runs DHCP (dnsmasq) and SNMP (net-snmp); the scanner on a segment of its own (198.19.0.0/24)")
+    up.add_argument("--hostile", action="store_true",
+                    help="add one device of each hostile profile built only on request (lone surrogates in "
+                    "DHIP/RPC2 JSON, escape codecs as charset, a gzip bomb on credentialed ONVIF, hundreds of "
+                    "mDNS names) to the fleet")
     up.add_argument("--json", action="store_true", help="print the status as JSON")
     common(up)
     up.set_defaults(func=cmd_up)
@@ -72,10 +76,13 @@ def _offer_loopback(reason: str) -> bool:
 
 
 def bring_up(devices: int, seed: int, prefix: str | None, loopback: bool, *, interactive: bool = True,
-             auto_loopback: bool = False, routed: bool = False) -> manager.LabStatus | None:
+             auto_loopback: bool = False, routed: bool = False,
+             fleet: Sequence[Any] | None = None) -> manager.LabStatus | None:
     """``manager.up`` with the CLI's fallback to a loopback lab. None when the user declined it."""
+    if fleet is not None:
+        devices = len(fleet)
     try:
-        return manager.up(devices, seed, prefix=prefix, loopback=loopback, log=_err, routed=routed)
+        return manager.up(devices, seed, prefix=prefix, loopback=loopback, log=_err, routed=routed, fleet=fleet)
     except manager.LabUnavailable as exc:
         if routed:
             raise
@@ -85,11 +92,28 @@ def bring_up(devices: int, seed: int, prefix: str | None, loopback: bool, *, int
             if not interactive:
                 raise
             return None
-        return manager.up(devices, seed, prefix=prefix, loopback=True, log=_err)
+        return manager.up(devices, seed, prefix=prefix, loopback=True, log=_err, fleet=fleet)
+
+
+def hostile_fleet(devices: int, seed: int) -> list[Any]:
+    """The seed's fleet of ``devices``, then one device of each on-request hostile profile."""
+    import random
+
+    from scanner.lab.profiles import ON_REQUEST_KEYS, build_device, build_fleet
+
+    fleet = build_fleet(devices, seed)
+    return fleet + [build_device(k, len(fleet) + i, random.Random(f"camsweep-hostile-{seed}-{i}-{k}"))
+                    for i, k in enumerate(ON_REQUEST_KEYS)]
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    st = bring_up(args.devices, args.seed, args.prefix, args.loopback, routed=args.routed)
+    fleet = None
+    if getattr(args, "hostile", False):
+        try:
+            fleet = hostile_fleet(args.devices, args.seed)
+        except ValueError as exc:
+            raise LabError(f"cannot build the fleet: {exc}") from None
+    st = bring_up(args.devices, args.seed, args.prefix, args.loopback, routed=args.routed, fleet=fleet)
     if st is None:
         return 2
     if args.json:

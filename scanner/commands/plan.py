@@ -85,7 +85,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         fmt = args.format or ("csv" if str(args.output).lower().endswith(".csv") else "json")
         out = sys.stdout if args.output == "-" else None
         try:
-            fp = out or open(args.output, "w", encoding="utf-8", newline="")
+            from scanner.private import open_private
+
+            fp = out or open_private(args.output, "w", encoding="utf-8", newline="")
         except OSError as exc:
             raise CamsweepError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         try:

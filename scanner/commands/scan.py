@@ -432,9 +432,10 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 def _write_evidence(store: Any, scan_id: int, path: str) -> None:
     from scanner.evidence import dump_record
+    from scanner.private import open_private
 
     try:
-        fh = sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
+        fh = sys.stdout if path == "-" else open_private(path, "w", encoding="utf-8")
     except OSError as exc:
         raise CamsweepError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:

@@ -92,7 +92,8 @@ class Profile:
     services: frozenset[str]
     weight: float = 1.0  # share in fleets beyond the one-of-each
     onvif_auth: str = "digest"  # GetDeviceInformation: "digest" (HTTP or WS-Security), "none"
-    hostile: str | None = None  # slow, garbage, bigbody, xmlbomb, reset, escape
+    hostile: str | None = None  # slow, garbage, bigbody, xmlbomb, reset, escape (on request: surrogate,
+    # charset, onvif_gzip, mdns_names)
     serial_style: str = ""
     oem: str = ""  # OEM code / vendor string the firmware reports (Dahua getVendor, Hik OEMInfo)
     channel_profiles: tuple[str, ...] = ()  # profiles of the cameras behind the PoE ports
@@ -464,8 +465,44 @@ _add(Profile(
     _S({"http", "telnet", "rtsp"}), weight=0.2, hostile="escape",
 ))
 
-PROFILE_KEYS: tuple[str, ...] = tuple(PROFILES)
-HOSTILE_KEYS: tuple[str, ...] = tuple(k for k, p in PROFILES.items() if p.hostile)
+# Hostile devices built only when a fleet names them (``build_device(key, ...)`` and ``manager.up(fleet=...)``):
+# never drawn into the default fleets, so other tests and the demo keep theirs (issue 13).
+ON_REQUEST: dict[str, Profile] = {}
+
+
+def _add_on_request(p: Profile) -> None:
+    PROFILES[p.key] = p
+    ON_REQUEST[p.key] = p
+
+
+# a Dahua camera whose DHIP and RPC2 JSON carry lone surrogate escapes ("\udXXX") in its names
+_add_on_request(Profile(
+    "hostile_surrogate", "dahua", "Dahua", "Dahua", True, "dahua",
+    (Model("IPC-HFW2431S-S-S2", "camera", ("2.840.0000000.5.R,build:2023-02-14",), hardware="1.00"),),
+    DAHUA_CAM_SERVICES, weight=0, hostile="surrogate", serial_style="dahua", oem="Dahua",
+))
+# a web server that declares escape codecs as its charset (Content-Type and <meta>) over "\udXXX" text
+_add_on_request(Profile(
+    "hostile_charset", "hostile", None, None, None, "local",
+    (Model("", "camera", ("",)),),
+    _S({"http"}), weight=0, hostile="charset",
+))
+# ONVIF that refuses GetDeviceInformation without credentials and answers it with them as a gzip bomb
+_add_on_request(Profile(
+    "hostile_onvif_gzip", "hostile", None, None, None, "local",
+    (Model("", "camera", ("",)),),
+    _S({"http", "onvif", "wsd"}), weight=0, hostile="onvif_gzip",
+))
+# a host announcing hundreds of mDNS service instances it never resolves
+_add_on_request(Profile(
+    "hostile_mdns_names", "hostile", None, None, None, "local",
+    (Model("", "camera", ("",)),),
+    _S({"http", "mdns"}), weight=0, hostile="mdns_names",
+))
+
+PROFILE_KEYS: tuple[str, ...] = tuple(k for k in PROFILES if k not in ON_REQUEST)  # the default fleets' profiles
+HOSTILE_KEYS: tuple[str, ...] = tuple(k for k in PROFILE_KEYS if PROFILES[k].hostile)
+ON_REQUEST_KEYS: tuple[str, ...] = tuple(ON_REQUEST)
 
 # Profiles that only an explicit fleet holds (``manager.up(fleet=[build_device(key, ...)])``): build_fleet never
 # draws them, so the default fleets (and every figure measured on them) stay as they are.
@@ -707,6 +744,6 @@ def fleet_ground_truth(fleet: Iterable[DeviceSpec], ips: Iterable[str | None]) -
 
 
 __all__ = [
-    "OUIS", "PROFILES", "PROFILE_KEYS", "HOSTILE_KEYS", "Model", "Profile", "ChannelSpec", "DeviceSpec",
+    "OUIS", "PROFILES", "PROFILE_KEYS", "HOSTILE_KEYS", "ON_REQUEST_KEYS", "Model", "Profile", "ChannelSpec", "DeviceSpec",
     "build_fleet", "build_device", "build_mac", "build_serial", "fleet_ground_truth",
 ]

@@ -16,6 +16,7 @@ and segment-wide discovery sends only on ``ctx.interface`` (no interface, no mul
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import fcntl
 import ipaddress
@@ -267,11 +268,39 @@ async def close_writer(writer: asyncio.StreamWriter) -> None:
         await asyncio.wait_for(writer.wait_closed(), 0.5)
 
 
+# Charsets a device may declare (HTTP Content-Type, <meta charset>) and have honoured: real text encodings,
+# by Python's canonical codec name. Anything else (unicode_escape, raw_unicode_escape, utf-7, idna, punycode,
+# the bytes-to-bytes codecs) would let the device choose how its bytes become text, lone surrogates
+# included; it is ignored and the bytes read as UTF-8.
+TEXT_CHARSETS = frozenset((
+    "utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be", "ascii",
+    *(f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)),
+    *(f"cp{n}" for n in (437, 850, 852, 855, 857, 858, 860, 861, 862, 863, 864, 865, 866, 869, 874, 932, 949,
+                         950, 1250, 1251, 1252, 1253, 1254, 1255, 1256, 1257, 1258)),
+    "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic", "gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs",
+    "shift_jis", "shift_jis_2004", "shift_jisx0213", "euc_jp", "euc_jis_2004", "euc_jisx0213", "iso2022_jp",
+    "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_3", "iso2022_kr", "euc_kr", "johab", "tis-620",
+))
+
+
+def text_charset(name: str | None) -> str | None:
+    """The codec for a declared charset when it is a real text encoding (:data:`TEXT_CHARSETS`), else None."""
+    if not name or len(name) > 40:
+        return None
+    try:
+        codec = codecs.lookup(name.strip().strip("\"'")).name
+    except (LookupError, ValueError, TypeError):
+        return None
+    return codec if codec in TEXT_CHARSETS else None
+
+
 def decode_text(data: bytes, charset: str | None = None) -> str:
-    """Bytes as text, as received: the declared charset if it decodes, else UTF-8 with replacement."""
-    if charset:
+    """Bytes as text, as received: the declared charset if it is a text encoding (:func:`text_charset`)
+    and decodes, else UTF-8 with replacement. The result never holds a lone surrogate."""
+    codec = text_charset(charset) if charset else None
+    if codec:
         try:
-            return data.decode(charset)
+            return data.decode(codec)
         except (LookupError, UnicodeDecodeError):
             pass
     return data.decode("utf-8", errors="replace")

@@ -180,6 +180,70 @@ async def prewarm() -> bool:
     return _wsdl_loaded
 
 
+class ReplyTooLarge(Exception):
+    """A credentialed ONVIF reply longer than MAX_SOAP, or one that inflates beyond it."""
+
+
+def cap_transport(transport: Any, cap: int = MAX_SOAP) -> Any:
+    """Make an onvif-zeep-async transport read replies as every other HTTP read here does: at most ``cap``
+    bytes, and a gzip/deflate body inflated to at most ``cap`` bytes (aiohttp's own decompression is off:
+    it would inflate a gzip bomb without bound). A longer reply raises :class:`ReplyTooLarge` and its
+    connection is dropped. Returns the transport."""
+    import aiohttp
+    from zeep.utils import get_version
+
+    async def _post_internal(address: str, message: str | bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
+        headers = dict(headers or {})
+        headers.setdefault("User-Agent", f"Zeep/{get_version()}")
+        headers.setdefault("Content-Type", 'text/xml; charset="utf-8"')
+        data = message.encode("utf-8") if isinstance(message, str) else message
+        try:
+            response = await transport.session.post(address, data=data, headers=headers, proxy=transport.proxy,
+                                                    timeout=transport._client_timeout, auto_decompress=False)
+        except RuntimeError as exc:  # a closed session: as the library reports it
+            raise aiohttp.ClientConnectionError(f"failed to post: {exc}") from exc
+        try:
+            body = await read_capped(response, cap)
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        return response, body
+
+    transport._post_internal = _post_internal
+    return transport
+
+
+async def read_capped(response: Any, cap: int) -> bytes:
+    """An aiohttp response's body, at most ``cap`` bytes after inflating (ReplyTooLarge beyond)."""
+    import zlib
+
+    declared = response.content_length
+    if declared is not None and declared > cap:
+        raise ReplyTooLarge(f"reply of {declared} bytes")
+    buf = bytearray()
+    while True:
+        chunk = await response.content.read(min(65536, cap + 1 - len(buf)) or 1)
+        if not chunk:
+            break
+        buf += chunk
+        if len(buf) > cap:
+            raise ReplyTooLarge(f"reply longer than {cap} bytes")
+    enc = (response.headers.get("Content-Encoding") or "").strip().lower()
+    if enc in ("gzip", "x-gzip", "deflate"):
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in enc else zlib.MAX_WBITS)
+        try:
+            out = d.decompress(bytes(buf), cap + 1)
+        except zlib.error as exc:
+            raise ReplyTooLarge(f"undecodable {enc} reply: {exc}") from None
+        if len(out) > cap or d.unconsumed_tail:
+            raise ReplyTooLarge(f"{enc} reply inflates beyond {cap} bytes")
+        return out
+    if enc not in ("", "identity"):
+        raise ReplyTooLarge(f"unsupported Content-Encoding {enc[:32]!r}")
+    return bytes(buf)
+
+
 async def device_information_with_credentials(host: str, port: int, user: str, password: str,
                                               timeout: float) -> dict | None:
     """GetDeviceInformation through onvif-zeep-async (bundled WSDLs), or None when it fails."""
@@ -196,6 +260,7 @@ async def device_information_with_credentials(host: str, port: int, user: str, p
 
     async def run() -> Any:
         mgmt = await asyncio.shield(create)  # the device service; no other service needed
+        cap_transport(mgmt.transport)
         return await mgmt.GetDeviceInformation()
 
     try:

@@ -37,8 +37,12 @@ def parse_certificate(der: bytes, *, port: int | None = 443) -> dict | None:
         cert = x509.load_der_x509_certificate(bytes(der))
     except Exception:
         return None
-    entry: dict[str, Any] = {"port": port, "subject": _name(cert.subject), "issuer": _name(cert.issuer)}
-    entry["self_signed"] = cert.subject == cert.issuer
+    try:  # the names are decoded on access: a malformed one (an unknown string type, say) raises here
+        subject, issuer = cert.subject, cert.issuer
+        entry: dict[str, Any] = {"port": port, "subject": _name(subject), "issuer": _name(issuer),
+                                 "self_signed": subject == issuer}
+    except Exception:
+        return None
     try:
         entry["serial"] = format(cert.serial_number, "x")[:128]
     except Exception:

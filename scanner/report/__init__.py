@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import CamsweepError
+from scanner.private import make_parent
 from scanner.report.model import SCHEMA_VERSION, build_report_model, resolve_scan_id
 from scanner.store import Store
 
@@ -81,12 +82,12 @@ def write_text_atomic(path: str, text: str | bytes) -> None:
     if target.is_dir():
         raise ReportError(f"{path} is a directory; give a file name")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(target)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent))
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o600)  # private: reports hold serials, MACs and page bodies (mkstemp: 0600)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

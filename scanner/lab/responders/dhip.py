@@ -56,4 +56,7 @@ def answer(dev: Device, data: bytes, addr: tuple[str, int]) -> bytes | None:
         "Version": s.firmware, "VideoInputChannels": len(s.channels) if s.device_type == "nvr" else 1,
         "VideoOutputChannels": 1 if s.device_type == "nvr" else 0, "Init": 1,
     }
+    if s.hostile_kind == "surrogate":  # lone surrogates, written as JSON escapes ("\ud800"), in its names
+        info.update({"DeviceType": f"{s.model}\ud800", "MachineName": f"\udfff{s.serial}",
+                     "Vendor": "Dahua\udbff", "SerialNo": f"{s.serial}\udc00"})
     return encode({"mac": s.mac, "method": "client.notifyDevInfo", "params": {"deviceInfo": info}})

@@ -216,6 +216,8 @@ def _rpc2_call(dev: Device, req: Request, live: set) -> Response:
         live.discard(session)
         return Response(200, [("Content-Type", "application/json")],
                         json.dumps({"id": mid, "params": None, "result": True, "session": session}).encode())
+    if params is not None and s.hostile_kind == "surrogate":  # lone surrogates as JSON escapes in every value
+        params = {k: (f"{v}\ud800\udc00\udc00" if isinstance(v, str) else v) for k, v in params.items()}
     if params is None:
         out = {"error": {"code": 268894209, "message": "Method not found"}, "id": mid, "result": False,
                "session": session}
@@ -606,6 +608,18 @@ def escape_route(dev: Device, req: Request) -> Response:
                     _html(ESCAPE_TEXT, ESCAPE_TEXT))
 
 
+# a device that names escape codecs as its charset, over text holding "\udXXX" escapes: decoded with
+# unicode_escape these bytes would be lone surrogates
+CHARSET_TITLE = b"IP Camera \\ud800\\udfff"
+
+
+def charset_route(dev: Device, req: Request) -> Response:
+    body = (b'<!DOCTYPE html><html><head><meta http-equiv="Content-Type" content="text/html; '
+            b'charset=raw_unicode_escape"><meta charset="unicode_escape"><title>' + CHARSET_TITLE +
+            b"</title></head><body>\\udc00 login \\ud83d</body></html>")
+    return Response(200, [("Server", "Webs"), ("Content-Type", "text/html; charset=unicode_escape")], body)
+
+
 def xmlbomb_route(dev: Device, req: Request) -> Response:
     return Response(200, [("Content-Type", "application/soap+xml; charset=utf-8")], onvif.xml_bomb().encode())
 
@@ -621,6 +635,8 @@ def route(dev: Device, req: Request, *, tls: bool, port: int, state: dict) -> Re
         return escape_route(dev, req)
     if kind == "xmlbomb":
         return xmlbomb_route(dev, req)
+    if kind == "charset":
+        return charset_route(dev, req)
     if kind == "bigbody":
         return Response(200, [("Content-Type", "text/html")], stream_length=BIG_BODY)
     if req.path.startswith("/onvif/") and req.method == "POST":

@@ -18,6 +18,7 @@ PORT = 5353
 GROUP = "224.0.0.251"
 TTL = 120
 ENUM = "_services._dns-sd._udp.local."
+MANY_NAMES = 300  # the hostile "mdns_names" host's instances
 
 
 def _txt(pairs: dict[str, str]) -> bytes:
@@ -32,6 +33,8 @@ def services(dev: Device) -> list[tuple[str, str, int, dict[str, str]]]:
     """(service type, instance label, port, TXT) for each service the device announces."""
     s = dev.spec
     mac = dev.mac_plain
+    if s.hostile_kind == "mdns_names":  # hundreds of instances, each named only: nothing resolves them
+        return [("_http._tcp.local.", f"cam-{i:03d}", dev.port(80), {"path": "/"}) for i in range(MANY_NAMES)]
     if s.family == "axis":
         label = f"AXIS {s.model} - {mac}"
         return [("_axis-video._tcp.local.", label, dev.port(80), {"macaddress": mac}),
@@ -59,6 +62,25 @@ def services(dev: Device) -> list[tuple[str, str, int, dict[str, str]]]:
     return []
 
 
+def many_names(qid: int, stype: str, n: int, *, echo_question: bool) -> bytes:
+    """One response (under 9,000 bytes: RFC 6762 section 17) of ``n`` PTR records ``cam-NNN.<stype>``,
+    names compressed, as zeroconf would split into many packets: the hostile "mdns_names" host."""
+    import struct
+
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in stype.rstrip(".").split(".")) + b"\x00"
+    out = bytearray(struct.pack("!HHHHHH", qid, 0x8400, 1 if echo_question else 0, n, 0, 0))
+    out += labels  # at offset 12: the question's name, or the first answer's
+    if echo_question:
+        out += struct.pack("!HH", C._TYPE_PTR, C._CLASS_IN)
+    for i in range(n):
+        if i or echo_question:
+            out += b"\xc0\x0c"
+        inst = f"cam-{i:03d}".encode()
+        rdata = bytes([len(inst)]) + inst + b"\xc0\x0c"
+        out += struct.pack("!HHIH", C._TYPE_PTR, C._CLASS_IN, TTL * 37, len(rdata)) + rdata
+    return bytes(out)
+
+
 def answer(dev: Device, data: bytes, addr: tuple[str, int]) -> bytes | tuple[bytes, tuple[str, int]] | None:
     svcs = services(dev)
     if not svcs:
@@ -84,12 +106,15 @@ def answer(dev: Device, data: bytes, addr: tuple[str, int]) -> bytes | tuple[byt
                 answered = True
             elif name == stype.lower() and q.type in (C._TYPE_PTR, C._TYPE_ANY):
                 out.add_answer_at_time(DNSPointer(stype, C._TYPE_PTR, C._CLASS_IN, TTL * 37, inst), 0)
+                if dev.spec.hostile_kind == "mdns_names":
+                    answered = True
+                    continue  # names only: no SRV, TXT or address, now or when asked
                 out.add_additional_answer(DNSService(inst, C._TYPE_SRV, C._CLASS_IN_UNIQUE, TTL, 0, 0, port, host))
                 out.add_additional_answer(DNSText(inst, C._TYPE_TXT, C._CLASS_IN_UNIQUE, TTL * 37, _txt(txt)))
                 out.add_additional_answer(DNSAddress(host, C._TYPE_A, C._CLASS_IN_UNIQUE, TTL,
                                                      socket.inet_aton(dev.ip)))
                 answered = True
-            elif name == inst.lower():
+            elif name == inst.lower() and dev.spec.hostile_kind != "mdns_names":
                 if q.type in (C._TYPE_SRV, C._TYPE_ANY):
                     out.add_answer_at_time(DNSService(inst, C._TYPE_SRV, C._CLASS_IN_UNIQUE, TTL, 0, 0, port, host), 0)
                     answered = True
@@ -101,6 +126,9 @@ def answer(dev: Device, data: bytes, addr: tuple[str, int]) -> bytes | tuple[byt
             answered = True
     if not answered:
         return None
+    if dev.spec.hostile_kind == "mdns_names" and any(q.name.lower() == "_http._tcp.local." for q in msg.questions):
+        data = many_names(msg.id if legacy else 0, "_http._tcp.local.", MANY_NAMES, echo_question=legacy)
+        return data if legacy else (data, (GROUP, PORT))
     packets = out.packets()
     if not packets:
         return None

@@ -213,7 +213,25 @@ def handle_soap(dev: Device, req: Request) -> tuple[int, list[tuple[str, str]], 
 
             return 401, [("Content-Type", "text/html"), challenge], HIK_401_BODY
         return 401, [SOAP_CT, challenge], _fault("Sender", "ter:NotAuthorized", "Sender not Authorized")
+    if dev.spec.hostile_kind == "onvif_gzip" and call == "GetDeviceInformation":  # with credentials only
+        return 200, [SOAP_CT, ("Content-Encoding", "gzip")], gzip_bomb()
     return 200, [SOAP_CT], _envelope(CALLS[call](dev))
+
+
+_BOMB: list[bytes] = []
+BOMB_SIZE = 256 * 1024 * 1024  # inflated; ~250 KiB on the wire
+
+
+def gzip_bomb() -> bytes:
+    """A gzip body of BOMB_SIZE zero bytes (built once per process): a reader that inflates it whole needs
+    a thousand times the bytes it received."""
+    if not _BOMB:
+        import zlib
+
+        c = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        zeros = bytes(1 << 20)
+        _BOMB.append(b"".join([c.compress(zeros) for _ in range(BOMB_SIZE >> 20)] + [c.flush()]))
+    return _BOMB[0]
 
 
 # --------------------------------------------------------------------------------------------
