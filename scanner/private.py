@@ -11,6 +11,8 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,9 +39,32 @@ def create_private_file(path: str | os.PathLike[str]) -> None:
     except FileExistsError:  # opened as it is (perhaps read-only to us); narrowed when it is ours
         pass
     st = os.stat(path)
-    if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+    if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.geteuid():
         with contextlib.suppress(OSError):
             os.chmod(path, PRIVATE_FILE)
+
+
+def write_whole(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600 so a reader never sees half of it: a temporary file in the
+    same directory, renamed over the target. A target that exists and is not a regular file (``/dev/null``,
+    a FIFO, ``/dev/stdout``) is written in place: renaming over it would replace the device with a file."""
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(21, "is a directory; give a file name", str(path))
+    if target.exists() and not target.is_file():
+        with open(target, "wb") as fh:
+            fh.write(data)
+        return
+    make_parent(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent))  # mkstemp: 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, PRIVATE_FILE)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def open_private(path: str | os.PathLike[str], mode: str = "w", **kw: Any) -> IO[Any]:
@@ -49,8 +74,8 @@ def open_private(path: str | os.PathLike[str], mode: str = "w", **kw: Any) -> IO
     fd = os.open(path, flags, PRIVATE_FILE)
     try:
         st = os.fstat(fd)
-        if st.st_mode & 0o077 and st.st_uid == os.geteuid():
-            os.fchmod(fd, PRIVATE_FILE)
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.geteuid():
+            os.fchmod(fd, PRIVATE_FILE)  # never a device such as /dev/null
         return os.fdopen(fd, mode, **kw)
     except BaseException:
         os.close(fd)

@@ -305,3 +305,31 @@ def test_migrate_is_idempotent_under_the_lock(tmp_path):
     db = tmp_path / "m.db"
     with Store(db) as a, Store(db) as b:
         assert a.migrate() == [] and b.migrate() == []
+
+
+def test_writing_to_a_device_never_replaces_it(tmp_path):
+    """A report or block list sent to /dev/null (or a FIFO) is written into it, never renamed over it."""
+    import os
+    import stat
+
+    from scanner.commands.export import write_private
+    from scanner.report import write_text_atomic
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    before = os.stat("/dev/null")
+    write_text_atomic("/dev/null", "report")
+    write_private("/dev/null", "list")
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+    assert stat.S_IMODE(after.st_mode) == stat.S_IMODE(before.st_mode)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        write_text_atomic(str(fifo), "through the pipe")
+        assert os.read(fd, 100) == b"through the pipe"
+    finally:
+        os.close(fd)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    out = tmp_path / "r.json"
+    write_text_atomic(str(out), "x")
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600

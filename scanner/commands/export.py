@@ -5,12 +5,10 @@ place); the order is deterministic (scanner/blocklist.py)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 from scanner.errors import CamsweepError
+from scanner.private import write_whole
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,20 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def write_private(path: str, text: str) -> None:
     """Write ``text`` to ``path`` with mode 0600, whole: a temporary file in the same directory, renamed."""
-    target = Path(path)
-    if target.is_dir():
-        raise CamsweepError(f"{path} is a directory; give a file name")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent))  # mkstemp: mode 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_whole(path, text.encode("utf-8"))
+    except IsADirectoryError:
+        raise CamsweepError(f"{path} is a directory; give a file name") from None
     except OSError as exc:
         raise CamsweepError(f"cannot write {path}: {exc.strerror or exc}") from None
 

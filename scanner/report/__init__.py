@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import CamsweepError
-from scanner.private import make_parent
+from scanner.private import write_whole
 from scanner.report.model import SCHEMA_VERSION, build_report_model, resolve_scan_id
 from scanner.store import Store
 
@@ -78,20 +78,10 @@ def write_text_atomic(path: str, text: str | bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    target = Path(path)
-    if target.is_dir():
-        raise ReportError(f"{path} is a directory; give a file name")
     try:
-        make_parent(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=str(target.parent))
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o600)  # private: reports hold serials, MACs and page bodies (mkstemp: 0600)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_whole(path, data)  # 0600: reports hold serials, MACs and page bodies
+    except IsADirectoryError:
+        raise ReportError(f"{path} is a directory; give a file name") from None
     except OSError as exc:
         raise ReportError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
 
