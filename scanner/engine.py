@@ -1260,9 +1260,12 @@ class _Scan:
             await self.monitor.stop()
             if self.stream_tasks:
                 await asyncio.gather(*list(self.stream_tasks), return_exceptions=True)
-        if self.gate.backoffs:
-            self.emit("warning", f"the event loop lagged (up to {self.monitor.peak:.1f} s): hosts probed at once "
-                                 f"cut from {self.o.concurrency} to {self.gate.lowest} at the worst")
+        if self.gate.backoffs:  # pacing did its job; only a probe cut short (below) lost anything
+            logging.getLogger("camsweep.engine").info(
+                "the event loop lagged (up to %.1f s): hosts probed at once cut from %d to %d at the worst",
+                self.monitor.peak, self.o.concurrency, self.gate.lowest)
+            self.emit("pacing", {"peak_lag": self.monitor.peak, "lowest": self.gate.lowest,
+                                 "backoffs": self.gate.backoffs})
         if self.cut_short:
             self.emit("warning", f"{self.cut_short} hosts had a probe cut short by a deadline (each device's "
                                  f"record names them: discovery {CUT_SHORT_PROTOCOL}.cut_short)")
