@@ -33,7 +33,7 @@ from typing import Any
 from scanner import __version__
 from scanner.errors import StoreError
 from scanner.evidence import EvidenceRecord, Identification, dump_record, parse_record
-from scanner.pgstore import PG_MIGRATIONS, MIGRATION_LOCK, PgDatabase, is_pg_url, lock_key, mask_url
+from scanner.pgstore import MIGRATION_LOCK, PG_MIGRATIONS, PgDatabase, is_pg_url, lock_key, mask_url
 
 
 def _import_sqlite_utils() -> Any:
@@ -171,7 +171,8 @@ class Store:
     for a central PostgreSQL store. ``path`` is what may be shown (a URL's password masked)."""
 
     def __init__(self, path: str | Path | None = None, *, recover: bool = True) -> None:
-        target = str(path) if path is not None else str(default_db_path())
+        env = os.environ.get("CAMSWEEP_DB")
+        target = str(path) if path is not None else env if is_pg_url(env) else str(default_db_path())
         self.pg = is_pg_url(target)
         self._target = target
         self.path = mask_url(target) if self.pg else target
@@ -598,6 +599,89 @@ class Store:
     def device_ids_in_scan(self, scan_id: int) -> set[int]:
         return {r["device_id"] for r in self.db.query(
             "select device_id from identifications where scan_id = ?", [scan_id])}
+
+    # -- push: one scan of a sensor's store copied whole into a central store --------------------
+    _IDENT_COLS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "device_type",
+                   "restricted", "lists", "confidence", "evidence", "policy", "component_risk", "channel",
+                   "review", "site")
+    _SCAN_COLS = ("started_at", "finished_at", "status", "targets", "options", "site", "policy",
+                  "camsweep_version", "fingerprints_version", "device_count", "restricted_count", "error",
+                  "review_count", "uid")
+
+    def export_scan(self, scan_id: int) -> dict[str, Any]:
+        """Everything of one scan that a push carries: its row and, per identification, what was seen."""
+        scan = next(iter(self.db.query("select * from scans where id = ?", [scan_id])), None)
+        if scan is None:
+            raise StoreError(f"no scan with id {scan_id} in {self.path}")
+        rows = list(self.db.query(
+            "select i.*, o.seen_at, o.record from identifications i left join observations o "
+            "on o.id = i.observation_id where i.scan_id = ? order by i.parent_id is not null, i.id", [scan_id]))
+        return {"scan": scan, "rows": rows}
+
+    def import_scan(self, bundle: dict[str, Any]) -> tuple[int, bool]:
+        """Write an exported scan in one transaction, keyed by the scan's ``uid``: a scan already here with
+        the same status is left alone (returns its id, False); one here with another status (say, resumed
+        and finished since) is replaced whole. Devices are found by the same identity as a scan's."""
+        sc = bundle["scan"]
+        uid = sc.get("uid")
+        if not uid:
+            raise StoreError("a scan without uid cannot be pushed (migrate the sensor's store)")
+        with self._write():
+            ex = list(self.db.query("select id, status, device_count from scans where uid = ?", [uid]))
+            if ex and ex[0]["status"] == sc["status"] and ex[0]["device_count"] == sc["device_count"]:
+                return int(ex[0]["id"]), False
+            row = {c: sc.get(c) for c in self._SCAN_COLS}
+            if ex:
+                sid = int(ex[0]["id"])
+                self.db.execute("delete from identifications where scan_id = ?", [sid])
+                self.db.execute("delete from observations where scan_id = ?", [sid])
+                self._update("scans", sid, row)
+            else:
+                sid = self._insert("scans", row)
+            rows = bundle["rows"]
+            keys = [k for r in rows if r.get("parent_id") is None
+                    for k in self.identity_keys(r["mac"], r["serial"], r["ip"], r.get("site") or sc.get("site"))]
+            self._lock_identity(keys)
+            idmap: dict[int, int] = {}
+            written: dict[int, int] = {}
+            for r in rows:
+                site = r.get("site") or sc.get("site")
+                parent = idmap.get(r["parent_id"]) if r.get("parent_id") is not None else None
+                if r.get("parent_id") is not None:
+                    self._lock_identity(self.identity_keys(r["mac"], r["serial"], None, site, parent, r["channel"]))
+                seen = r.get("seen_at") or sc.get("started_at") or now_iso()
+                fields = {k: r[k] for k in ("manufacturer", "brand", "model", "firmware", "device_type",
+                                            "restricted", "lists", "confidence")}
+                dev = self._write_device(sid, mac=r["mac"], serial=r["serial"], ip=r["ip"], site=site,
+                                         seen_at=seen, fields=fields, parent_id=parent, channel=r["channel"])
+                idmap[r["device_id"]] = dev
+                if dev in written:  # two local devices are one here: the later sighting stands
+                    self.db.execute("delete from identifications where scan_id = ? and device_id = ?", [sid, dev])
+                obs = self._insert("observations", {"scan_id": sid, "device_id": dev, "seen_at": seen,
+                                                    "ip": r["ip"], "mac": r["mac"], "record": r.get("record")})
+                written[dev] = self._insert("identifications", {
+                    **{c: r.get(c) for c in self._IDENT_COLS}, "site": site, "scan_id": sid, "device_id": dev,
+                    "observation_id": obs, "parent_id": parent})
+            if len(written) != len(rows):
+                self._update("scans", sid, {"device_count": len(written)})
+        return sid, True
+
+    def pushed(self, target: str) -> dict[str, str]:
+        """scan uid -> the status it had when it was pushed to ``target`` (a key without credentials)."""
+        return {r["scan_uid"]: r["status"] for r in self.db.query(
+            "select scan_uid, status from pushes where target = ?", [target])}
+
+    def mark_pushed(self, uid: str, target: str, status: str, central_id: int) -> None:
+        with self._write():
+            self.db.execute("insert into pushes (scan_uid, target, status, central_id, pushed_at) "
+                            "values (?, ?, ?, ?, ?) on conflict (scan_uid, target) do update set "
+                            "status = excluded.status, central_id = excluded.central_id, "
+                            "pushed_at = excluded.pushed_at", [uid, target, status, central_id, now_iso()])
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (benchmarks, sizing, the push summary)."""
+        return {t: int(next(self.db.query(f'select count(*) as n from "{t}"'))["n"])
+                for t in ("scans", "devices", "observations", "identifications", "notes", "plans")}
 
     # -- notes (kept by MAC, so they follow a device across IP changes) -----------------------
     @staticmethod
