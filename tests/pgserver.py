@@ -57,6 +57,9 @@ class PgCluster:
                       "--locale=C", "--no-sync")
         if p.returncode:
             raise RuntimeError(f"initdb failed: {p.stderr.strip()[-800:]}")
+        # the role "sensor" must give a password (the credential tests); everyone else is trusted
+        hba = self.data / "pg_hba.conf"
+        hba.write_text("local all sensor scram-sha-256\n" + hba.read_text())
         opts = (f"-k {self.base} -c listen_addresses='' -c max_connections=200 -c shared_buffers=64MB "
                 + ("" if fsync else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"))
         p = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.base / "log"), "-o", opts, "-w",
