@@ -57,9 +57,8 @@ def register(sub: Any) -> None:
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from scanner import plan as planlib
-    from scanner.store import Store
-
     from scanner.pgstore import is_pg_url
+    from scanner.store import Store
 
     if args.db and not is_pg_url(args.db) and not Path(args.db).exists():
         raise CamsweepError(f"no store at {args.db}")
