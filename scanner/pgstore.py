@@ -120,6 +120,17 @@ class PgDatabase:
                                 "returning id", [_clean(v) for v in row.values()])
         return int(cur.fetchone()["id"])
 
+    def insert_many(self, sql: str, rows: list[list[Any]]) -> list[int]:
+        """One ``insert ... returning id`` per row, pipelined; the ids in order."""
+        ids: list[int] = []
+        with self.conn.cursor() as cur:
+            cur.executemany(pg_sql(sql), [[_clean(p) for p in r] for r in rows], returning=True)
+            while True:
+                ids.append(int(cur.fetchone()["id"]))
+                if not cur.nextset():
+                    break
+        return ids
+
     def table_names(self) -> list[str]:
         return [r["tablename"] for r in self.query(
             "select tablename from pg_tables where schemaname = current_schema() order by tablename")]

@@ -400,30 +400,26 @@ class Store:
             "select distinct site from scans order by coalesce(site, '')")]
 
     # -- devices --------------------------------------------------------------------------
+    _IDENTITY_COLS = "id, mac, serial, ip, site, parent_id, first_seen, last_seen"
+
     def find_device(self, mac: str | None, serial: str | None, ip: str | None, *,
                     site: str | None = None) -> int | None:
-        """The stored device these keys name: serial, then MAC, then (site, IP). See the module text."""
+        """The stored device these keys name: serial, then MAC, then (site, IP) (see match_identity)."""
+        where, params = [], []
         if serial:
-            r = list(self.db.query("select id from devices where serial = ? order by id limit 1", [serial]))
-            if r:
-                return r[0]["id"]
+            where.append("serial = ?")
+            params.append(serial)
         if mac:
-            # the same MAC with a different serial is another device (serial decides first)
-            sql = "select id from devices where mac = ?" + (" and serial is null" if serial else "")
-            r = list(self.db.query(sql + " order by id limit 1", [mac]))
-            if r:
-                return r[0]["id"]
+            where.append("mac = ?")
+            params.append(mac)
         if ip:
-            # a device seen without MAC (or serial) is matched by IP only at its own site
-            sql = "select id from devices where ip = ? and coalesce(site, '') = ? and parent_id is null"
-            if mac:
-                sql += " and mac is null"
-            if serial:
-                sql += " and serial is null"
-            r = list(self.db.query(sql + " order by id desc limit 1", [ip, site or ""]))
-            if r:
-                return r[0]["id"]
-        return None
+            where.append("(ip = ? and coalesce(site, '') = ?)")
+            params += [ip, site or ""]
+        if not where:
+            return None
+        cands = list(self.db.query(f"select {self._IDENTITY_COLS} from devices where {' or '.join(where)}",
+                                   params))
+        return match_identity(cands, mac, serial, ip, site)
 
     @staticmethod
     def identity_keys(mac: str | None, serial: str | None, ip: str | None, site: str | None,
@@ -479,17 +475,7 @@ class Store:
             return self._insert("devices", {**current, "mac": mac, "serial": serial, "site": site,
                                             "first_seen": seen_at, "first_scan": scan_id})
         r = next(self.db.query("select first_seen, last_seen from devices where id = ?", [dev_id]))
-        upd: dict[str, Any] = {}
-        if not r["last_seen"] or seen_at >= r["last_seen"]:
-            upd.update(current)
-            if site:
-                upd["site"] = site
-        if r["first_seen"] and seen_at < r["first_seen"]:  # an older scan pushed late
-            upd.update({"first_seen": seen_at, "first_scan": scan_id})
-        if mac:
-            upd["mac"] = mac
-        if serial:
-            upd["serial"] = serial
+        upd = device_update(r, current, mac=mac, serial=serial, site=site, seen_at=seen_at, scan_id=scan_id)
         if upd:
             self._update("devices", dev_id, upd)
         return dev_id
@@ -638,33 +624,136 @@ class Store:
                 self._update("scans", sid, row)
             else:
                 sid = self._insert("scans", row)
-            rows = bundle["rows"]
-            keys = [k for r in rows if r.get("parent_id") is None
-                    for k in self.identity_keys(r["mac"], r["serial"], r["ip"], r.get("site") or sc.get("site"))]
-            self._lock_identity(keys)
-            idmap: dict[int, int] = {}
-            written: dict[int, int] = {}
-            for r in rows:
-                site = r.get("site") or sc.get("site")
-                parent = idmap.get(r["parent_id"]) if r.get("parent_id") is not None else None
-                if r.get("parent_id") is not None:
-                    self._lock_identity(self.identity_keys(r["mac"], r["serial"], None, site, parent, r["channel"]))
-                seen = r.get("seen_at") or sc.get("started_at") or now_iso()
-                fields = {k: r[k] for k in ("manufacturer", "brand", "model", "firmware", "device_type",
-                                            "restricted", "lists", "confidence")}
-                dev = self._write_device(sid, mac=r["mac"], serial=r["serial"], ip=r["ip"], site=site,
-                                         seen_at=seen, fields=fields, parent_id=parent, channel=r["channel"])
-                idmap[r["device_id"]] = dev
-                if dev in written:  # two local devices are one here: the later sighting stands
-                    self.db.execute("delete from identifications where scan_id = ? and device_id = ?", [sid, dev])
-                obs = self._insert("observations", {"scan_id": sid, "device_id": dev, "seen_at": seen,
-                                                    "ip": r["ip"], "mac": r["mac"], "record": r.get("record")})
-                written[dev] = self._insert("identifications", {
-                    **{c: r.get(c) for c in self._IDENT_COLS}, "site": site, "scan_id": sid, "device_id": dev,
-                    "observation_id": obs, "parent_id": parent})
-            if len(written) != len(rows):
-                self._update("scans", sid, {"device_count": len(written)})
+            self._import_rows(sid, sc, bundle["rows"])
         return sid, True
+
+    def _import_rows(self, sid: int, sc: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        """The identifications of a pushed scan, in few statements: the candidate devices of every row
+        read at once, identity decided by match_identity in memory (in the rows' order, so a device the
+        scan saw twice is one), then new devices, updates, observations and identifications in batches."""
+        def site_of(r: dict[str, Any]) -> str | None:
+            return r.get("site") or sc.get("site")
+
+        top = [r for r in rows if r.get("parent_id") is None]
+        self._lock_identity(k for r in top for k in self.identity_keys(r["mac"], r["serial"], r["ip"], site_of(r)))
+        cands: dict[int, dict[str, Any]] = {}
+        index: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+
+        def add(c: dict[str, Any]) -> None:  # stale entries are harmless: match_identity checks values
+            cands[c["id"]] = c
+            for key in (("s", c["serial"]), ("m", c["mac"]), ("i", c["ip"])):
+                if key[1]:
+                    index.setdefault(key, []).append(c)
+
+        def near(mac: str | None, serial: str | None, ip: str | None) -> list[dict[str, Any]]:
+            out = {c["id"]: c for key in (("s", serial), ("m", mac), ("i", ip)) if key[1]
+                   for c in index.get(key, ())}
+            return list(out.values())
+
+        for i in range(0, len(top), 300):
+            chunk = top[i:i + 300]
+            where, params = [], []
+            for col in ("serial", "mac", "ip"):
+                vals = sorted({r[col] for r in chunk if r[col]})
+                if vals:
+                    where.append(f"{col} in ({', '.join('?' * len(vals))})")
+                    params += vals
+            if where:
+                for c in self.db.query(f"select {self._IDENTITY_COLS} from devices where {' or '.join(where)}",
+                                       params):
+                    add(dict(c))
+        new_devs: list[dict[str, Any]] = []
+        updates: dict[int, dict[str, Any]] = {}
+        idmap: dict[int, int] = {}
+        sightings: dict[int, tuple[dict[str, Any], str, str | None, int | None]] = {}  # device -> the last
+        for r in rows:
+            site = site_of(r)
+            parent = idmap.get(r["parent_id"]) if r.get("parent_id") is not None else None
+            seen = r.get("seen_at") or sc.get("started_at") or now_iso()
+            current = {**{k: r[k] for k in ("manufacturer", "brand", "model", "firmware", "device_type",
+                                            "restricted", "lists", "confidence")},
+                       "ip": r["ip"], "last_seen": seen, "last_scan": sid, "parent_id": parent,
+                       "channel": r["channel"]}
+            if r.get("parent_id") is None:
+                dev = match_identity(near(r["mac"], r["serial"], r["ip"]), r["mac"], r["serial"], r["ip"], site)
+            else:
+                self._lock_identity(self.identity_keys(r["mac"], r["serial"], None, site, parent, r["channel"]))
+                dev = match_identity(near(r["mac"], r["serial"], None), r["mac"], r["serial"], None, site)
+                if dev is None:
+                    dev = next((d for d, c in cands.items() if c["parent_id"] == parent and parent is not None
+                                and c.get("channel") == r["channel"]), None)
+                if dev is None and (parent or 0) > 0 or dev is None and (r["mac"] or r["serial"]):
+                    dev = self.resolve_device(r["mac"], r["serial"], None, site,
+                                              parent if (parent or 0) > 0 else None, r["channel"])
+                    if dev is not None and dev not in cands:
+                        add(dict(next(self.db.query(
+                            f"select {self._IDENTITY_COLS}, channel from devices where id = ?", [dev]))))
+            if dev is None:
+                dev = -(len(new_devs) + 1)
+                row = {**current, "mac": r["mac"], "serial": r["serial"], "site": site, "first_seen": seen,
+                       "first_scan": sid}
+                new_devs.append(row)
+                add({"id": dev, **row})
+            else:
+                stored = cands[dev]
+                upd = device_update(stored, current, mac=r["mac"], serial=r["serial"], site=site, seen_at=seen,
+                                    scan_id=sid)
+                stored.update(upd)
+                if upd:
+                    add(stored)
+                if dev > 0 and upd:
+                    updates.setdefault(dev, {}).update(upd)
+                elif dev < 0:
+                    new_devs[-dev - 1].update(upd)
+            idmap[r["device_id"]] = dev
+            sightings.pop(dev, None)  # a device seen twice in the scan: the later sighting stands
+            sightings[dev] = (r, seen, site, parent)
+        real = self._insert_many("devices", new_devs) if new_devs else []
+
+        def fix(d: int | None) -> int | None:
+            return real[-d - 1] if d is not None and d < 0 else d
+
+        if real:  # children of new NVRs were written before their parent's id was known
+            kids = [(fix(row["parent_id"]), real[i]) for i, row in enumerate(new_devs)
+                    if row["parent_id"] is not None and row["parent_id"] < 0]
+            self._execute_many("update devices set parent_id = ? where id = ?", kids)
+        groups: dict[tuple[str, ...], list[list[Any]]] = {}
+        for dev, upd in updates.items():
+            if "parent_id" in upd:
+                upd["parent_id"] = fix(upd["parent_id"])
+            groups.setdefault(tuple(upd), []).append([*upd.values(), dev])
+        for cols, params in groups.items():
+            sets = ", ".join(f'"{c}" = ?' for c in cols)
+            self._execute_many(f"update devices set {sets} where id = ?", params)
+        order = list(sightings.items())
+        obs = self._insert_many("observations", [
+            {"scan_id": sid, "device_id": fix(dev), "seen_at": seen, "ip": r["ip"], "mac": r["mac"],
+             "record": r.get("record")} for dev, (r, seen, _site, _p) in order])
+        self._insert_many("identifications", [
+            {**{c: r.get(c) for c in self._IDENT_COLS}, "site": site, "scan_id": sid, "device_id": fix(dev),
+             "observation_id": obs[i], "parent_id": fix(parent)}
+            for i, (dev, (r, _seen, site, parent)) in enumerate(order)])
+        if len(order) != len(rows):
+            self._update("scans", sid, {"device_count": len(order)})
+
+    def _insert_many(self, table: str, rows: list[dict[str, Any]]) -> list[int]:
+        """Rows that share their columns; their ids in order (PostgreSQL: one pipelined batch)."""
+        if not rows:
+            return []
+        if not self.pg:
+            return [self._insert(table, r) for r in rows]
+        cols = list(rows[0])
+        sql = (f'insert into "{table}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) '
+               f'values ({", ".join("?" * len(cols))}) returning id')
+        return self.db.insert_many(sql, [[r[c] for c in cols] for r in rows])
+
+    def _execute_many(self, sql: str, params: list[Any]) -> None:
+        if not params:
+            return
+        if self.pg:
+            self.db.executemany(sql, params)
+        else:
+            self.db.conn.executemany(sql, params)
 
     def pushed(self, target: str) -> dict[str, str]:
         """scan uid -> the status it had when it was pushed to ``target`` (a key without credentials)."""
@@ -724,6 +813,48 @@ class Store:
 
     def plans(self) -> dict[int, dict[str, Any]]:
         return {r["device_id"]: r for r in self.db.query("select * from plans")}
+
+
+def match_identity(cands: Iterable[dict[str, Any]], mac: str | None, serial: str | None, ip: str | None,
+                   site: str | None) -> int | None:
+    """Which of the candidate devices (rows with id, mac, serial, ip, site, parent_id) these keys name:
+    the one answer to "is this the same device?", for a scan and a push alike.
+
+    Serial first; then MAC (a device that carries another serial is another device); then IP, only at
+    the same site and only when neither side has a MAC or serial the other lacks (never a NVR channel)."""
+    cands = list(cands)
+    if serial:
+        hit = [c["id"] for c in cands if c["serial"] == serial]
+        if hit:
+            return min(hit)
+    if mac:
+        hit = [c["id"] for c in cands if c["mac"] == mac and not (serial and c["serial"])]
+        if hit:
+            return min(hit)
+    if ip:
+        hit = [c["id"] for c in cands if c["ip"] == ip and (c["site"] or "") == (site or "")
+               and c["parent_id"] is None and not (mac and c["mac"]) and not (serial and c["serial"])]
+        if hit:
+            return max(hit)
+    return None
+
+
+def device_update(stored: dict[str, Any], current: dict[str, Any], *, mac: str | None, serial: str | None,
+                  site: str | None, seen_at: str, scan_id: int) -> dict[str, Any]:
+    """The columns of a stored device that a sighting changes: its current state when the sighting is its
+    newest, its first sighting when older (a scan pushed late), and a MAC or serial learnt."""
+    upd: dict[str, Any] = {}
+    if not stored["last_seen"] or seen_at >= stored["last_seen"]:
+        upd.update(current)
+        if site:
+            upd["site"] = site
+    if stored["first_seen"] and seen_at < stored["first_seen"]:
+        upd.update({"first_seen": seen_at, "first_scan": scan_id})
+    if mac:
+        upd["mac"] = mac
+    if serial:
+        upd["serial"] = serial
+    return upd
 
 
 def pid_alive(pid: int) -> bool:

@@ -241,3 +241,42 @@ s.finish_scan(sid)
     with Store(pg_url) as s:
         assert len(s.devices()) == 60
         assert [x.device_count for x in s.scans()] == [60, 60, 60]
+
+
+def test_a_scan_exported_and_imported_reads_the_same(tmp_path, store_url):
+    """Push's two halves on either engine: the central copy of a scan reports what the sensor's does."""
+    from scanner.report import build_report_model
+
+    with Store(tmp_path / "sensor.db") as lo:
+        sid = lo.start_scan(["198.18.0.0/24"], site="depot")
+        nvr = lo.record_device(sid, rec("198.18.0.9", "28:57:be:00:00:09"), HIK, site="depot")
+        ch = parse_record({"ip": "192.168.254.2", "discovery": [{"protocol": "nvr_channel", "fields": {"channel": "1"}}]})
+        lo.record_device(sid, ch, AXIS, site="depot", parent_id=nvr, channel="1")
+        lo.record_device(sid, rec("198.18.0.4"), AXIS, site="depot")
+        lo.record_device(sid, rec("198.18.0.5", serial="SER5"), HIK, site="depot")
+        lo.finish_scan(sid)
+        bundle = lo.export_scan(sid)
+        local_model = build_report_model(lo, sid)
+    with Store(store_url) as c:
+        other = c.start_scan(["198.18.0.0/24"], site="hq")  # the same IP at another site stays apart
+        hq4 = c.record_device(other, rec("198.18.0.4"), HIK, site="hq")
+        c.finish_scan(other)
+        cid, sent = c.import_scan(bundle)
+        assert sent and c.import_scan(bundle) == (cid, False)
+        central_model = build_report_model(c, cid)
+        assert hq4 not in c.device_ids_in_scan(cid)
+        kid = next(d for d in c.devices(cid) if d["parent_id"])
+        assert kid["channel"] == "1" and kid["parent_ip"] == "198.18.0.9"
+
+    def strip(m):
+        m = json.loads(json.dumps(m))
+        m.pop("generated_at")
+        m["scan"].pop("id")
+        for d in m["devices"]:
+            for k in ("device_id", "parent_id", "first_seen", "last_seen"):
+                d.pop(k)
+        for k in ("plan", "relabels", "reviews", "unknowns"):
+            m.pop(k)
+        return m
+
+    assert strip(central_model) == strip(local_model)
