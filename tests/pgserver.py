@@ -118,6 +118,11 @@ def start_cluster(*, fsync: bool = False) -> PgCluster:
     bindir = pg_bin_dir()
     if bindir is None:
         raise RuntimeError("PostgreSQL is not installed (initdb not found; Debian: apt-get install postgresql)")
+    import stat
+
+    if not stat.S_ISCHR(os.stat("/dev/null").st_mode):  # initdb's shell redirects to it, as nobody
+        raise RuntimeError("/dev/null is not a character device on this machine (something replaced it); "
+                           "initdb cannot run")
     reap_stale_clusters()
     base = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
     prefix: list[str] = []
