@@ -251,6 +251,16 @@ def _summary(model: dict[str, Any]) -> str:
             out.append(f'<tr><td><span class="mono">{_t(x["list"])}</span> · {_t(x["name"])}</td><td>{kind}</td>'
                        f'<td class="num">{x["devices"]}</td></tr>')
         out.append("</tbody></table>")
+    sites = s.get("by_site") or []
+    if len(sites) > 1:  # a central store's report: totals per site
+        out.append('<table class="sites"><thead><tr><th>Site</th><th class=num>Devices</th>'
+                   "<th class=num>Restricted</th><th class=num>Needs review</th><th class=num>Unknown</th>"
+                   "</tr></thead><tbody>")
+        for x in sites:
+            out.append(f'<tr><td>{_t(x["site"])}</td><td class="num">{x["devices"]}</td>'
+                       f'<td class="num">{x["restricted"]}</td><td class="num">{x.get("needs_review", 0)}</td>'
+                       f'<td class="num">{x.get("unknown", 0)}</td></tr>')
+        out.append("</tbody></table>")
     out.append("</section>")
     return "".join(out)
 
@@ -448,8 +458,9 @@ def _unknowns(model: dict[str, Any]) -> str:
 def _meta(model: dict[str, Any]) -> str:
     sc = model["scan"]
     items = [
-        ("Scan", f'#{int(sc["id"])} ({_t(sc["status"])})'),
-        ("Site", _t(sc["site"])),
+        ("Scan", f'#{int(sc["id"])} ({_t(sc["status"])})' if not model.get("org") else
+         ", ".join(f'#{int(x["scan_id"])} {_t(x["site"])}' for x in model["org"]["scans"])),
+        ("Site", _t(sc["site"]) if not model.get("org") else "every site (the latest scan of each)"),
         ("Targets", _t(", ".join(sc["targets"]))),
         ("Started", _t(sc["started_at"])),
         ("Finished", _t(sc["finished_at"])),
@@ -472,6 +483,9 @@ def render_html(model: dict[str, Any]) -> str:
     site = f" · {html_text(sc['site'])}" if sc.get("site") else ""
     title = f"camsweep report · scan {int(sc['id'])}{site}"
     plain_title = f"camsweep report · scan {int(sc['id'])}" + (f" · {html_attr(sc['site'])}" if sc.get("site") else "")
+    if model.get("org"):  # report --org: the latest scan of every site
+        n = int(model["org"].get("sites") or 0)
+        title = plain_title = f"camsweep report · organisation · {n} site{'s' if n != 1 else ''}"
     status_note = ""
     if sc["status"] != "complete":
         status_note = (f'<p><span class="tag rl">scan {html_text(sc["status"])}</span> This scan did not finish; '
