@@ -8,7 +8,7 @@ SQLite runs in WAL mode and every device is committed as soon as it is identifie
 half-way leaves a readable store holding what it found; its scan row stays ``running`` and is marked
 ``incomplete`` the next time the store is opened (by the same host, when its process is gone).
 
-Identity across scans (``resolve_device``, the one place it is decided): a device is the same device
+Identity across scans (``match_identity``, the one place it is decided): a device is the same device
 when its serial matches; failing that, its MAC (unless both carry different serials); failing both, its
 IP *at the same site* (only when neither side has a MAC or serial the other contradicts). A camera behind
 an NVR's PoE port with neither MAC nor serial is the same NVR's same channel. What a scan saw (IP, site,
