@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,10 +41,29 @@ def pg_bin_dir() -> Path | None:
     return None
 
 
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+owner, pg_ctl, data, base, prefix = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+while True:
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        break
+    except PermissionError:
+        pass
+    time.sleep(1)
+if os.path.exists(os.path.join(data, "postmaster.pid")):
+    subprocess.run([*prefix, pg_ctl, "-D", data, "-m", "immediate", "-w", "-t", "30", "stop"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+shutil.rmtree(base, ignore_errors=True)
+"""
+
+
 class PgCluster:
     def __init__(self, base: Path, bindir: Path, user_prefix: list[str]) -> None:
         self.base, self.bindir, self.user_prefix = base, bindir, user_prefix
         self.data = base / "data"
+        self.watchdog: subprocess.Popen[bytes] | None = None
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://camsweep@/{dbname}?host={self.base}"
@@ -67,8 +87,16 @@ class PgCluster:
         if p.returncode:
             log = (self.base / "log").read_text(errors="replace")[-800:] if (self.base / "log").exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {p.stderr.strip()[-400:]} {log}")
+        # stops the cluster if this process dies without its finalisers (SIGKILL): whatever happens
+        self.watchdog = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(self.bindir / "pg_ctl"), str(self.data),
+             str(self.base), *self.user_prefix], start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
+        if self.watchdog is not None and self.watchdog.poll() is None:
+            self.watchdog.kill()  # the watchdog we started, by its pid
+            self.watchdog.wait(timeout=10)
         if (self.data / "postmaster.pid").exists():
             p = self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop", timeout=60)
             if p.returncode and (self.data / "postmaster.pid").exists():
@@ -148,6 +176,10 @@ def start_cluster(*, fsync: bool = False) -> PgCluster:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgCluster]:
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # a CI timeout's SIGTERM unwinds to the finaliser
+        def on_term(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt("SIGTERM")
+        signal.signal(signal.SIGTERM, on_term)
     try:
         cluster = start_cluster()
     except RuntimeError as exc:
