@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from scanner.evidence import Identification, parse_record
 from scanner.store import Store
@@ -34,6 +35,13 @@ def test_site_and_org_views(store_url):
     assert org["summary"]["devices"] == 4 + 3 and org["summary"]["restricted"] == 2
     assert {x["site"]: x["devices"] for x in org["summary"]["by_site"]} == {"hq": 4, "branch": 3}
     assert [x["site"] for x in org["org"]["scans"]] == ["hq", "branch"]
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parent.parent / "scanner/report/schema/report-v1.json").read_text())
+    jsonschema.validate(org, schema)
+    assert {d["site"]: d["scan_id"] for d in org["devices"]} == {"hq": 3, "branch": 4}
+    p = cli("report", "--org", "--db", store_url, "-f", "csv")
+    assert p.returncode == 0 and "\n3,hq," in p.stdout.replace("\r\n", "\n") and "\n4,branch," in p.stdout.replace("\r\n", "\n")
     p = cli("report", "--latest", "--site", "branch", "--db", store_url, "-f", "json")
     rep = json.loads(p.stdout)
     assert rep["scan"]["site"] == "branch" and rep["summary"]["devices"] == 3

@@ -289,6 +289,9 @@ def build_org_report_model(store: Store, policy: str | None = None) -> dict[str,
     for r in rows:
         per_scan.setdefault(r["scan_id"], set()).add(r["device_id"])
     model = _model(store, rows, policy, meta, per_scan)
+    scan_of = {r["device_id"]: r["scan_id"] for r in rows}
+    for d in model["devices"]:
+        d["scan_id"] = scan_of.get(d["device_id"])
     model["org"] = {"sites": len(scans), "scans": [
         {"scan_id": s.id, "site": s.site, "started_at": s.started_at, "status": s.status,
          "devices_reported": len(per_scan.get(s.id, ())), "device_count": s.device_count,
