@@ -253,7 +253,7 @@ def _summary(model: dict[str, Any]) -> str:
         out.append("</tbody></table>")
     sites = s.get("by_site") or []
     if len(sites) > 1:  # a central store's report: totals per site
-        out.append('<table class="sites"><thead><tr><th>Site</th><th class=num>Devices</th>'
+        out.append('<h3>By site</h3><table class="sites"><thead><tr><th>Site</th><th class=num>Devices</th>'
                    "<th class=num>Restricted</th><th class=num>Needs review</th><th class=num>Unknown</th>"
                    "</tr></thead><tbody>")
         for x in sites:
@@ -280,9 +280,10 @@ def _device_table(model: dict[str, Any]) -> str:
     out = ['<section id="devices"><h2>Devices</h2>']
     if not devs:
         return out[0] + "<p>The scan found no device.</p></section>"
-    out.append("<table><thead><tr><th>IP</th><th>MAC</th><th>Real maker</th><th>Brand</th><th>Model</th>"
-               "<th>Firmware</th><th>Type</th><th>Status</th><th>Lists</th><th class=num>Conf.</th></tr></thead>"
-               "<tbody>")
+    sites = len(model["summary"].get("by_site") or []) > 1  # a central store: the same IP at two sites
+    out.append("<table><thead><tr>" + ("<th>Site</th>" if sites else "") + "<th>IP</th><th>MAC</th>"
+               "<th>Real maker</th><th>Brand</th><th>Model</th><th>Firmware</th><th>Type</th><th>Status</th>"
+               "<th>Lists</th><th class=num>Conf.</th></tr></thead><tbody>")
     for d in devs:
         ip = _t(d["ip"])
         if d.get("parent_ip"):
@@ -291,7 +292,8 @@ def _device_table(model: dict[str, Any]) -> str:
         if d["relabel"]:
             brand += ' <span class="tag rl">relabel</span>'
         out.append(
-            f'<tr id="dev-{int(d["device_id"])}"><td class="mono nw">{ip}</td><td class="mono nw">{_t(d["mac"])}</td>'
+            f'<tr id="dev-{int(d["device_id"])}">' + (f'<td class="nw">{_t(d.get("site"))}</td>' if sites else "")
+            + f'<td class="mono nw">{ip}</td><td class="mono nw">{_t(d["mac"])}</td>'
             f'<td>{_t(d["manufacturer"])}</td><td>{brand}</td><td class="mono">{_t(d["model"])}</td>'
             f'<td class="mono">{_t(d["firmware"])}</td><td class="nw">{_t(d["device_type"])}</td>'
             f'<td class="nw">{_restricted_tag(d["restricted"])}{_review_tag(d.get("review"))}</td>'
