@@ -558,8 +558,9 @@ class Store:
                f"coalesce(x.mac, 'device:' || cast(x.device_id as text)) {parent}")
         if restricted_only:
             sql += " where x.restricted = 1"
-        sql += (" order by x.restricted = 1 desc, x.restricted is null desc, x.manufacturer, "
-                "length(x.ip), x.ip")
+        # NULLs placed explicitly: SQLite and PostgreSQL disagree on where they sort by default
+        sql += (" order by case when x.restricted = 1 then 0 when x.restricted is null then 1 else 2 end, "
+                "x.manufacturer nulls first, length(x.ip) nulls first, x.ip nulls first, x.device_id")
         if limit:
             sql += f" limit {int(limit)}"
         return [_device_row(r) for r in self.db.query(sql, params)]

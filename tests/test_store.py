@@ -179,6 +179,10 @@ def test_identity_is_serial_then_mac_then_site_and_ip(store_url):
         assert [x.site for x in s.latest_scans_by_site()] == ["hq", "branch"]
         org = s.devices(scan_ids=[hq, br])
         assert sorted(d["device_id"] for d in org) == sorted(latest)  # each device once
+        # restricted first, then unknown, then the rest; the same order on both engines
+        s.record_device(br, rec("198.18.0.99"), Identification(), site="branch")
+        order = [d["restricted"] for d in s.devices()]
+        assert order == sorted(order, key=lambda r: {True: 0, None: 1, False: 2}[r]) and None in order
 
 
 def test_past_report_never_changes(store_url):
