@@ -56,3 +56,9 @@ def test_site_and_org_views(store_url):
     p = cli("plan", "show", "--db", store_url)
     assert p.returncode == 0, p.stderr
     assert "hq" in p.stdout and "branch" in p.stdout
+    p = cli("plan", "set", "1", "--status", "ordered", "--hardware", "100", "--db", store_url)
+    assert p.returncode == 0, p.stderr
+    p = cli("plan", "set", "1", "--status", "replaced", "--db", store_url)  # an update of the saved row
+    assert p.returncode == 0, p.stderr
+    with Store(store_url) as s:
+        assert s.plan(1)["status"] == "replaced" and s.plan(1)["cost_hardware"] == 100
