@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`. Both install what they need.
 PY ?= python3
 PIP ?= $(PY) -m pip
-APT_PACKAGES = iproute2 nmap arp-scan tcpdump curl tmux chromium ieee-data nftables snmpd dnsmasq
+APT_PACKAGES = iproute2 nmap arp-scan tcpdump curl tmux chromium ieee-data nftables snmpd dnsmasq postgresql
 
 .PHONY: demo test install system-packages lint bench
 

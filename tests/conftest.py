@@ -25,6 +25,7 @@ from scanner.errors import LabError
 from scanner.lab import manager
 from scanner.lab import netns as nsmod
 from scanner.store import pid_alive
+from tests.pgserver import pg_server, pg_url, store_url  # noqa: F401  (PostgreSQL fixtures)
 
 TEST_PREFIX_RE = re.compile(r"^cswt(\d+)[a-z]*$")
 

@@ -94,12 +94,22 @@ def test_real_charsets_still_decode():
     assert entry["title"] == "Камера"
 
 
-def test_a_device_the_store_refuses_is_its_own_error():
+@pytest.mark.parametrize("bad", ["bad\ud800", "nul\x00byte"])
+def test_a_device_the_store_refuses_is_its_own_error(store_url, bad):
+    """On both engines (PostgreSQL refuses NUL in text, SQLite's driver lone surrogates)."""
     rec = parse_record({"ip": "198.18.0.7", "http": [{"headers": {"Server": "ok"}}]})
-    with Store(":memory:") as store:
+    with Store(store_url) as store:
         sid = store.start_scan(["198.18.0.7"])
+        if bad == "nul\x00byte" and not store.pg:  # SQLite keeps NUL
+            store.record_device(sid, rec, Identification(manufacturer=bad))
+            assert [d["manufacturer"] for d in store.devices(sid)] == [bad]
+            return
+        if store.pg:  # scanner.pgstore stores such text cleaned (U+FFFD): nothing to refuse, nothing lost
+            store.record_device(sid, rec, Identification(manufacturer=bad))
+            assert [d["manufacturer"] for d in store.devices(sid)] == [bad.replace("\ud800", "\ufffd").replace("\x00", "\ufffd")]
+            return
         with pytest.raises(DeviceWriteError, match="198.18.0.7 not stored") as err:
-            store.record_device(sid, rec, Identification(manufacturer="bad\ud800"))
+            store.record_device(sid, rec, Identification(manufacturer=bad))
         str(err.value).encode("utf-8")  # the message itself is printable text
         assert store.devices(sid) == []  # rolled back whole
         store.record_device(sid, rec, Identification(manufacturer="good"))  # the store still works

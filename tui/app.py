@@ -96,6 +96,7 @@ class CamsweepApp(App[None]):
         self.items: dict[int, planlib.PlanItem] = {}
         self.totals: planlib.PlanTotals | None = None
         self.counts = planlib.DeviceCounts(0, 0, 0)
+        self.site_count = 0  # sites among the devices (a central store holds many)
         self.restricted_only = False
         self.panel_forced = False
         self.filter_text = ""
@@ -159,6 +160,7 @@ class CamsweepApp(App[None]):
         self.items = {it.device_id: it for it in plan.items}
         self.totals = plan.totals
         counts = planlib.count_devices(devices)
+        self.site_count = len({d.get("site") for d in devices if d.get("site")})
         self.counts = counts if complete else planlib.DeviceCounts(-1, counts.restricted, -1, counts.review)
         self.search = search or {}
         self.cells = {}
@@ -269,7 +271,8 @@ class CamsweepApp(App[None]):
             return
         o = self.totals.overall if self.totals else None
         bar.show(devices=self.counts.devices, restricted=self.counts.restricted, unknown=self.counts.unknown,
-                 review=self.counts.review, shown=self.shown, total=o.total if o else None, remaining=o.remaining if o else None,
+                 review=self.counts.review, sites=self.site_count,
+                 shown=self.shown, total=o.total if o else None, remaining=o.remaining if o else None,
                  currency=self.catalog.currency if self.catalog else "USD", policy=self.policy,
                  progress=self.progress)
 
@@ -460,7 +463,7 @@ class CamsweepApp(App[None]):
 
     @work(thread=True, exclusive=True, group="scan")
     def run_scan(self, engine: Any, targets: list[str], opts: Any) -> None:
-        store = Store(self.store.path if self.store else self.db_path)  # its own connection in this thread
+        store = self.store.reopen() if self.store else Store(self.db_path)  # its own connection in this thread
         scan_id: int | None = None
         error: str | None = None
 

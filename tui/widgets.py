@@ -302,8 +302,12 @@ class CountBar(Static):
     """
 
     def show(self, *, devices: int, restricted: int, unknown: int, shown: int, total: float | None,
-             remaining: float | None, currency: str, policy: str, progress: str = "", review: int = 0) -> None:
+             remaining: float | None, currency: str, policy: str, progress: str = "", review: int = 0,
+             sites: int = 0) -> None:
         t = Text(no_wrap=True, overflow="ellipsis")
+        if sites > 1:
+            t.append("Sites ", "bold")
+            t.append(f"{sites:,}  ")
         t.append("Devices ", "bold")
         t.append(f"{devices:,}" if devices >= 0 else "loading")
         t.append("  Restricted ", "bold")

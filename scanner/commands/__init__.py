@@ -2,4 +2,5 @@
 sets ``func`` (called with the parsed args, returns the exit code). Modules only parse and call the core."""
 
 # The order here is the order of `camsweep --help`.
-COMMANDS = ("demo", "scan", "identify", "lab", "tui", "report", "diff", "plan", "export", "oui", "fingerprints")
+COMMANDS = ("demo", "scan", "identify", "lab", "tui", "report", "diff", "plan", "export", "push", "oui",
+            "fingerprints")

@@ -25,10 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--since", metavar="AGE",
                    help="compare the state at that time (the last complete scan before it, else the first "
                    "after it) with the latest complete scan: 7d, 12h, 2w or a date")
-    p.add_argument("--site", help="with --since: only scans of this site label (default: the latest scan's site)")
+    p.add_argument("--site", help="only scans of this site label: alone, the last two complete scans of the site; "
+                   "with --since, that site's (default: the latest scan's site); with two ids, both must be of it")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences (for scripts)")
-    p.add_argument("--db", metavar="PATH", help="the store (default: $CAMSWEEP_DB or the user data directory)")
+    p.add_argument("--db", metavar="PATH|URL",
+                   help="the store: a file or a postgresql:// URL (default: $CAMSWEEP_DB or the user data directory)")
     add_log_arguments(p)
     p.set_defaults(func=run)
 
@@ -63,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.since and args.scans:
         raise CamsweepError("give either two scan ids or --since, not both")
-    if not args.since and len(args.scans) != 2:
-        raise CamsweepError("give two scan ids (camsweep diff 3 7) or --since 7d")
+    if not args.since and len(args.scans) != 2 and not (args.site and not args.scans):
+        raise CamsweepError("give two scan ids (camsweep diff 3 7), --since 7d or --site NAME")
     store = open_existing_store(args.db)
     try:
         if args.since:
@@ -73,9 +75,16 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise CamsweepError(str(exc)) from None
             a, b = pick_since(store, since_iso, args.site)
+        elif not args.scans:
+            same = [s for s in store.scans(site=args.site) if s.status == "complete" and s.site == args.site]
+            if len(same) < 2:
+                raise CamsweepError(f"site {args.site!r} has {len(same)} complete scan(s); diff needs two")
+            a, b = same[-2].id, same[-1].id
         else:
             a, b = args.scans
         sa, sb = store.scan(a), store.scan(b)
+        if args.site and args.scans and (sa.site != args.site or sb.site != args.site):
+            raise CamsweepError(f"scans {a} and {b} are not both of site {args.site!r}")
         for s in (sa, sb):
             if s.status != "complete":
                 log.warning("scan %s is %s: devices it missed show as gone or new", s.id, s.status)

@@ -20,7 +20,8 @@ def register(sub: Any) -> None:
     psub = p.add_subparsers(dest="plan_command", metavar="ACTION")
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--db", metavar="PATH", help="the store (default: $CAMSWEEP_DB or the user data dir)")
+        sp.add_argument("--db", metavar="PATH|URL",
+                        help="the store: a file or a postgresql:// URL (default: $CAMSWEEP_DB or the user data dir)")
         sp.add_argument("--policy", help="policy profile (default: the latest scan's, else ndaa889)")
         sp.add_argument("--policy-file", metavar="FILE",
                    help="your own lists and policies (YAML; see README); --policy names one")
@@ -58,9 +59,10 @@ def register(sub: Any) -> None:
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from scanner import plan as planlib
+    from scanner.pgstore import is_pg_url
     from scanner.store import Store
 
-    if args.db and not Path(args.db).exists():
+    if args.db and not is_pg_url(args.db) and not Path(args.db).exists():
         raise CamsweepError(f"no store at {args.db}")
     store = Store(args.db) if args.db else Store()
     catalog = planlib.load_catalog(args.catalog)

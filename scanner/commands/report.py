@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from scanner.errors import CamsweepError, StoreError
 from scanner.logs import add_log_arguments, setup_logging_from_args
+from scanner.pgstore import is_pg_url
 from scanner.store import Store, default_db_path
 
 log = logging.getLogger("camsweep.report")
 
 
 def open_existing_store(path: str | None) -> Store:
-    """The store at ``path`` (default: $CAMSWEEP_DB or the user data dir); an error when there is none."""
+    """The store at ``path`` or URL (default: $CAMSWEEP_DB or the user data dir); an error when there is none."""
+    if is_pg_url(path or os.environ.get("CAMSWEEP_DB")):
+        return Store(path)
     p = Path(path) if path else default_db_path()
     if str(p) != ":memory:" and not p.is_file():
         raise StoreError(f"no camsweep store at {p}; run `camsweep scan` first or give --db PATH")
@@ -34,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--scan", type=int, metavar="ID", help="the scan to report (see --list)")
     which.add_argument("--latest", action="store_true", help="the latest scan (the default)")
     which.add_argument("--list", action="store_true", help="list the stored scans and exit")
+    which.add_argument("--org", action="store_true",
+                       help="the whole organisation: the latest scan of every site together, each device once, "
+                       "with per-site totals")
     p.add_argument("--site", help="with --latest or --list: only scans of this site label")
     p.add_argument("--since", metavar="AGE", help="with --list: only scans started since (7d, 12h, 2026-11-01)")
     p.add_argument("--format", "-f", choices=("html", "json", "csv", "pdf"),
@@ -46,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="exit 1 when the scan has: restricted, review (needs review), relabel, unknown, "
                    "component-risk, new or changed devices, exploited (known-exploited firmware) (new/changed: against the previous scan of the same "
                    "site); repeatable or comma-separated")
-    p.add_argument("--db", metavar="PATH", help="the store (default: $CAMSWEEP_DB or the user data directory)")
+    p.add_argument("--db", metavar="PATH|URL",
+                   help="the store: a file, or a postgresql:// URL (default: $CAMSWEEP_DB or the user data directory)")
     add_log_arguments(p)
     p.set_defaults(func=run)
 
@@ -70,6 +78,19 @@ def _list(store: Store, site: str | None, since: str | None) -> int:
     return 0
 
 
+def _org_hits(model: dict, conditions: list[str]) -> list[str]:
+    from scanner.report import FAIL_ON_CONDITIONS
+
+    bad = [c for c in conditions if c not in FAIL_ON_CONDITIONS or c in ("new", "changed")]
+    if bad:
+        raise CamsweepError(f"--fail-on {bad[0]!r} with --org: choose from restricted, review, relabel, unknown, "
+                            "component-risk")
+    s = model["summary"]
+    counts = {"restricted": s["restricted"], "review": s.get("needs_review", 0), "unknown": s["unknown"],
+              "relabel": s["relabels"], "component-risk": s.get("component_risk", 0)}
+    return [f"{c} ({counts[c]})" for c in conditions if counts.get(c)]
+
+
 def run(args: argparse.Namespace) -> int:
     setup_logging_from_args(args)
     from scanner.report import (
@@ -90,9 +111,18 @@ def run(args: argparse.Namespace) -> int:
         if fmt is None:
             fmt = parse_report_spec(args.output)[0] if args.output != "-" and Path(args.output).suffix.lower() in (
                 ".html", ".htm", ".json", ".csv", ".pdf") else "html"
-        scan_id = resolve_scan_id(store, args.scan, args.site)
-        hits = fail_on_hits(store, scan_id, conditions) if conditions else []  # checks the names first
-        model = build_report_model(store, scan_id, args.policy)
+        if args.org:
+            if args.site:
+                raise CamsweepError("--org covers every site; use --site without --org for one site")
+            from scanner.report.model import build_org_report_model
+
+            model = build_org_report_model(store, args.policy)
+            scan_id = model["scan"]["id"]
+            hits = _org_hits(model, conditions)
+        else:
+            scan_id = resolve_scan_id(store, args.scan, args.site)
+            hits = fail_on_hits(store, scan_id, conditions) if conditions else []  # checks the names first
+            model = build_report_model(store, scan_id, args.policy)
         write_text_atomic(args.output, render_report(model, fmt))
         s = model["summary"]
         log.info("report written", extra={"path": args.output, "format": fmt, "scan_id": scan_id,

@@ -100,7 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--neighbours", action="append", default=[], metavar="FILE",
                    help="take MACs from saved `ip neigh` or Cisco `show ip arp` output")
     s = p.add_argument_group("store and output")
-    s.add_argument("--db", default=None, metavar="PATH", help="the store (default: in your user data dir)")
+    s.add_argument("--db", default=None, metavar="PATH|URL",
+                   help="the store: a file, or a postgresql:// URL to scan straight into a central store "
+                   "(default: in your user data dir)")
     s.add_argument("--site", default=None, help="a site name recorded with the scan")
     s.add_argument("--policy", default="ndaa889", help="restriction policy (default ndaa889)")
     s.add_argument("--policy-file", metavar="FILE",

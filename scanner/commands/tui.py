@@ -13,7 +13,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("tui", help="open the terminal interface over a store",
                        description="Browse the devices of a store, see why each was flagged, keep notes, plan "
                        "replacements and start scans. Press ? inside for the keys.")
-    p.add_argument("--db", metavar="PATH", help="the store (default: $CAMSWEEP_DB or the user data dir)")
+    p.add_argument("--db", metavar="PATH|URL",
+                   help="the store: a file or a postgresql:// URL (default: $CAMSWEEP_DB or the user data dir)")
     p.add_argument("--policy", help="policy profile for plan suggestions (default: the latest scan's)")
     p.add_argument("--policy-file", metavar="FILE",
                    help="your own lists and policies (YAML; see README); --policy names one")

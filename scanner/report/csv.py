@@ -36,7 +36,7 @@ def build_csv_rows(model: dict[str, Any]) -> list[dict[str, str]]:
     for d in model["devices"]:
         p = plans.get(d["device_id"], {})
         raw: dict[str, Any] = {
-            "scan_id": scan["id"], "site": d.get("site") or scan.get("site"), "device_id": d["device_id"],
+            "scan_id": d.get("scan_id") or scan["id"], "site": d.get("site") or scan.get("site"), "device_id": d["device_id"],
             "ip": d["ip"], "mac": d["mac"], "serial": d.get("serial"), "manufacturer": d["manufacturer"],
             "brand": d["brand"], "relabel": _flag(d["relabel"]), "model": d["model"], "firmware": d["firmware"],
             "device_type": d["device_type"], "restricted": _flag(d["restricted"]), "lists": ";".join(d["lists"]),

@@ -280,6 +280,16 @@ def _summary(model: dict[str, Any]) -> str:
             out.append(f'<tr><td><span class="mono">{_t(x["list"])}</span> · {_t(x["name"])}</td><td>{kind}</td>'
                        f'<td class="num">{x["devices"]}</td></tr>')
         out.append("</tbody></table>")
+    sites = s.get("by_site") or []
+    if len(sites) > 1:  # a central store's report: totals per site
+        out.append('<h3>By site</h3><table class="sites"><thead><tr><th>Site</th><th class=num>Devices</th>'
+                   "<th class=num>Restricted</th><th class=num>Needs review</th><th class=num>Unknown</th>"
+                   "</tr></thead><tbody>")
+        for x in sites:
+            out.append(f'<tr><td>{_t(x["site"])}</td><td class="num">{x["devices"]}</td>'
+                       f'<td class="num">{x["restricted"]}</td><td class="num">{x.get("needs_review", 0)}</td>'
+                       f'<td class="num">{x.get("unknown", 0)}</td></tr>')
+        out.append("</tbody></table>")
     out.append("</section>")
     return "".join(out)
 
@@ -299,9 +309,10 @@ def _device_table(model: dict[str, Any]) -> str:
     out = ['<section id="devices"><h2>Devices</h2>']
     if not devs:
         return out[0] + "<p>The scan found no device.</p></section>"
-    out.append("<table><thead><tr><th>IP</th><th>MAC</th><th>Real maker</th><th>Brand</th><th>Model</th>"
-               "<th>Firmware</th><th>Type</th><th>Status</th><th>Lists</th><th class=num>Conf.</th></tr></thead>"
-               "<tbody>")
+    sites = len(model["summary"].get("by_site") or []) > 1  # a central store: the same IP at two sites
+    out.append("<table><thead><tr>" + ("<th>Site</th>" if sites else "") + "<th>IP</th><th>MAC</th>"
+               "<th>Real maker</th><th>Brand</th><th>Model</th><th>Firmware</th><th>Type</th><th>Status</th>"
+               "<th>Lists</th><th class=num>Conf.</th></tr></thead><tbody>")
     for d in devs:
         ip = _t(d["ip"])
         if d.get("parent_ip"):
@@ -310,7 +321,8 @@ def _device_table(model: dict[str, Any]) -> str:
         if d["relabel"]:
             brand += ' <span class="tag rl">relabel</span>'
         out.append(
-            f'<tr id="dev-{int(d["device_id"])}"><td class="mono nw">{ip}</td><td class="mono nw">{_t(d["mac"])}</td>'
+            f'<tr id="dev-{int(d["device_id"])}">' + (f'<td class="nw">{_t(d.get("site"))}</td>' if sites else "")
+            + f'<td class="mono nw">{ip}</td><td class="mono nw">{_t(d["mac"])}</td>'
             f'<td>{_t(d["manufacturer"])}</td><td>{brand}</td><td class="mono">{_t(d["model"])}</td>'
             f'<td class="mono">{_t(d["firmware"])}{_exploited_tag(d.get("exploited"))}</td>'
             f'<td class="nw">{_t(d["device_type"])}</td>'
@@ -591,8 +603,9 @@ def _without_mac(model: dict[str, Any]) -> str:
 def _meta(model: dict[str, Any]) -> str:
     sc = model["scan"]
     items = [
-        ("Scan", f'#{int(sc["id"])} ({_t(sc["status"])})'),
-        ("Site", _t(sc["site"])),
+        ("Scan", f'#{int(sc["id"])} ({_t(sc["status"])})' if not model.get("org") else
+         ", ".join(f'#{int(x["scan_id"])} {_t(x["site"])}' for x in model["org"]["scans"])),
+        ("Site", _t(sc["site"]) if not model.get("org") else "every site (the latest scan of each)"),
         ("Targets", _t(", ".join(sc["targets"]))),
         ("Started", _t(sc["started_at"])),
         ("Finished", _t(sc["finished_at"])),
@@ -615,6 +628,9 @@ def render_html(model: dict[str, Any]) -> str:
     site = f" · {html_text(sc['site'])}" if sc.get("site") else ""
     title = f"camsweep report · scan {int(sc['id'])}{site}"
     plain_title = f"camsweep report · scan {int(sc['id'])}" + (f" · {html_attr(sc['site'])}" if sc.get("site") else "")
+    if model.get("org"):  # report --org: the latest scan of every site
+        n = int(model["org"].get("sites") or 0)
+        title = plain_title = f"camsweep report · organisation · {n} site{'s' if n != 1 else ''}"
     status_note = ""
     if sc["status"] != "complete":
         status_note = (f'<p><span class="tag rl">scan {html_text(sc["status"])}</span> This scan did not finish; '

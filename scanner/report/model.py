@@ -18,7 +18,7 @@ from scanner import __version__
 from scanner.errors import CamsweepError
 from scanner.store import ScanInfo, Store
 
-SCHEMA_VERSION = "1.2"  # 1.1: review, summary.needs_review, reviews; 1.2: exploited, policy, devices[].flags, without_mac (additive)
+SCHEMA_VERSION = "1.2"  # 1.1: review, summary.needs_review, reviews; 1.2: exploited, policy, devices[].flags, without_mac, summary.by_site, org (additive)
 log = logging.getLogger("camsweep.report")
 
 # Short labels of the restriction lists for charts and tables; the fingerprint database gives full names.
@@ -117,14 +117,17 @@ def _list_info() -> dict[str, dict[str, Any]]:
     return out
 
 
-def _observed(store: Store, scan_id: int, device_ids: set[int]) -> dict[int, list[dict[str, str]]]:
-    """A few telling observed values (server strings, titles, banners) of the given devices."""
+def _observed(store: Store, scan_id: int | dict[int, set[int]], device_ids: set[int]) -> dict[int, list[dict[str, str]]]:
+    """A few telling observed values (server strings, titles, banners) of the given devices (``scan_id``:
+    one scan, or scan id -> the devices taken from that scan)."""
     if not device_ids:
         return {}
+    per_scan = scan_id if isinstance(scan_id, dict) else {scan_id: device_ids}
     merged: dict[int, Any] = {}
-    for device_id, record in store.observations(scan_id):
-        if device_id in device_ids:
-            merged[device_id] = record if device_id not in merged else merged[device_id].merge(record)
+    for sid, ids in per_scan.items():
+        for device_id, record in store.observations(sid):
+            if device_id in device_ids and device_id in ids:
+                merged[device_id] = record if device_id not in merged else merged[device_id].merge(record)
     out: dict[int, list[dict[str, str]]] = {}
     for device_id, rec in merged.items():
         seen: list[dict[str, str]] = []
@@ -280,6 +283,55 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
     rows = store.devices(scan_id=scan_id)
     if policy != info.policy:
         _apply_policy(rows, policy)
+    return _model(store, rows, policy, _scan_meta(info, policy), scan_id)
+
+
+def build_org_report_model(store: Store, policy: str | None = None) -> dict[str, Any]:
+    """The organisation's report: the latest scan of every site together, each device once (from the
+    latest of those scans that saw it), with per-site totals (``summary.by_site``) and the scans used
+    (``org.scans``). ``scan`` describes the whole: the span of the scans, all their targets, no site."""
+    scans = store.latest_scans_by_site()
+    if not scans:
+        raise CamsweepError(f"the store {store.path} holds no scan yet; run `camsweep scan` first")
+    latest = max(scans, key=lambda s: s.started_at)
+    policy = policy or latest.policy
+    rows = store.devices(scan_ids=[s.id for s in scans])
+    if any(s.policy != policy for s in scans):
+        _apply_policy(rows, policy)
+    status = "complete" if all(s.status == "complete" for s in scans) else "incomplete"
+    meta = {
+        "id": latest.id, "started_at": min(s.started_at for s in scans),
+        "finished_at": max((s.finished_at or "" for s in scans), default="") or None, "status": status,
+        "targets": sorted({t for s in scans for t in s.targets}), "site": None, "policy": policy,
+        "scan_policy": latest.policy, "camsweep_version": latest.camsweep_version,
+        "fingerprints_version": latest.fingerprints_version, "options": {},
+    }
+    per_scan: dict[int, set[int]] = {}
+    for r in rows:
+        per_scan.setdefault(r["scan_id"], set()).add(r["device_id"])
+    model = _model(store, rows, policy, meta, per_scan)
+    scan_of = {r["device_id"]: r["scan_id"] for r in rows}
+    for d in model["devices"]:
+        d["scan_id"] = scan_of.get(d["device_id"])
+    model["org"] = {"sites": len(scans), "scans": [
+        {"scan_id": s.id, "site": s.site, "started_at": s.started_at, "status": s.status,
+         "devices_reported": len(per_scan.get(s.id, ())), "device_count": s.device_count,
+         "restricted_count": s.restricted_count} for s in scans]}
+    return model
+
+
+def _by_site(devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    sites: dict[str, list[dict[str, Any]]] = {}
+    for d in devices:
+        sites.setdefault(str(d.get("site") or "(no site)"), []).append(d)
+    return [{"site": k, "devices": len(v), "restricted": sum(1 for d in v if d["restricted"] is True),
+             "not_restricted": sum(1 for d in v if d["restricted"] is False),
+             "unknown": sum(1 for d in v if d["restricted"] is None),
+             "needs_review": sum(1 for d in v if d["review"])} for k, v in sorted(sites.items())]
+
+
+def _model(store: Store, rows: list[dict[str, Any]], policy: str, meta: dict[str, Any],
+           scans: int | dict[int, set[int]]) -> dict[str, Any]:
     policy_info = _policy_section(rows, policy)
     by_id = {d["device_id"]: d for d in rows}
     devices = [_device_entry(d, by_id) for d in rows]
@@ -291,7 +343,7 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
     makers_restricted = Counter(d["manufacturer"] or "unknown" for d in restricted)
     lists = Counter(lst for d in devices for lst in d["lists"])
     info_by_list = _list_info()
-    observed = _observed(store, scan_id, {d["device_id"] for d in devices if d["restricted"] is not False
+    observed = _observed(store, scans, {d["device_id"] for d in devices if d["restricted"] is not False
                                           or d["relabel"] or d["component_risk"] or d["review"]})
     for d in devices:
         if d["device_id"] in observed:
@@ -316,12 +368,13 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
                         -kv[1], kv[0] != policy, info_by_list.get(kv[0], {}).get("legal") is not True, kv[0]))],
         "by_device_type": [{"device_type": t, "devices": n} for t, n in sorted(
             Counter(d["device_type"] or "unknown" for d in devices).items(), key=lambda kv: (-kv[1], kv[0]))],
+        "by_site": _by_site(devices),
     }
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "generator": {"name": "camsweep", "version": __version__},
-        "scan": _scan_meta(info, policy),
+        "scan": meta,
         "policy": policy_info,
         "summary": summary,
         "relabels": [{"device_id": d["device_id"], "ip": d["ip"], "brand": d["brand"],
