@@ -75,11 +75,11 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from re import _constants as _C  # noqa: PLC2701 - the parse tree's opcodes
+from re import _parser as _sre_parse  # noqa: PLC2701 - Python's own reading of a pattern
 from typing import TYPE_CHECKING, Any
 
 import regex
-from re import _constants as _C  # noqa: PLC2701 - the parse tree's opcodes
-from re import _parser as _sre_parse  # noqa: PLC2701 - Python's own reading of a pattern
 
 from scanner.errors import FingerprintError
 
