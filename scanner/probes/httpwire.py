@@ -105,7 +105,8 @@ class _Body(httpx.AsyncByteStream):
             data, self.rest = self.rest[:n], self.rest[n:]
             return data
         try:
-            return await asyncio.wait_for(self.reader.read(n), self.read_timeout)
+            async with asyncio.timeout(self.read_timeout):  # no task per read (wait_for makes one)
+                return await self.reader.read(n)
         except TimeoutError:
             raise httpx.ReadTimeout("the device stopped sending", request=self.request) from None
         except (OSError, ssl.SSLError) as exc:
@@ -158,7 +159,8 @@ class _Body(httpx.AsyncByteStream):
         self.closed = True
         self.writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.writer.wait_closed(), 0.5)
+            async with asyncio.timeout(0.5):
+                await self.writer.wait_closed()
 
 
 class ProbeTransport(httpx.AsyncBaseTransport):
@@ -184,10 +186,10 @@ class ProbeTransport(httpx.AsyncBaseTransport):
         lines.append(b"Connection: close")
         data = b"\r\n".join(lines) + b"\r\n\r\n" + body
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(url.host, port, ssl=(self.ssl_context or client_ssl_context()) if tls
-                                        else None, ssl_handshake_timeout=connect_t if tls else None),
-                connect_t)
+            async with asyncio.timeout(connect_t):
+                reader, writer = await asyncio.open_connection(
+                    url.host, port, ssl=(self.ssl_context or client_ssl_context()) if tls else None,
+                    ssl_handshake_timeout=connect_t if tls else None)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"no connection to {url.host}:{port}", request=request) from None
         except (OSError, ssl.SSLError, ValueError) as exc:
@@ -235,7 +237,8 @@ class ProbeTransport(httpx.AsyncBaseTransport):
             if len(buf) > MAX_HEAD:
                 raise httpx.RemoteProtocolError("the response head is too long", request=request)
             try:
-                data = await asyncio.wait_for(reader.read(READ), read_t)
+                async with asyncio.timeout(read_t):
+                    data = await reader.read(READ)
             except TimeoutError:
                 raise httpx.ReadTimeout("no answer", request=request) from None
             except (OSError, ssl.SSLError) as exc:
