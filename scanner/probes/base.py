@@ -133,10 +133,11 @@ class ProbeContext:
     async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A TCP connection bounded by connect_timeout (through the injected opener if any)."""
         await self.throttle()
-        async with asyncio.timeout(self.connect_timeout):  # not wait_for: it makes a task per call
-            if self.open_stream is not None:
-                return await self.open_stream(host, port)
-            return await asyncio.open_connection(host, port, limit=max(self.max_bytes, 2**16))
+        if self.open_stream is not None:
+            return await asyncio.wait_for(self.open_stream(host, port), self.connect_timeout)
+        return await asyncio.wait_for(
+            asyncio.open_connection(host, port, limit=max(self.max_bytes, 2**16)), self.connect_timeout
+        )
 
     # ---- datagrams --------------------------------------------------------------------------
     async def exchange(self, payload: bytes, dest: tuple[str, int], *, wait: float | None = None,
@@ -237,8 +238,7 @@ async def read_until(reader: asyncio.StreamReader, deadline: Deadline, max_bytes
         if left <= 0:
             break
         try:
-            async with asyncio.timeout(left):
-                chunk = await reader.read(min(65536, max_bytes - len(buf)))
+            chunk = await asyncio.wait_for(reader.read(min(65536, max_bytes - len(buf))), left)
         except (TimeoutError, ConnectionError, OSError):
             break
         if not chunk:
@@ -252,8 +252,7 @@ async def read_until(reader: asyncio.StreamReader, deadline: Deadline, max_bytes
 async def close_writer(writer: asyncio.StreamWriter) -> None:
     with contextlib.suppress(Exception):
         writer.close()
-        async with asyncio.timeout(0.5):
-            await writer.wait_closed()
+        await asyncio.wait_for(writer.wait_closed(), 0.5)
 
 
 def decode_text(data: bytes, charset: str | None = None) -> str:

@@ -105,8 +105,7 @@ class _Body(httpx.AsyncByteStream):
             data, self.rest = self.rest[:n], self.rest[n:]
             return data
         try:
-            async with asyncio.timeout(self.read_timeout):  # no task per read (wait_for makes one)
-                return await self.reader.read(n)
+            return await asyncio.wait_for(self.reader.read(n), self.read_timeout)
         except TimeoutError:
             raise httpx.ReadTimeout("the device stopped sending", request=self.request) from None
         except (OSError, ssl.SSLError) as exc:
@@ -159,8 +158,7 @@ class _Body(httpx.AsyncByteStream):
         self.closed = True
         self.writer.close()
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(0.5):
-                await self.writer.wait_closed()
+            await asyncio.wait_for(self.writer.wait_closed(), 0.5)
 
 
 class ProbeTransport(httpx.AsyncBaseTransport):
@@ -186,10 +184,10 @@ class ProbeTransport(httpx.AsyncBaseTransport):
         lines.append(b"Connection: close")
         data = b"\r\n".join(lines) + b"\r\n\r\n" + body
         try:
-            async with asyncio.timeout(connect_t):
-                reader, writer = await asyncio.open_connection(
-                    url.host, port, ssl=(self.ssl_context or client_ssl_context()) if tls else None,
-                    ssl_handshake_timeout=connect_t if tls else None)
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(url.host, port, ssl=(self.ssl_context or client_ssl_context()) if tls
+                                        else None, ssl_handshake_timeout=connect_t if tls else None),
+                connect_t)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"no connection to {url.host}:{port}", request=request) from None
         except (OSError, ssl.SSLError, ValueError) as exc:
@@ -237,8 +235,7 @@ class ProbeTransport(httpx.AsyncBaseTransport):
             if len(buf) > MAX_HEAD:
                 raise httpx.RemoteProtocolError("the response head is too long", request=request)
             try:
-                async with asyncio.timeout(read_t):
-                    data = await reader.read(READ)
+                data = await asyncio.wait_for(reader.read(READ), read_t)
             except TimeoutError:
                 raise httpx.ReadTimeout("no answer", request=request) from None
             except (OSError, ssl.SSLError) as exc:
