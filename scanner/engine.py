@@ -754,6 +754,7 @@ class _Scan:
         self.streamed: set[str] = set()
         self.stream_tasks: set[asyncio.Task] = set()
         self.stream_errors: list[BaseException] = []
+        self._known: dict[int, tuple[EvidenceRecord, Identification]] = {}  # follow_up_recorder's identifications
 
     # -- helpers ----------------------------------------------------------------------------
     def emit(self, kind: str, data: Any = None) -> None:
@@ -1066,6 +1067,7 @@ class _Scan:
         await self.ready()
         ident = self._identify(rec)
         if ident.device_type not in RECORDER_TYPES:
+            self._known[id(rec)] = (rec, ident)  # record() writes this very record: not identified twice
             return rec
         ctx = self.context(timeout=self.o.timeout * 3)
         if not ctx.credentials_for(ip):
@@ -1104,7 +1106,8 @@ class _Scan:
     async def record(self, rec: EvidenceRecord) -> None:
         await self.ready()
         parent, children = split_channels(rec)
-        ident = self._identify(parent)
+        known = self._known.pop(id(parent), None)
+        ident = known[1] if known is not None and known[0] is parent else self._identify(parent)
         dev_id = await self.write(parent, ident)
         self.devices += 1
         self.emit("device_identified", _row(dev_id, parent, ident))
