@@ -71,7 +71,6 @@ def run_timed(cmd: list[str], timeout: float, env: dict[str, str] | None = None)
     t0 = time.monotonic()
     LAST_GROUP_PEAK_KB = 0
     LAST_CPU_S = 0.0
-LAST_CPU_S = 0.0  # user + system CPU seconds of the last command (and the children it waited for), from wait4
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
         deadline = t0 + timeout
