@@ -61,14 +61,16 @@ def group_rss_kb(pgid: int) -> int:
 
 
 LAST_GROUP_PEAK_KB = 0
+LAST_CPU_S = 0.0  # user + system CPU seconds of the last command (and the children it waited for), from wait4
 
 
 def run_timed(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> tuple[float, int, str, str, int]:
     """(seconds, exit code, stdout, stderr, peak RSS in KB of the command, from wait4). The peak of the whole
     process group (the command and its worker processes), sampled every 0.2 s, goes to LAST_GROUP_PEAK_KB."""
-    global LAST_GROUP_PEAK_KB
+    global LAST_GROUP_PEAK_KB, LAST_CPU_S
     t0 = time.monotonic()
     LAST_GROUP_PEAK_KB = 0
+    LAST_CPU_S = 0.0
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
         deadline = t0 + timeout
@@ -88,6 +90,8 @@ def run_timed(cmd: list[str], timeout: float, env: dict[str, str] | None = None)
                 break
             time.sleep(0.01)
         took = time.monotonic() - t0
+        if usage is not None:
+            LAST_CPU_S = usage.ru_utime + usage.ru_stime
         p.returncode = os.waitstatus_to_exitcode(status) if status != -1 else -9
         out.seek(0)
         err.seek(0)
@@ -153,6 +157,7 @@ def bench_full(st: manager.LabStatus, db_dir: Path, skip_sv: bool, sv_timeout: f
     ns, cidr = str(st.scanner_netns), st.cidr
     res: dict[str, dict] = {}
     times: list[float] = []
+    cpus: list[float] = []
     entry: dict = {"truths": [], "peak_rss_mb": 0.0, "peak_group_rss_mb": 0.0, "exit": 0}
     for i in range(max(1, runs)):
         flush(ns)
@@ -165,6 +170,7 @@ def bench_full(st: manager.LabStatus, db_dir: Path, skip_sv: bool, sv_timeout: f
             entry.update(exit=code, error=err.strip()[-500:])
             break
         times.append(took)
+        cpus.append(LAST_CPU_S)
         devices = json.loads(out)
         ip_to_id = {d["ip"]: d["device_id"] for d in devices if not d.get("parent_ip")}
         rows = [{**d, "parent_id": ip_to_id.get(d.get("parent_ip")) if d.get("parent_ip") else None}
@@ -173,7 +179,8 @@ def bench_full(st: manager.LabStatus, db_dir: Path, skip_sv: bool, sv_timeout: f
         cmp["missed"] = len(cmp["missed"])
         entry["truths"].append(cmp)
     if times:
-        entry.update(seconds=statistics.median(times), min_s=min(times), max_s=max(times), runs=len(times))
+        entry.update(seconds=statistics.median(times), min_s=min(times), max_s=max(times), runs=len(times),
+                     cpu_s=statistics.median(cpus), cpu_min_s=min(cpus), cpu_max_s=max(cpus))
         worst = min(entry["truths"], key=lambda t: (t["found"], t["restricted_found"], -t["manufacturer_wrong"],
                                                     -t["false_alarms"]))
         entry["truth"] = worst  # the worst run's comparison
@@ -275,6 +282,8 @@ def report(r: dict) -> None:
         n_net = t.get("devices")
         print(f"  camsweep scan (median of {c['runs']}) {c['seconds']:7.2f} s  ({c['min_s']:.2f}-{c['max_s']:.2f} s)  "
               f"peak {c['peak_rss_mb']:.0f} MB (with workers {c.get('peak_group_rss_mb', 0):.0f} MB)")
+        print(f"  CPU of the scan (user + system, workers included): median {c.get('cpu_s', 0):.2f} s "
+              f"({c.get('cpu_min_s', 0):.2f}-{c.get('cpu_max_s', 0):.2f} s); load average {os.getloadavg()[0]:.1f}")
         print(f"  ground truth, worst run: {json.dumps(t)}")
     elif c:
         print(f"  camsweep scan failed: exit {c['exit']}: {c.get('error', '')}")

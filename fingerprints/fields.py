@@ -48,6 +48,7 @@ VENDOR_APIS = {
     "reolink": "Reolink api.cgi",
     "rpc2_magicbox": "Dahua RPC2 magicBox",
     "milesight": "Milesight system.information",
+    "tapo": "TP-Link Tapo login",
 }
 
 

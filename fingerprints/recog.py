@@ -75,6 +75,8 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from re import _constants as _C  # noqa: PLC2701 - the parse tree's opcodes
+from re import _parser as _sre_parse  # noqa: PLC2701 - Python's own reading of a pattern
 from typing import TYPE_CHECKING, Any
 
 import regex
@@ -311,6 +313,101 @@ def required_literal(text: str, rx_flags: int) -> str:
     return lit if len(lit) >= 2 else ""
 
 
+_MIN_NEED = 3  # a condition whose shortest literal is shorter than this is not worth checking
+_MAX_CONDITIONS = 3  # the most selective conditions kept (all must hold)
+
+
+def prefilter(text: str, rx_flags: int) -> tuple[tuple[tuple[str, ...], ...], bool]:
+    """(conditions every match meets, whether they are compared with the lower-cased value); ((), False)
+    when there is none worth checking. A condition is a set of strings of which a match contains at least
+    one; a value is tried only when it meets them all (at most _MAX_CONDITIONS, the most selective).
+
+    Read from Python's own parse of the translated pattern, so the pattern's whole literal runs count,
+    not only its start: ``^Server: (\\w+) Boa/`` needs "server: " (the longer run). Alternatives that
+    each need a literal give a set (``(?:Axis|AXIS) ``). Sound by construction: a run of literal
+    characters outside any optional part, inside a repeat of at least one, or a set that every branch of
+    an alternative shares; anything else ends a run. When the pattern ignores case anywhere, literals
+    are lower-cased (ASCII only: a non-ASCII letter ends the run) and compared with the lower-cased
+    value. A pattern Python's parser does not read (syntax of the ``regex`` module only) gets none."""
+    try:
+        parsed = _sre_parse.parse(text, rx_flags)
+    except Exception:  # noqa: BLE001 - Python's parser refuses what the regex module accepts: no condition
+        return (), False
+    fold = bool(parsed.state.flags & re.I) or _any_icase(parsed.data)
+    conds = {tuple(sorted(c)) for c in _need(parsed.data, fold) if _score(c)[0] >= _MIN_NEED}
+    if not conds:
+        return (), False
+    order = sorted(conds, key=lambda c: (_score(frozenset(c)), c), reverse=True)  # the same in every process
+    return tuple(order[:_MAX_CONDITIONS]), fold
+
+
+def _any_icase(items: Any) -> bool:
+    for op, av in items:
+        if op is _C.SUBPATTERN:
+            if av[1] & re.I or _any_icase(av[3]):
+                return True
+        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT):
+            if _any_icase(av[2]):
+                return True
+        elif op is _C.BRANCH:
+            if any(_any_icase(a) for a in av[1]):
+                return True
+        elif op in (_C.ASSERT, _C.ASSERT_NOT):
+            if _any_icase(av[1]):
+                return True
+        elif op is _C.ATOMIC_GROUP:
+            if _any_icase(av):
+                return True
+    return False
+
+
+def _score(cond: frozenset[str]) -> tuple[int, int]:
+    return (min(len(x) for x in cond), -len(cond))
+
+
+def _need(items: Any, icase: bool) -> list[frozenset[str]]:
+    """Conditions every match of this sequence meets, each an any-of set of literals it contains."""
+    conds: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def close() -> None:
+        if run:
+            pieces = [x for x in "".join(run).split("\x00") if x]
+            run.clear()
+            if pieces:
+                conds.append(frozenset({max(pieces, key=len)}))
+
+    for op, av in items:
+        if op is _C.LITERAL:
+            ch = chr(av)
+            if not icase:
+                run.append(ch)
+            elif ch.isascii():
+                run.append(ch.lower())
+            else:  # a non-ASCII letter under ignore-case: left out of every literal
+                run.append("\x00")
+            continue
+        if op is _C.SUBPATTERN and not av[1] and not av[2] and av[3] and all(o is _C.LITERAL for o, _ in av[3]):
+            for _, c in av[3]:  # a group of plain characters: the run goes on through it
+                ch = chr(c)
+                run.append(ch if not icase else ch.lower() if ch.isascii() else "\x00")
+            continue
+        close()
+        if op is _C.SUBPATTERN:
+            conds += _need(av[3], icase)
+        elif op is _C.ATOMIC_GROUP:
+            conds += _need(av, icase)
+        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT):
+            if av[0] >= 1:
+                conds += _need(av[2], icase)
+        elif op is _C.BRANCH:
+            alts = [_need(a, icase) for a in av[1]]
+            if alts and all(alts):
+                conds.append(frozenset().union(*(max(a, key=_score) for a in alts)))
+    close()
+    return conds
+
+
 # ---------------------------------------------------------------------------------------- vendors
 @dataclass
 class VendorMap:
@@ -363,8 +460,10 @@ class Fingerprint:
     weak: bool = False  # Recog's certainty for the maker is below 0.8
     text: str = ""  # the translated (Python) pattern
     rx_flags: int = 0
-    literal: str = ""  # what every match contains (lower case when icase); "" when unknown
+    literal: str = ""  # the literal a match starts with (lower case when icase); "" when unknown
     icase: bool = False
+    need: tuple[tuple[str, ...], ...] = ()  # conditions every match meets (prefilter; lower case when ``fold``)
+    fold: bool = False  # ``need`` is compared with the lower-cased value
     ready: bool = False  # compiled (or found not to compile)
 
     def compile(self) -> Any:
@@ -489,10 +588,90 @@ def parse_file(path: Path, source: Source | None = None, compile_now: bool = Tru
                         text=py_text, rx_flags=rxf, ready=error is not None)
         if error is None:
             f.literal, f.icase = required_literal(py_text, rxf), bool(rxf & re.I)
+            f.need, f.fold = prefilter(py_text, rxf)
             if compile_now:
                 f.compile()
         fps.append(f)
     return matches, fps
+
+
+# ---------------------------------------------------------------------------------------- prepared files
+# What parse_file makes of an installed file (translated patterns, literals, prefilter sets, params; no
+# examples), kept as JSON beside the XML in prepared/<file>.json with the XML's SHA-256: reading it is
+# ~20 times faster than parsing the XML and Python's parse of every pattern again. A prepared file whose
+# hash is not the XML's (an XML edited by hand) is ignored and the XML is parsed. update() writes them;
+# ``python -c 'from fingerprints import recog; recog.write_prepared()'`` writes them for the shipped files
+# (tests/fingerprints/test_recog.py fails while they are stale).
+PREPARED_FORMAT = 2
+
+
+def prepared_path(xml_path: Path) -> Path:
+    return xml_path.parent.parent / "prepared" / (xml_path.name.removesuffix(".xml") + ".json")
+
+
+def build_prepared(path: Path, source: Source | None, data: bytes) -> dict[str, Any]:
+    import hashlib
+
+    matches, fps = parse_file(path, source, compile_now=False, installed=True)
+    return {"format": PREPARED_FORMAT, "xml_sha256": hashlib.sha256(data).hexdigest(), "matches": matches,
+            "fingerprints": [[f.description, f.pattern, f.flags, [list(p) for p in f.params], f.text, f.rx_flags,
+                              f.error, f.literal, [list(c) for c in f.need], f.fold] for f in fps]}
+
+
+def write_prepared(root: Path = RECOG_DIR) -> list[Path]:
+    """prepared/<file>.json for every installed file of ``root``'s xml/ (written atomically)."""
+    import os
+    import tempfile
+
+    out = []
+    for source in SOURCES:
+        path = root / "xml" / source.file
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        dest = prepared_path(path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(build_prepared(path, source, data), separators=(",", ":"), ensure_ascii=False)
+        fd, tmp = tempfile.mkstemp(prefix=".prep-", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        out.append(dest)
+    return out
+
+
+def read_prepared(path: Path) -> tuple[str, list[Fingerprint]] | None:
+    """(matches, fingerprints) from the prepared file of an installed XML file, or None when there is
+    none, it is of another format, or it was made from other XML bytes (then the XML is parsed)."""
+    import hashlib
+
+    try:
+        prep = prepared_path(path)
+        if prep.stat().st_size > MAX_XML:
+            return None
+        data = json.loads(prep.read_bytes())
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != PREPARED_FORMAT or data.get("xml_sha256") != digest:
+        return None
+    fps = []
+    try:
+        for i, (desc, pattern, flags, params, text, rxf, error, literal, need, fold) in \
+                enumerate(data["fingerprints"], 1):
+            fps.append(Fingerprint(path.name, i, None, desc, pattern, flags, None, error,
+                                   tuple((n, int(p), v) for n, p, v in params), (), text=text, rx_flags=int(rxf),
+                                   literal=literal, icase=bool(int(rxf) & re.I), need=tuple(tuple(c) for c in need),
+                                   fold=bool(fold),
+                                   ready=error is not None))
+        return str(data["matches"]), fps
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 _INDEX = operator.attrgetter("index")
@@ -529,7 +708,9 @@ class RecogFile:
         return [f for f in self.fingerprints if f.compile() is None]
 
     def _load(self) -> None:
-        matches, fps = parse_file(self.path, self.source, compile_now=False, installed=True)
+        got = read_prepared(self.path)
+        matches, fps = got if got is not None else \
+            parse_file(self.path, self.source, compile_now=False, installed=True)
         if self.source.matches and matches != self.source.matches:
             raise FingerprintError(f"{self.path.name}: matches {matches!r}, camsweep expects "
                                    f"{self.source.matches!r}")
@@ -565,6 +746,19 @@ class RecogFile:
             lit = fp.literal
             if lit and lit not in (low if fp.icase else value):
                 continue
+            need = fp.need
+            if need:
+                hay = low if fp.fold else value
+                for cond in need:
+                    for piece in cond:
+                        if piece in hay:
+                            break
+                    else:
+                        break  # a condition no piece of which is in the value
+                else:
+                    need = ()
+                if need:
+                    continue
             rx = fp.regex if fp.ready else fp.compile()
             if rx is None:
                 continue
@@ -909,6 +1103,8 @@ def update(xml_dir: Path, dest: Path = RECOG_DIR, commit: str | None = None, dat
         else:
             os.replace(tmp, old)
         (dest / "SOURCE.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_prepared(dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return meta, reports
+

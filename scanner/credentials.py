@@ -23,7 +23,7 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from scanner.errors import CredentialError
 
@@ -99,6 +99,10 @@ class CredentialSet:
         self.source = source
         self.snmp_default = snmp_default or SnmpAuth()
         self._snmp_nets = sorted((snmp_by_network or {}).items(), key=lambda kv: (-kv[0].prefixlen, str(kv[0])))
+        # single-host sections (a /32 or /128 is the most specific there is): found by address, not by a scan
+        # of every section (a file with a section per device made each lookup a walk over all of them)
+        self._hosts, self._wider = _split_hosts(self._nets)
+        self._snmp_hosts, self._snmp_wider = _split_hosts(self._snmp_nets)
 
     def __bool__(self) -> bool:
         return self.default is not None or bool(self._nets) or self.has_snmp()
@@ -115,7 +119,11 @@ class CredentialSet:
         except ValueError:
             ip = None
         if ip is not None:
-            found += [auth for net, auth in self._snmp_nets if ip.version == net.version and ip in net][:1]
+            hit = self._snmp_hosts.get(ip)
+            if hit is None:
+                hit = next((auth for net, auth in self._snmp_wider if ip.version == net.version and ip in net), None)
+            if hit is not None:
+                found.append(hit)
         found.append(self.snmp_default)
         comms: list[str] = []
         users: list[SnmpUser] = []
@@ -135,12 +143,27 @@ class CredentialSet:
             ip = ipaddress.ip_address(host)
         except ValueError:
             return self.default
-        for net, cred in self._nets:
+        hit = self._hosts.get(ip)
+        if hit is not None:
+            return hit
+        for net, cred in self._wider:
             if ip.version == net.version and ip in net:
                 return cred
         return self.default
 
     __call__ = for_host
+
+
+def _split_hosts(nets: list[tuple[Network, Any]]) -> tuple[dict[Any, Any], list[tuple[Network, Any]]]:
+    """(address -> entry for single-host networks, the wider networks in their order)."""
+    hosts: dict[Any, Any] = {}
+    wider = []
+    for net, entry in nets:
+        if net.prefixlen == net.max_prefixlen:
+            hosts.setdefault(net.network_address, entry)
+        else:
+            wider.append((net, entry))
+    return hosts, wider
 
 
 def parse_ini(text: str, source: str = "credentials") -> CredentialSet:

@@ -807,6 +807,7 @@ class _Scan:
         self.stream_errors: list[BaseException] = []
         self.monitor: Any = None  # scanner.pacing.LagMonitor while hosts are probed
         self.cut_short = 0  # hosts with a probe a deadline cut short (each recorded with its device)
+        self._known: dict[int, tuple[EvidenceRecord, Identification]] = {}  # follow_up_recorder's identifications
 
     # -- helpers ----------------------------------------------------------------------------
     def _multicast_interfaces(self) -> list[str]:
@@ -1132,6 +1133,7 @@ class _Scan:
         await self.ready()
         ident = self._identify(rec)
         if ident.device_type not in RECORDER_TYPES:
+            self._known[id(rec)] = (rec, ident)  # record() writes this very record: not identified twice
             return rec
         ctx = self.context(timeout=self.o.timeout * 3)
         if not ctx.credentials_for(ip):
@@ -1173,7 +1175,8 @@ class _Scan:
     async def record(self, rec: EvidenceRecord) -> None:
         await self.ready()
         parent, children = split_channels(rec)
-        ident = self._identify(parent)
+        known = self._known.pop(id(parent), None)
+        ident = known[1] if known is not None and known[0] is parent else self._identify(parent)
         kids = []
         for child in children:
             chan = next((d.fields.get("channel") for d in child.discovery if d.protocol == NVR_CHANNEL), None)

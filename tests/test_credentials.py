@@ -117,3 +117,42 @@ def test_keyring(monkeypatch):
             load("keyring:", environ={})
     finally:
         keyring.set_keyring(old)
+
+
+def _brute(nets, default, host):
+    import ipaddress
+
+    ip = ipaddress.ip_address(host)
+    for net, cred in sorted(nets.items(), key=lambda kv: (-kv[0].prefixlen, str(kv[0]))):
+        if ip.version == net.version and ip in net:
+            return cred
+    return default
+
+
+def test_host_sections_are_found_by_address_as_the_most_specific_section():
+    """Property: the answer for any host is the most specific section that holds it (single-host sections
+    are looked up by address, the rest scanned in order), as a walk over every section gives."""
+    import ipaddress
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from scanner.credentials import CredentialSet, SnmpAuth
+
+    nets_st = st.dictionaries(
+        st.builds(lambda a, b, p: ipaddress.ip_network(f"10.0.{a}.{b}/{p}", strict=False), st.integers(0, 3),
+                  st.integers(0, 7), st.sampled_from([16, 22, 24, 30, 32])),
+        st.integers(0, 999), max_size=12)
+
+    @given(nets_st, st.integers(0, 3), st.integers(0, 9))
+    @settings(max_examples=200, deadline=None)
+    def check(raw, c, d):
+        nets = {n: Credentials(f"u{v}", "p") for n, v in raw.items()}
+        snmp = {n: SnmpAuth((f"c{v}",), ()) for n, v in raw.items()}
+        cs = CredentialSet(Credentials("d", "p"), nets, snmp_default=SnmpAuth(("public",), ()), snmp_by_network=snmp)
+        host = f"10.0.{c}.{d}"
+        assert cs.for_host(host) == _brute(nets, Credentials("d", "p"), host)
+        want = _brute(snmp, None, host)
+        assert cs.snmp_for(host).communities[:1] == ((want.communities[0],) if want else ("public",))
+
+    check()

@@ -12,8 +12,10 @@ registry (../shared/reference/ouis-2026-03.tsv, oui_prefixes.tsv and Debian's ie
 makers those files leave out: printers, servers, NAS).
 
 ``build_fleet(n, seed)`` is deterministic for a seed: the same n and seed give the same fleet.
-Every fleet of 30 or more devices holds every profile (each hostile one included); the rest are
-drawn by weight. MAC addresses are ``OUI:40:hi:lo`` with hi/lo taken from the device index, so
+Every fleet of 30 or more devices holds every profile of PROFILE_KEYS (each hostile one included); the
+rest are drawn by weight. The profiles of EXTRA_KEYS (Reolink, Milesight, Tapo) are never drawn: they
+were added after seeds' fleets were relied upon, so a lab or test that wants them builds them by name
+(``build_device``, ``manager.up(fleet=...)``). MAC addresses are ``OUI:40:hi:lo`` with hi/lo taken from the device index, so
 they are unique within a fleet. Devices without a known maker (some hostile ones) carry a locally
 administered MAC (02:...), which says nothing about a maker.
 
@@ -50,6 +52,10 @@ OUIS: dict[str, tuple[str, ...]] = {
     "ipro": ("D42DC5",),
     "vivotek": ("0002D1",),
     "mobotix": ("0003C5",),
+    # fingerprints/data/oui.tsv.gz (the IEEE registry camsweep ships)
+    "reolink": ("EC71DB",),
+    "milesight": ("1CC316",),
+    "tplink": ("1027F5", "005F67"),
     # Debian ieee-data (/usr/share/ieee-data/oui.csv), IEEE MA-L
     "honeywell": ("004084",),
     "hp": ("9C7BEF", "10E7C6", "40B034"),
@@ -97,6 +103,7 @@ class Profile:
     serial_style: str = ""
     oem: str = ""  # OEM code / vendor string the firmware reports (Dahua getVendor, Hik OEMInfo)
     channel_profiles: tuple[str, ...] = ()  # profiles of the cameras behind the PoE ports
+    in_fleet: bool = True  # drawn into build_fleet's random fleets (False: EXTRA_KEYS, built by name only)
 
 
 @dataclass(frozen=True)
@@ -407,6 +414,29 @@ _add(Profile(
     ),
     _S({"dvrip", "rtsp"}), weight=1, serial_style="xiongmai",
 ))
+# Makers whose own web APIs camsweep asks, kept out of the random fleets (in_fleet=False) so that every
+# seed's fleet and ground truth stay what they were; tests and labs that want them name them (EXTRA_KEYS).
+_add(Profile(
+    "reolink_camera", "reolink", "Reolink", "Reolink", False, "reolink",
+    # GetDevInfo facts of the RLC-822A reply in tests/recordings/vendorapi (SOURCES.md)
+    (Model("RLC-822A", "camera", ("v3.1.0.956_22041507",), hardware="IPC_523128M8MP"),),
+    _S({"http", "rtsp"}), weight=0, serial_style="reolink", in_fleet=False,
+))
+_add(Profile(
+    "milesight_camera", "milesight", "Milesight", "Milesight", False, "milesight",
+    (Model("MS-C2963-PB", "camera", ("45.7.0.79",)), Model("MS-C5364-PD", "camera", ("45.7.0.79",))),
+    _S({"http", "rtsp"}), weight=0, serial_style="milesight", in_fleet=False,
+))
+_add(Profile(
+    "tapo_camera", "tapo", "TP-Link", "Tapo", False, "tplink",
+    (
+        # firmware strings as Tapo owners report them (JurajNyiri/HomeAssistant-Tapo-Control issue 987: C200
+        # "1.3.16 Build 240909 Rel.37802n"; JurajNyiri/pytapo issue 109: C425 "1.3.5")
+        Model("C200", "ptz", ("1.3.16 Build 240909 Rel.37802n",)),
+        Model("C425", "camera", ("1.3.5 Build 231101 Rel.64404n",)),
+    ),
+    _S({"https", "rtsp"}), weight=0, in_fleet=False,
+))
 # Ordinary hosts that must not be called cameras.
 _add(Profile(
     "printer", "printer", "HP", "HP", False, "hp",
@@ -500,7 +530,8 @@ _add_on_request(Profile(
     _S({"http", "mdns"}), weight=0, hostile="mdns_names",
 ))
 
-PROFILE_KEYS: tuple[str, ...] = tuple(k for k in PROFILES if k not in ON_REQUEST)  # the default fleets' profiles
+PROFILE_KEYS: tuple[str, ...] = tuple(k for k, p in PROFILES.items() if p.in_fleet and k not in ON_REQUEST)  # drawn
+EXTRA_KEYS: tuple[str, ...] = tuple(k for k, p in PROFILES.items() if not p.in_fleet and k not in ON_REQUEST)  # by name
 HOSTILE_KEYS: tuple[str, ...] = tuple(k for k in PROFILE_KEYS if PROFILES[k].hostile)
 ON_REQUEST_KEYS: tuple[str, ...] = tuple(ON_REQUEST)
 
@@ -621,6 +652,10 @@ def build_serial(style: str, model: str, firmware: str, mac: str, rng: random.Ra
         return "CNB" + _letters(rng, 1) + _digits(rng, 6)
     if style == "xiongmai":  # 16 hex digits, e.g. a166379674a3b447 (python-dvr README)
         return "".join(rng.choice("0123456789abcdef") for _ in range(16))
+    if style == "milesight":  # snCode, e.g. 6221A1234567
+        return _digits(rng, 4) + _letters(rng, 1) + _digits(rng, 7)
+    if style == "reolink":  # e.g. 00000000000000 style device serials are redacted in public replies
+        return "".join(rng.choice("0123456789ABCDEF") for _ in range(16))
     if style == "synology":
         return _digits(rng, 4) + _letters(rng, 3) + _digits(rng, 6)
     return ""
@@ -650,6 +685,10 @@ def _realm(p: Profile, model: Model, firmware: str, serial: str, mac: str, rng: 
         return "Bosch Security Systems"
     if fam == "uniview":
         return "LAPI"
+    if fam == "tapo":  # RTSP: WWW-Authenticate: Basic realm="TP-Link IP-Camera" (koush/scrypted issue 441, C110)
+        return "TP-Link IP-Camera"
+    if fam == "milesight":
+        return "milesight"
     if fam == "huawei":
         return "HuaweiIPC"
     if fam == "vivotek":
@@ -666,7 +705,8 @@ def _realm(p: Profile, model: Model, firmware: str, serial: str, mac: str, rng: 
 _HOSTNAME = {
     "hikvision": "HIKVISION", "dahua": "DAHUA", "axis": "axis", "hanwha": "Wisenet", "bosch": "bosch",
     "uniview": "uniview", "huawei": "huawei-sdc", "ipro": "i-pro", "vivotek": "vivotek", "mobotix": "mobotix",
-    "printer": "NPI", "linux": "srv", "nas": "DiskStation", "hostile": "cam",
+    "printer": "NPI", "linux": "srv", "nas": "DiskStation", "hostile": "cam", "reolink": "Reolink",
+    "milesight": "Milesight", "tapo": "Tapo",
 }
 
 
@@ -744,6 +784,6 @@ def fleet_ground_truth(fleet: Iterable[DeviceSpec], ips: Iterable[str | None]) -
 
 
 __all__ = [
-    "OUIS", "PROFILES", "PROFILE_KEYS", "HOSTILE_KEYS", "ON_REQUEST_KEYS", "Model", "Profile", "ChannelSpec", "DeviceSpec",
+    "OUIS", "PROFILES", "PROFILE_KEYS", "EXTRA_KEYS", "HOSTILE_KEYS", "ON_REQUEST_KEYS", "Model", "Profile", "ChannelSpec", "DeviceSpec",
     "build_fleet", "build_device", "build_mac", "build_serial", "fleet_ground_truth",
 ]

@@ -217,11 +217,11 @@ class ProbeContext:
         probing transport (httpwire.py) unless a transport was injected."""
         import httpx
 
-        from scanner.probes.httpwire import ProbeTransport
+        from scanner.probes.httpwire import ProbeClient, ProbeTransport
 
         timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
-        return httpx.AsyncClient(transport=self.http_transport or ProbeTransport(), timeout=timeout,
-                                 follow_redirects=False, trust_env=False, **kw)
+        return ProbeClient(transport=self.http_transport or ProbeTransport(), timeout=timeout,
+                           follow_redirects=False, trust_env=False, **kw)
 
 
 # ------------------------------------------------------------------------------------------------

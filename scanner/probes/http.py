@@ -418,8 +418,9 @@ async def _vendor_paths(client: httpx.AsyncClient, host: str, port: int, tls: bo
 
     async def get(path: str, **kw: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
         await ctx.throttle()
+        record = kw.pop("record", True)
         res = await fetch(client, kw.pop("method", "GET"), _url(scheme, host, port, path), cap, **kw)
-        if res is not None:
+        if res is not None and record:
             entries.append(build_http_entry(res[0], res[1], res[2], port=port, tls=tls, path=path))
         return res
 
@@ -442,7 +443,7 @@ async def _vendor_paths(client: httpx.AsyncClient, host: str, port: int, tls: bo
         get(RPC2_LOGIN, method="POST", content=RPC2_CHALLENGE,
             headers={"Content-Type": "application/json", "X-Requested-With": "XMLHttpRequest"}),
         canary(),
-        vendorapi.ask_anonymous(get, makers, discovery),
+        vendorapi.ask_anonymous(get, makers, discovery, tls=tls),
     )
     if fav is not None and fav[0] == 200 and fav[2] and root_entry is not None:
         root_entry["favicon_md5"] = favicon_md5(fav[2])

@@ -33,6 +33,35 @@ def _protocols(user: Any) -> tuple[Any, Any]:
     return auth, priv
 
 
+_MASTER_KEYS: dict[tuple[Any, ...], Any] = {}  # (kind, protocols, pass phrase) -> RFC 3414 master key
+
+
+def _keys(user: Any, auth: Any, priv: Any) -> tuple[Any, Any, int, int]:
+    """(auth key, priv key, auth key type, priv key type) for UsmUserData: the master keys of RFC 3414
+    (a pass phrase stretched over 1 MB of hashing, ~10 ms each) made once per pass phrase and protocol
+    instead of once per device; pysnmp then only localises them to each agent's engine id, as it would."""
+    from pysnmp.entity import config
+    from pysnmp.proto import rfc1902
+
+    ak, pk = user.auth_key or None, user.priv_key or None
+    passphrase = config.USM_KEY_TYPE_PASSPHRASE
+    if not ak or auth not in config.AUTH_SERVICES:
+        return ak, pk, passphrase, passphrase
+    if len(_MASTER_KEYS) > 64:
+        _MASTER_KEYS.clear()
+    key = ("auth", auth, ak)
+    master = _MASTER_KEYS.get(key)
+    if master is None:
+        master = _MASTER_KEYS[key] = config.AUTH_SERVICES[auth].hash_passphrase(rfc1902.OctetString(ak))
+    if not pk or priv not in config.PRIV_SERVICES:
+        return master, pk, config.USM_KEY_TYPE_MASTER, passphrase
+    key = ("priv", auth, priv, pk)
+    pmaster = _MASTER_KEYS.get(key)
+    if pmaster is None:
+        pmaster = _MASTER_KEYS[key] = config.PRIV_SERVICES[priv].hash_passphrase(auth, rfc1902.OctetString(pk))
+    return master, pmaster, config.USM_KEY_TYPE_MASTER, config.USM_KEY_TYPE_MASTER
+
+
 _ENGINES: dict[int, Any] = {}  # one pysnmp engine per event loop: building one costs ~50 ms of CPU
 
 
@@ -61,12 +90,13 @@ async def ask_user(host: str, port: int, user: Any, ctx: ProbeContext, engine_id
         from pysnmp.hlapi.v3arch import asyncio as hl
 
         auth, priv = _protocols(user)
+        auth_key, priv_key, auth_type, priv_type = _keys(user, auth, priv)
         await ctx.throttle()
         target = await hl.UdpTransportTarget.create((host, port), timeout=max(0.5, min(ctx.timeout, 2.0)), retries=0)
         err, status, _index, varbinds = await asyncio.wait_for(hl.get_cmd(
-                _engine(), hl.UsmUserData(user.name, user.auth_key or None, user.priv_key or None,
-                                       authProtocol=auth, privProtocol=priv,
-                                       securityEngineId=hl.OctetString(engine_id) if engine_id else None),
+                _engine(), hl.UsmUserData(user.name, auth_key, priv_key, authProtocol=auth, privProtocol=priv,
+                                       securityEngineId=hl.OctetString(engine_id) if engine_id else None,
+                                       authKeyType=auth_type, privKeyType=priv_type),
                 target, hl.ContextData(), *(hl.ObjectType(hl.ObjectIdentity(o)) for o in SYSTEM_OIDS),
                 lookupMib=False),  # raw values (no MIB resolution: an OID stays an OID)
                 ctx.timeout + 0.5)

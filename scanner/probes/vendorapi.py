@@ -17,6 +17,7 @@ points at nobody gets none, so a scan of ordinary hosts costs nothing more.
 | Mobotix | GET /control/camerainfo (the HTML System table)                             | tried; basic/digest when 401 |
 | Milesight | GET /cgi-bin/admin/admin.cgi?action=get.system.information&format=json     | credentials only    |
 | Reolink | POST /api.cgi?cmd=GetDevInfo (anonymous: the "please login first" envelope; with credentials: Login token, GetDevInfo, Logout) | envelope only |
+| TP-Link (Tapo) | POST / {"method":"login","params":{"encrypt_type":"3","username":"admin","cnonce":...}}: the first step of the camera's login handshake (no password is sent; the reply's nonce is never used) | the handshake's error envelope only |
 
 Pure parsers (capped, never raising; JSON bounded by :func:`scanner.probes.http.parse_json`, XML through
 scanner/probes/safexml.py) turn each answer into ``{"protocol": <api>, "fields": {...}}`` with the
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
@@ -59,6 +61,7 @@ _HINTS: dict[str, re.Pattern[str]] = {
     "mobotix": re.compile(r"MOBOTIX|/control/userimage", re.I),
     "reolink": re.compile(r"reolink|\bBaichuan\b", re.I),
     "milesight": re.compile(r"milesight", re.I),
+    "tplink": re.compile(r"TP-?LINK|\bTapo\b|\bTPRI\b|\bVIGI\b", re.I),
 }
 
 
@@ -83,12 +86,27 @@ def _texts(entries: Iterable[Mapping[str, Any]]) -> list[str]:
 
 def plausible_makers(entries: Iterable[Mapping[str, Any]]) -> frozenset[str]:
     """The makers whose device-info endpoints are worth asking, from what the web server already said
-    (Server, WWW-Authenticate realm, Location, Set-Cookie, title, the first 4 KiB of the body). Pure."""
+    (Server, WWW-Authenticate realm, Location, Set-Cookie, title, the first 4 KiB of the body). Pure.
+
+    A Tapo camera's HTTPS port says nothing at all: its root page on 443 is empty, with no Server header
+    (uhttpd; JurajNyiri/HomeAssistant-Tapo-Control issue 261: "no page to open"). Such a blank HTTPS
+    root is the one silence that earns a question (TP-Link's login handshake, one POST)."""
     try:
+        entries = [e for e in entries if isinstance(e, Mapping)]
         texts = _texts(entries)
-        return frozenset(m for m, rx in _HINTS.items() if any(rx.search(t) for t in texts))
+        found = {m for m, rx in _HINTS.items() if any(rx.search(t) for t in texts)}
+        if any(_blank_https_root(e) for e in entries):
+            found.add("tplink")
+        return frozenset(found)
     except Exception:
         return frozenset()
+
+
+def _blank_https_root(e: Mapping[str, Any]) -> bool:
+    hdrs = e.get("headers") or {}
+    names = {str(k).lower() for k in hdrs} if isinstance(hdrs, Mapping) else set()
+    return (e.get("tls") is True and e.get("port") == 443 and e.get("path") == "/" and e.get("status") in (200, 404)
+            and not e.get("body") and not e.get("title") and not names & {"server", "www-authenticate", "location"})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -349,6 +367,41 @@ def parse_reolink(body: bytes | str) -> dict | None:
         return None
 
 
+_TAPO_NONCE = re.compile(r"[0-9A-Za-z+/=]{4,128}")
+
+
+def parse_tapo_login(body: bytes | str) -> dict | None:
+    """TP-Link's camera login handshake reply (Tapo, and VIGI firmware of the same line): a JSON object with
+    a negative ``error_code`` (-40413 "secure login", -40401...) and ``result.data`` carrying ``encrypt_type``
+    (a list of strings) and the device's ``nonce`` (often ``code``, ``key``, ``device_confirm``) ->
+    ``{"protocol": "tapo", "fields": {"error_code", "code", "encrypt_type"}}``; None for anything else.
+    The nonce, key and device_confirm are not kept (they belong to a login camsweep never makes)."""
+    try:
+        obj = _json(body)
+        if not isinstance(obj, dict):
+            return None
+        code = obj.get("error_code")
+        result = obj.get("result")
+        data = result.get("data") if isinstance(result, dict) else obj.get("data")
+        if isinstance(code, bool) or not isinstance(code, int) or not -49999 <= code <= -40000 or \
+                not isinstance(data, dict):
+            return None
+        enc = data.get("encrypt_type")
+        nonce = data.get("nonce")
+        if not isinstance(enc, list) or not enc or not all(isinstance(x, str) and x.isdigit() and len(x) <= 2
+                                                           for x in enc[:8]):
+            return None
+        if not isinstance(nonce, str) or not _TAPO_NONCE.fullmatch(nonce):
+            return None
+        own: dict[str, Any] = {"error_code": code, "encrypt_type": ",".join(enc[:8])}
+        inner = data.get("code")
+        if isinstance(inner, int) and not isinstance(inner, bool):
+            own["code"] = inner
+        return _entry("tapo", own, {})
+    except Exception:
+        return None
+
+
 # ------------------------------------------------------------------------------------------------
 # the endpoints
 
@@ -363,11 +416,16 @@ class Endpoint:
     headers: tuple[tuple[str, str], ...] = ()
     anonymous: bool = True  # asked without credentials (the device may still answer 401)
     with_credentials: bool = True  # asked again with the user's credentials when the anonymous answer said nothing
+    record: bool = True  # the raw answer is kept as an http entry (not for a POST to "/": it is not the root page)
+    tls_only: bool = False  # asked only on an HTTPS port
 
 
 _JSON_HDR = (("Content-Type", "application/json"),)
 VAPIX_UNRESTRICTED = json.dumps({"apiVersion": "1.0", "context": "camsweep",
                                  "method": "getAllUnrestrictedProperties"}).encode()
+
+TAPO_HANDSHAKE = json.dumps({"method": "login", "params": {"cnonce": os.urandom(8).hex().upper(),
+                                                            "encrypt_type": "3", "username": "admin"}}).encode()
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("axis", "/axis-cgi/basicdeviceinfo.cgi", parse_vapix_basicdeviceinfo, "POST", VAPIX_UNRESTRICTED,
@@ -386,12 +444,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("reolink", "/api.cgi?cmd=GetDevInfo", parse_reolink, "POST",
              json.dumps([{"cmd": "GetDevInfo", "action": 0, "param": {}}]).encode(), _JSON_HDR,
              with_credentials=False),  # with credentials: the token flow below
+    # the first step of the login handshake as pytapo (_isSecureConnection) and python-kasa send it: a fixed
+    # protocol user name, a client nonce, no password; the reply says it is TP-Link's (parse_tapo_login)
+    Endpoint("tplink", "/", parse_tapo_login, "POST", TAPO_HANDSHAKE, _JSON_HDR, with_credentials=False,
+             record=False, tls_only=True),
 )
 
 
-def endpoints_for(makers: Iterable[str], *, anonymous: bool) -> list[Endpoint]:
+def endpoints_for(makers: Iterable[str], *, anonymous: bool, tls: bool = True) -> list[Endpoint]:
     ms = set(makers)
-    return [e for e in ENDPOINTS if e.maker in ms and (e.anonymous if anonymous else e.with_credentials)]
+    return [e for e in ENDPOINTS if e.maker in ms and (e.anonymous if anonymous else e.with_credentials)
+            and (tls or not e.tls_only)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -434,16 +497,20 @@ class ChallengeAuth(httpx.Auth):
             yield next(self._basic.auth_flow(request))
 
 
-async def ask_anonymous(get: Fetch, makers: Iterable[str], discovery: list[dict]) -> list[Endpoint]:
+async def ask_anonymous(get: Fetch, makers: Iterable[str], discovery: list[dict], *, tls: bool = True
+                        ) -> list[Endpoint]:
     """Ask the anonymous endpoints of ``makers`` in parallel through ``get(path, method=, content=,
-    headers=)`` (which records the http entries); parsed answers go to ``discovery``. Returns the
+    headers=, record=)`` (which records the http entries unless ``record`` is false); parsed answers go
+    to ``discovery``. ``tls``: whether the port speaks HTTPS (some endpoints live only there). Returns the
     endpoints that did not answer with a readable device-info document (401s among them)."""
-    eps = endpoints_for(makers, anonymous=True)
+    eps = endpoints_for(makers, anonymous=True, tls=tls)
     if not eps:
         return []
 
     async def one(ep: Endpoint) -> bool:
         kw: dict[str, Any] = {"method": ep.method}
+        if not ep.record:
+            kw["record"] = False
         if ep.body is not None:
             kw["content"] = ep.body
         if ep.headers:
@@ -497,7 +564,8 @@ def answered_own_api(discovery: Iterable[Mapping[str, Any]]) -> bool:
 
 
 _PROTOCOL_OF = {"axis": "vapix", "hanwha": "sunapi", "bosch": "rcp", "vivotek": "vivotek", "uniview": "lapi",
-                "ipro": "ipro", "mobotix": "mobotix", "reolink": "reolink", "milesight": "milesight"}
+                "ipro": "ipro", "mobotix": "mobotix", "reolink": "reolink", "milesight": "milesight",
+                "tplink": "tapo"}
 
 
 _OWN_PROTOCOLS = frozenset(_PROTOCOL_OF.values()) | {"vapix_param"}

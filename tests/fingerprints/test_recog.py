@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fingerprints import recog
 from fingerprints.db import Database, load_database, norm_name
@@ -51,7 +53,13 @@ def test_recog_example_matches_and_yields_its_params(item) -> None:
     assert recog.check_example(fp, text, attrs) is None
     # the literal pre-check never rules out a value the pattern matches
     assert (fp.literal in (text.lower() if fp.icase else text)) if fp.literal else True
+    assert _meets(fp, text)  # nor does the prefilter
     assert rfile.match(text) is not None
+
+
+def _meets(fp: recog.Fingerprint, text: str) -> bool:
+    hay = text.lower() if fp.fold else text
+    return all(any(piece in hay for piece in cond) for cond in fp.need)
 
 
 def test_most_patterns_have_a_literal_to_check_first() -> None:
@@ -67,6 +75,90 @@ def test_most_patterns_have_a_literal_to_check_first() -> None:
 def test_required_literal(pattern, flags, literal) -> None:
     text, rxf = recog.translate_pattern(pattern, flags)
     assert recog.required_literal(text, rxf) == literal
+
+
+def test_most_patterns_have_a_prefilter() -> None:
+    fps = [fp for f in RECOG.files.values() for fp in f.fingerprints]
+    assert sum(1 for fp in fps if fp.need) > len(fps) * 0.95
+
+
+@pytest.mark.parametrize("pattern,flags,need,fold", [
+    (r"^Boa/(\d+)", "", (("Boa/",),), False),
+    (r"^Server: (\w+) Boa/x", "", (("Server: ",), (" Boa/x",)), False),       # literals after a group count
+    (r"^model=(?:J457AP|iMac21,2)$", "", (("model=",), ("J457AP", "iMac21,2")), False),  # every branch's own
+    (r"^OpenSSH_(6\.1p1) (Debian-4)$", "", (("OpenSSH_6.1p1 Debian-4",),), False),  # through plain groups
+    (r"^ABC x", "REG_ICASE", (("abc x",),), True),
+    (r"^(?i:Axis) camera", "", ((" camera",), ("axis",)), True),           # a local ignore-case folds all
+    (r"^ab?cde", "", (("cde",),), False),                                   # an optional character ends a run
+    (r"^(?:foo)?barbaz", "", (("barbaz",),), False),                        # an optional group gives nothing
+    (r"^(?:abc|d)x", "", (), False),                                        # a branch as short as "d" is not worth it
+    (r"x{0,3}yz", "", (), False), (r"^[ab]c", "", (), False),
+    (r"^caf\u00e9 bars", "REG_ICASE", ((" bars",),), True),               # non-ASCII under ignore-case: cut out
+    (r"^a(?<n>b)c", "", (), False),                                         # the regex module's syntax only: none
+])
+def test_prefilter(pattern, flags, need, fold) -> None:
+    text, rxf = recog.translate_pattern(pattern, flags)
+    assert recog.prefilter(text, rxf) == (need, fold)
+
+
+_WITH_NEED = [fp for f in RECOG.files.values() for fp in f.fingerprints if fp.need and fp.error is None]
+_PIECES = sorted({t[i:i + n] for _, _, t, _ in EXAMPLES[::7] for n in (3, 8) for i in range(0, len(t), 5)})
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_WITH_NEED), st.data())
+def test_the_prefilter_never_rules_out_a_match(fp, data) -> None:
+    """Property: a value the pattern matches always meets the pattern's prefilter. Values are made from
+    the fingerprint's own examples, cut, case-changed and mixed with pieces of other examples."""
+    _, full = _FULL[fp.file]
+    own = [t for t, _ in full[fp.index - 1].examples] or [fp.pattern]
+    parts = data.draw(st.lists(st.one_of(st.sampled_from(own), st.sampled_from(_PIECES), st.text(max_size=6)),
+                               min_size=1, max_size=4))
+    value = "".join(parts)
+    case = data.draw(st.sampled_from((str, str.lower, str.upper, str.swapcase)))
+    value = case(value)[:4096]
+    if fp.compile().search(value):
+        assert _meets(fp, value), (fp.pattern, value)
+
+
+_FULL = {rf.source.file: recog.parse_file(rf.path, rf.source, compile_now=False) for rf in RECOG.files.values()}
+
+
+def test_shipped_prepared_files_are_current() -> None:
+    """prepared/*.json is what parsing the shipped XML gives now (else: python -c 'from fingerprints import
+    recog; recog.write_prepared()')."""
+    for s in recog.SOURCES:
+        path = recog.RECOG_DIR / "xml" / s.file
+        prep = recog.prepared_path(path)
+        assert prep.is_file(), f"{prep.name} is missing"
+        want = json.loads(json.dumps(recog.build_prepared(path, s, path.read_bytes())))
+        assert json.loads(prep.read_text(encoding="utf-8")) == want, f"{prep.name} is stale"
+        got = recog.read_prepared(path)
+        assert got is not None
+        fresh = recog.parse_file(path, s, compile_now=False, installed=True)
+        assert got[0] == fresh[0] and [_key(f) for f in got[1]] == [_key(f) for f in fresh[1]]
+
+
+def _key(f: recog.Fingerprint) -> tuple:
+    return (f.file, f.index, f.description, f.pattern, f.flags, f.params, f.text, f.rx_flags, f.error, f.literal,
+            f.icase, f.need, f.fold, f.ready)
+
+
+def test_a_prepared_file_of_other_xml_is_ignored(tmp_path: Path) -> None:
+    root = tmp_path / "recog"
+    (root / "xml").mkdir(parents=True)
+    xml = root / "xml" / "http_servers.xml"
+    xml.write_text('<?xml version="1.0"?><fingerprints matches="http_header.server">'
+                   '<fingerprint pattern="^Good/(\\d+)$"><description>ok</description>'
+                   '<param pos="1" name="service.version"/></fingerprint></fingerprints>')
+    recog.write_prepared(root)
+    assert recog.read_prepared(xml) is not None
+    xml.write_text(xml.read_text().replace("Good", "Better"))  # edited by hand after it was prepared
+    assert recog.read_prepared(xml) is None
+    rfile = recog.RecogFile(recog.SOURCE_BY_FILE["http_servers.xml"], xml, RECOG)
+    assert rfile.match("Better/2") is not None and rfile.match("Good/2") is None
+    recog.prepared_path(xml).write_text("{not json")
+    assert recog.read_prepared(xml) is None
 
 
 def test_uncompilable_patterns_are_listed() -> None:
@@ -350,6 +442,7 @@ def test_update_installs_checked_files_and_records_the_version(tmp_path: Path) -
     assert json.loads((dest / "SOURCE.json").read_text())["commit"] == "ab" * 20
     assert sorted(p.name for p in (dest / "xml").iterdir()) == sorted(s.file for s in recog.SOURCES)
     assert (dest / "LICENSE").is_file() and all(not r.failures for r in reports)
+    assert all(recog.read_prepared(dest / "xml" / s.file) is not None for s in recog.SOURCES)
 
 
 def test_update_refuses_files_whose_examples_fail_and_changes_nothing(tmp_path: Path) -> None:

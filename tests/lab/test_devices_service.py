@@ -31,7 +31,7 @@ from defusedxml import ElementTree as SafeET
 from zeroconf import DNSIncoming, DNSOutgoing, DNSQuestion
 from zeroconf import const as C
 
-from scanner.lab.profiles import PROFILE_KEYS, build_device
+from scanner.lab.profiles import EXTRA_KEYS, PROFILE_KEYS, build_device
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -107,7 +107,7 @@ class Lab:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     tmp = tmp_path_factory.mktemp("devices")
     rng = random.Random(42)
-    specs = [build_device(key, i, rng) for i, key in enumerate(PROFILE_KEYS)]
+    specs = [build_device(key, i, rng) for i, key in enumerate(PROFILE_KEYS + EXTRA_KEYS)]  # the extras last
     plan = _plan(specs, tmp)
     proc = _start(plan)
     try:

@@ -274,3 +274,31 @@ async def test_fetch_keeps_the_head_and_bytes_of_a_body_that_stalls():
     assert got is not None and time.monotonic() - t0 < 2.5
     status, headers, body = got
     assert status == 200 and ("Server", "Hipcam") in headers and body == b"<title>IPCAM"
+
+
+async def test_probe_client_keeps_the_cookies_a_device_sets_and_sends_them_back(monkeypatch):
+    """ProbeClient reads cookies only from answers that set some: those are stored and sent back as
+    httpx would; an answer without Set-Cookie never reaches the cookie jar."""
+    from scanner.probes.httpwire import ProbeClient
+
+    seen: list[bytes] = []
+    srv, port = await serve(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                                      seen=seen))
+    srv2, port2 = await serve(answering(b"HTTP/1.1 200 OK\r\nSet-Cookie: session=abc; Path=/\r\nContent-Length: 0\r\n\r\n",
+                                        seen=seen))
+    srv3, port3 = await serve(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", seen=seen))
+    jar_calls: list[str] = []
+    real = httpx.Cookies.extract_cookies
+    monkeypatch.setattr(httpx.Cookies, "extract_cookies",
+                        lambda self, resp: (jar_calls.append(str(resp.url)), real(self, resp))[1])
+    try:
+        async with ProbeClient(transport=ProbeTransport(), timeout=httpx.Timeout(1.0, connect=1.0)) as c:
+            await c.get(f"http://{LO}:{port}/plain")
+            await c.get(f"http://{LO}:{port2}/login")
+            await c.get(f"http://{LO}:{port3}/next")
+            assert c.cookies.get("session") == "abc"
+    finally:
+        for s in (srv, srv2, srv3):
+            s.close()
+    assert jar_calls == [f"http://{LO}:{port2}/login"]
+    assert b"cookie: session=abc" in seen[2].lower() and b"cookie" not in seen[0].lower()

@@ -460,3 +460,29 @@ def test_ber_reader_reads_what_pyasn1_reads(version, rid, status, descr, name, o
     for cut in range(0, len(data), 7):
         got = snmp.decode_response(data[:cut])
         assert got is None or got == _pyasn1_response(data[:cut])
+
+
+def test_snmpv3_master_keys_are_made_once_and_localise_as_the_pass_phrase_does():
+    """The master keys handed to pysnmp (scanner/probes/snmpv3.py _keys) are RFC 3414's: localised to an
+    engine id they give the key pysnmp makes from the pass phrase itself; the second device reuses them."""
+    from pysnmp.entity import config
+    from pysnmp.hlapi.v3arch import asyncio as hl
+    from pysnmp.proto import rfc1902
+
+    from scanner.credentials import SnmpUser
+    from scanner.probes import snmpv3
+
+    user = SnmpUser("cam", "sha", "auth-pass-1", "aes", "priv-pass-1")  # name, auth protocol, key, priv protocol, key
+    auth, priv = snmpv3._protocols(user)
+    ak, pk, akt, pkt = snmpv3._keys(user, auth, priv)
+    assert (akt, pkt) == (config.USM_KEY_TYPE_MASTER, config.USM_KEY_TYPE_MASTER)
+    assert snmpv3._keys(user, auth, priv)[0] is ak  # made once
+    engine_id = rfc1902.OctetString(bytes.fromhex("80001f8880e9bd0c1d12667a5100000000"))
+    want_a = config.AUTH_SERVICES[auth].localize_key(
+        config.AUTH_SERVICES[auth].hash_passphrase(rfc1902.OctetString("auth-pass-1")), engine_id)
+    want_p = config.PRIV_SERVICES[priv].localize_key(
+        auth, config.PRIV_SERVICES[priv].hash_passphrase(auth, rfc1902.OctetString("priv-pass-1")), engine_id)
+    assert config.AUTH_SERVICES[auth].localize_key(ak, engine_id) == want_a
+    assert config.PRIV_SERVICES[priv].localize_key(auth, pk, engine_id) == want_p
+    none = SnmpUser("ro")
+    assert snmpv3._keys(none, hl.usmNoAuthProtocol, hl.usmNoPrivProtocol)[2:] == (0, 0)

@@ -13,6 +13,7 @@ password is refused. No answer ever contains the password.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import secrets
@@ -532,6 +533,101 @@ def uniview_route(dev: Device, req: Request) -> Response:
     return Response(404, [], b"")
 
 
+def reolink_route(dev: Device, req: Request, state: dict) -> Response:
+    """Reolink's web client root and /api.cgi: [{cmd, action, param}] in, [{cmd, code, value|error}] out
+    (reolink_aio's shapes; the anonymous envelope and GetDevInfo of tests/recordings/vendorapi)."""
+    s = dev.spec
+    if req.path == "/":
+        return Response(200, [("Content-Type", "text/html")], _html("Reolink", '<div id="app"></div>'))
+    if req.path != "/api.cgi" or req.method != "POST":
+        return Response(404, [], b"")
+    try:
+        body = json.loads(req.body or b"[]")
+        cmd = body[0]["cmd"] if isinstance(body, list) and body and isinstance(body[0], dict) else ""
+    except (ValueError, KeyError, TypeError):
+        cmd = ""
+    if not isinstance(cmd, str) or not cmd:
+        return _reolink([{"cmd": "Unknown", "code": 1, "error": {"detail": "parameter error", "rspCode": -4}}])
+    params = dict(p.split("=", 1) for p in req.query.split("&") if "=" in p)
+    tokens = state.setdefault("reolink_tokens", set())
+    if cmd == "Login":
+        try:
+            user = body[0]["param"]["User"]
+            ok = user["userName"] == dev.username and user["password"] == dev.password
+        except (KeyError, TypeError):
+            ok = False
+        if not ok:
+            return _reolink([{"cmd": "Login", "code": 1, "error": {"detail": "login failed", "rspCode": -7}}])
+        token = secrets.token_hex(5)
+        tokens.add(token)
+        return _reolink([{"cmd": "Login", "code": 0, "value": {"Token": {"leaseTime": 3600, "name": token}}}])
+    if params.get("token") not in tokens:
+        return _reolink([{"cmd": cmd, "code": 1, "error": {"detail": "please login first", "rspCode": -6}}])
+    if cmd == "Logout":
+        tokens.discard(params.get("token"))
+        return _reolink([{"cmd": "Logout", "code": 0, "value": {"rspCode": 200}}])
+    if cmd == "GetDevInfo":
+        info = {"B485": 0, "IOInputNum": 0, "IOOutputNum": 0, "audioNum": 1, "buildDay": "build 22041507",
+                "cfgVer": "v3.1.0.0", "channelNum": 1, "detail": f"{s.hardware}_V1", "diskNum": 1,
+                "exactType": "IPC", "firmVer": s.firmware, "frameworkVer": 1, "hardVer": s.hardware,
+                "model": s.model, "name": s.hostname, "pakSuffix": "pak", "serial": s.serial, "type": "IPC",
+                "wifi": 0}
+        return _reolink([{"cmd": "GetDevInfo", "code": 0, "value": {"DevInfo": info}}])
+    return _reolink([{"cmd": cmd, "code": 1, "error": {"detail": "not support", "rspCode": -9}}])
+
+
+def _reolink(obj: list) -> Response:
+    return Response(200, [("Content-Type", "application/json")], json.dumps(obj).encode())
+
+
+def milesight_route(dev: Device, req: Request) -> Response:
+    """Milesight's web root and admin.cgi get.system.information (JSON keys as evercam/ex_nvr reads them),
+    behind digest authentication."""
+    s = dev.spec
+    if req.path == "/":
+        return Response(200, [("Content-Type", "text/html")], _html("Milesight Network Camera", '<div id="login"></div>'))
+    if req.path == "/cgi-bin/admin/admin.cgi":
+        if not check_digest(dev, req.header("Authorization"), req.method, s.realm, req.target):
+            return Response(401, [("WWW-Authenticate", digest_challenge(dev, s.realm))], b"")
+        if "action=get.system.information" in req.query:
+            mac = (s.mac or "").upper()
+            return Response(200, [("Content-Type", "application/json")], json.dumps({
+                "deviceName": "Network Camera", "model": s.model, "snCode": s.serial, "firmwareVersion": s.firmware,
+                "hardwareVersion": "V1.0", "macAddress": mac}).encode())
+    return Response(404, [], b"")
+
+
+def tapo_route(dev: Device, req: Request, tls: bool) -> Response:
+    """A Tapo camera's HTTPS port (uhttpd): an empty root page and no Server header; POST / is the JSON API,
+    whose login handshake (encrypt_type 3) answers with the -40413 envelope of pytapo issue 109 and
+    python-kasa issue 1628 (a fresh nonce, an RSA key, a device_confirm). Nothing is served in plain HTTP."""
+    if not tls:
+        return Response(404, [], b"")
+    if req.path == "/" and req.method == "GET":
+        return Response(200, [("Content-Type", "text/html")], b"")
+    if req.path == "/" and req.method == "POST":
+        try:
+            body = json.loads(req.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("method"), str):
+            return _tapo({"error_code": -40210})
+        params = body.get("params") if isinstance(body.get("params"), dict) else {}
+        if body["method"] == "login" and params.get("encrypt_type") == "3":
+            nonce = secrets.token_hex(8).upper()
+            key = base64.b64encode(secrets.token_bytes(94)).decode()
+            return _tapo({"result": {"data": {"code": -40401, "time": 10, "max_time": 10, "encrypt_type": ["3"],
+                                              "key": key, "nonce": nonce,
+                                              "device_confirm": secrets.token_hex(32).upper() + nonce}},
+                          "error_code": -40413})
+        return _tapo({"error_code": -40401})
+    return Response(404, [], b"")
+
+
+def _tapo(obj: dict) -> Response:
+    return Response(200, [("Content-Type", "application/json; charset=UTF-8")], json.dumps(obj).encode())
+
+
 def huawei_route(dev: Device, req: Request, tls: bool) -> Response:
     if not tls and req.path == "/":
         return Response(302, [("Location", f"https://{dev.ip}/"), ("Content-Type", "text/html")], b"")
@@ -669,6 +765,12 @@ def route(dev: Device, req: Request, *, tls: bool, port: int, state: dict) -> Re
         return uniview_route(dev, req)
     if fam == "huawei":
         return huawei_route(dev, req, tls)
+    if fam == "reolink":
+        return reolink_route(dev, req, state)
+    if fam == "milesight":
+        return milesight_route(dev, req)
+    if fam == "tapo":
+        return tapo_route(dev, req, tls)
     if fam == "printer":
         return printer_route(dev, req)
     if fam == "linux":
