@@ -21,6 +21,10 @@ from scanner.probes.base import Deadline, ProbeContext, close_writer, decode_tex
 
 MAX_BANNER = 4096
 NULL_WAIT = 2.0  # seconds a silent service gets to speak (nmap waits 5-6 s; cameras answer at once)
+# Dahua's private SDK port (37777, "dahua" ports) never speaks first: the client sends a DVRIP or DHIP
+# request (Dahua's NetSDK; nmap's NULL probe gets nothing there). A short wait shows it open; waiting the
+# full NULL_WAIT only delayed every Dahua host by 2 s.
+SPEAKS_SECOND_WAIT = 0.3
 EXTRA_NULL_WAIT = 1.0  # the same on the scan's extra ports, where a silent web server is the common case
 EXTRA_AT_ONCE = 8  # extra ports connected at once on one host
 MAX_REPLY = 64 * 1024  # read from the GET / on an extra port
@@ -93,13 +97,14 @@ def parse_banner(data: bytes, *, port: int | None, protocol: str | None = None) 
 
 
 async def _grab(host: str, port: int, ctx: ProbeContext, deadline: Deadline, *, extra: bool = False,
-                found: dict | None = None) -> dict | None:
+                found: dict | None = None, speaks_second: bool = False) -> dict | None:
     try:
         reader, writer = await ctx.connect(host, port)
     except (TimeoutError, OSError, ConnectionError):
         return None
     try:
-        wait = Deadline(min(EXTRA_NULL_WAIT if extra else NULL_WAIT, deadline.left()))
+        null_wait = SPEAKS_SECOND_WAIT if speaks_second else EXTRA_NULL_WAIT if extra else NULL_WAIT
+        wait = Deadline(min(null_wait, deadline.left()))
         buf = bytearray()
         rounds = 0
         while not wait.expired and len(buf) < MAX_BANNER:
@@ -165,6 +170,8 @@ async def probe(host: str, ctx: ProbeContext) -> dict:
             if p not in ports:
                 ports.append(p)
     extras = [p for p in ctx.ports_for("banner") if p not in ports]
+    second = set(ctx.ports_for("dahua")) - set(ctx.ports_for("hikvision")) - set(ctx.ports_for("telnet")) \
+        - set(ctx.ports_for("ssh"))
     deadline = Deadline(ctx.timeout)
     found: dict[str, list[dict]] = {}
     sem = asyncio.Semaphore(EXTRA_AT_ONCE)
@@ -172,7 +179,8 @@ async def probe(host: str, ctx: ProbeContext) -> dict:
     async def one(port: int, extra: bool) -> dict | None:
         try:
             if not extra:
-                return await asyncio.wait_for(_grab(host, port, ctx, deadline), ctx.timeout + 0.5)
+                return await asyncio.wait_for(_grab(host, port, ctx, deadline, speaks_second=port in second),
+                                              ctx.timeout + 0.5)
             async with sem:
                 if deadline.expired:
                     return None
