@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from scanner.errors import CamsweepError
 from scanner.evidence import EvidenceRecord
+from scanner.report.escape import spreadsheet_cell
 
 PLAN_FORMAT_VERSION = 1
 STATUSES = ("planned", "ordered", "replaced", "exempt")
@@ -893,15 +894,6 @@ CSV_COLUMNS = ("device_id", "site", "ip", "mac", "manufacturer", "brand", "model
                "cost_total")
 
 
-def _csv_safe(value: Any) -> Any:
-    """Keep a spreadsheet from running a device-supplied string as a formula."""
-    if isinstance(value, str):
-        value = "".join(ch if ch >= " " or ch in "\t" else " " for ch in value)
-        if value[:1] in ("=", "+", "-", "@", "\t"):
-            return "'" + value
-    return value
-
-
 def write_csv(plan: Plan, fp: IO[str]) -> int:
     """One row per plan item (the columns of :data:`CSV_COLUMNS`). Returns the number of rows."""
     w = csv.writer(fp, lineterminator="\n")
@@ -911,7 +903,8 @@ def write_csv(plan: Plan, fp: IO[str]) -> int:
         d["lists"] = ";".join(it.lists)
         d["reasons"] = "; ".join(it.reasons)
         d["public_safety"] = "yes" if it.public_safety else "no"
-        w.writerow([_csv_safe(d.get(c)) if d.get(c) is not None else "" for c in CSV_COLUMNS])
+        w.writerow([spreadsheet_cell(v) if isinstance(v := d.get(c), str) else "" if v is None else v
+                    for c in CSV_COLUMNS])
     return len(plan.items)
 
 

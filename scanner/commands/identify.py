@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from scanner.devtext import json_safe
 from scanner.errors import CamsweepError
 from scanner.evidence import EvidenceError, EvidenceHit, Identification
 
@@ -191,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         ident = identifier.identify(item)
         if jsonl:
-            out.write(writer.line(ident) + "\n")
+            out.write(json_safe(writer.line(ident)) + "\n")
         else:
             results.append(ident)
     if args.format == "table":
@@ -239,4 +240,6 @@ def render_table(results: list[Identification], policy: str, legal: set[str],
 def _esc(text: str) -> str:
     from rich.markup import escape
 
-    return escape("".join(c if c.isprintable() else "?" for c in text)[:80])
+    from scanner.devtext import visible
+
+    return escape(visible(text[:160])[:80])
