@@ -272,6 +272,11 @@ class Database:
                 if vid not in self.vendors:
                     raise FingerprintError(f"{path.name}: list {lid} covers unknown vendor {vid!r}")
             check_list_basis(f"{path.name}: list {lid}", spec)
+            if not isinstance(spec.get("short", ""), str):
+                raise FingerprintError(f"{path.name}: list {lid}: short must be text")
+            weight = spec.get("plan_weight", 0)
+            if type(weight) is not int or weight < 0:
+                raise FingerprintError(f"{path.name}: list {lid}: plan_weight must be a whole number, 0 or more")
             self.lists[lid] = spec
 
     def _load_policies(self, path: Path) -> None:

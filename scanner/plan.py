@@ -31,9 +31,10 @@ from typing import IO, Any
 from scanner.errors import CamsweepError
 from scanner.evidence import EvidenceRecord
 from scanner.report.escape import spreadsheet_cell
+from scanner.store import PLAN_STATUSES
 
 PLAN_FORMAT_VERSION = 1
-STATUSES = ("planned", "ordered", "replaced", "exempt")
+STATUSES = PLAN_STATUSES  # the store checks them; one definition
 DEFAULT_POLICY = "ndaa889"
 CATALOG_MAX_BYTES = 1024 * 1024
 DEFAULT_CATALOG = Path(__file__).parent / "data" / "replacement_catalog.yaml"
@@ -50,50 +51,35 @@ class PlanError(CamsweepError):
 # --------------------------------------------------------------------------------------------
 # classification: model-code tells (restrictions.md 2.2, 2.3, 5.2) first, then the device type
 
-# Hikvision DS-2CD<series><form>...: the digit or letter after the series digit names the housing.
-_HIK_CD_FORM = {
-    "0": "bullet", "1": "dome", "2": "bullet", "3": "turret", "4": "camera", "5": "dome", "6": "bullet",
-    "7": "dome", "9": "fisheye", "T": "bullet", "H": "turret", "D": "camera", "Q": "camera", "F": "dome",
-}
-# (pattern over the upper-cased model with vendor prefixes removed, class). First match wins.
-_MODEL_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), c) for p, c in (
-    # Hikvision (and its relabels that keep the DS- code)
-    (r"^DS-2(?:DE|DF|SE|DY|SF)", "ptz"),
-    (r"^DS-2DP", "fisheye"),                      # PanoVu panoramic / multisensor
-    (r"^DS-2CD(?:63|69|6D)", "fisheye"),          # fisheye and multisensor
-    (r"^DS-2CD64", "camera"),                     # covert
-    (r"^DS-2T[DBS]", "thermal"),                  # thermal bullets, turrets, PTZ (also Hikmicro)
-    (r"^DS-2CE", "analog"),                       # Turbo HD (HD-TVI), no IP stack: seen as a DVR channel
-    (r"^(?:I?DS|DS)-[789]\d{3,4}N", "nvr"),
-    (r"^(?:I?DS|DS)-[789]\d{3,4}", "dvr"),
-    (r"^DS-6\d{3}", "encoder"),
-    (r"^DS-KB", "doorbell"),
-    (r"^DS-K", "intercom"),
-    # Hikvision's HiLook line
-    (r"^PTZ-N", "ptz"),
-    (r"^IPC-B\d", "bullet"),
-    (r"^IPC-T\d", "turret"),
-    (r"^IPC-D\d", "dome"),
-    # Dahua (and Amcrest/Lorex/Loryta units that keep the Dahua code)
-    (r"^(?:IPC-)?HDBW", "dome"),
-    (r"^(?:IPC-)?HDW", "turret"),
-    (r"^(?:IPC-)?HFW", "bullet"),
-    (r"^(?:IPC-)?E(?:B)?W\d", "fisheye"),
-    (r"^(?:IPC-)?PFW", "fisheye"),                # multisensor panoramic
-    (r"^(?:P?SD\d|PTZ\d)", "ptz"),
-    (r"^TPC", "thermal"),
-    (r"^HAC-", "analog"),                         # HD-CVI analog camera
-    (r"^NVR\d", "nvr"),
-    (r"^(?:XVR|HCVR)\d", "dvr"),
-    (r"^(?:VTO)", "intercom"),
-    (r"^NVS|^ENC", "encoder"),
-))
+MODEL_CLASSES_FILE = Path(__file__).parent / "data" / "model_classes.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelClassRule:
+    pattern: re.Pattern[str]
+    cls: str
+    examples: tuple[str, ...]
+
+
+def _load_model_classes(path: Path = MODEL_CLASSES_FILE) -> tuple[dict[str, str], tuple[ModelClassRule, ...],
+                                                                  tuple[tuple[str, str], ...], frozenset[str]]:
+    """The model-code table (scanner/data/model_classes.yaml): DS-2CD form characters, rules, words and
+    the device types that name a class."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rules = tuple(ModelClassRule(re.compile(r["pattern"]), r["class"], tuple(r["examples"])) for r in data["rules"])
+    for cls in (*data["hikvision_cd_form"].values(), *(r.cls for r in rules), *data["words"].values(),
+                *data["device_types"]):
+        if cls not in CLASSES:
+            raise PlanError(f"{path.name}: {cls!r} is not a replacement class")
+    return ({str(k): v for k, v in data["hikvision_cd_form"].items()}, rules, tuple(data["words"].items()),
+            frozenset(data["device_types"]))
+
+
+_HIK_CD_FORM, MODEL_CLASS_RULES, _WORDS, _TYPE_CLASSES = _load_model_classes()
+_HIK_CD_RULES = tuple(r for r in MODEL_CLASS_RULES if r.pattern.pattern.startswith("^DS-2CD"))
 _VENDOR_PREFIX = re.compile(r"^(?:DHI?-|HIKVISION\s+|DAHUA\s+)")
-_WORDS = (("fisheye", "fisheye"), ("panoram", "fisheye"), ("ptz", "ptz"), ("speed dome", "ptz"),
-          ("turret", "turret"), ("eyeball", "turret"), ("bullet", "bullet"), ("dome", "dome"),
-          ("thermal", "thermal"))
-_TYPE_CLASS = {"camera": "camera", "ptz": "ptz", "thermal": "thermal", "doorbell": "doorbell", "nvr": "nvr",
-               "dvr": "dvr", "encoder": "encoder", "intercom": "intercom"}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -108,22 +94,22 @@ def classify_replacement(device_type: str | None, model: str | None, manufacture
     if m:
         if m.startswith("DS-2CD") and len(m) > 7 and m[6].isdigit():
             # DS-2CD<series digit><form char>: 2143 dome, 2043 bullet, 2385 turret, 2T43 bullet, 2955 fisheye
-            for rx, cls in _MODEL_RULES[:4]:
-                if rx.search(m):
-                    return cls
+            for rule in _HIK_CD_RULES:
+                if rule.pattern.search(m):
+                    return rule.cls
             form = _HIK_CD_FORM.get(m[7])
             if form:
                 return _refine(form, device_type)
-        for rx, cls in _MODEL_RULES:
-            if rx.search(m):
-                return _refine(cls, device_type)
+        for rule in MODEL_CLASS_RULES:
+            if rule.pattern.search(m):
+                return _refine(rule.cls, device_type)
         low = m.lower()
         for word, cls in _WORDS:
             if word in low:
                 return _refine(cls, device_type)
     dt = (device_type or "").strip().lower()
-    if dt in _TYPE_CLASS:
-        return _TYPE_CLASS[dt]
+    if dt in _TYPE_CLASSES:
+        return dt
     if not dt and (manufacturer or m):
         return "camera" if m else "other"
     return "other"
@@ -358,6 +344,12 @@ def _fingerprints_db() -> Any:
 _fp_db_cache: dict[str, Any] = {}
 
 
+def list_weight(name: str) -> int:
+    """What being on list ``name`` adds to a replacement priority: its ``plan_weight`` in lists.yaml."""
+    weight = (_fingerprints_db().lists.get(name) or {}).get("plan_weight", POLICY_LIST_WEIGHT)
+    return int(weight)
+
+
 def maker_allowed(catalog: Catalog, maker: str, policy: str = DEFAULT_POLICY) -> bool:
     """May the plan suggest (or the user choose) a device of ``maker`` under ``policy``?
 
@@ -401,8 +393,7 @@ def suggest_models(catalog: Catalog, cls: str, policy: str = DEFAULT_POLICY) -> 
 # --------------------------------------------------------------------------------------------
 # priority: list severity, exposure, public-safety role
 
-LIST_WEIGHTS = {"ndaa889": 40, "fcc_covered": 10, "entity_list": 8, "dod_1260h": 5, "ns_cmic": 2}
-POLICY_LIST_WEIGHT = 6  # each policy-only or state list (uk_sensitive_sites, taiwan_gov, us_tx_ptl ...)
+POLICY_LIST_WEIGHT = 6  # a list without its own plan_weight in fingerprints/lists.yaml (policy-only, state lists)
 EXPOSURE_WEIGHTS = {"telnet": 20, "web_ui_open": 15, "rtsp_open": 8, "default_realm": 6, "web_ui": 5,
                     "ftp": 5, "snmp": 3}
 PUBLIC_SAFETY_WEIGHT = 25
@@ -512,7 +503,7 @@ def _score(restricted: bool | None, lists: tuple[str, ...], component_risk: tupl
     score = 0
     list_part = 0
     for name in lists:
-        w = LIST_WEIGHTS.get(name, POLICY_LIST_WEIGHT)
+        w = list_weight(name)
         list_part += w
     if restricted is True and not lists:
         list_part = max(list_part, 30)

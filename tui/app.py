@@ -7,7 +7,6 @@ engine.run_scan for scans); the app only moves values between the core and the w
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from textual.timer import Timer
 
 from scanner import plan as planlib
 from scanner.errors import CamsweepError
+from scanner.ipkey import ip_key
 from scanner.store import Store
 from tui.screens import DeviceScreen, DevicesScreen, ExportDialog, HelpScreen, PlanEditor, ScanDialog
 from tui.widgets import (
@@ -38,22 +38,9 @@ from tui.widgets import (
     clean,
 )
 
-
-def _ip_key(ip: str | None) -> tuple[int, int, str]:
-    parts = str(ip or "").split(".")
-    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
-        a, b, c, d = (int(p) for p in parts)
-        return (4, (a << 24) | (b << 16) | (c << 8) | d, "")
-    try:
-        a = ipaddress.ip_address(str(ip or "").split("%")[0])
-        return (a.version, int(a), "")
-    except ValueError:
-        return (9, 0, str(ip or ""))
-
-
 _SORTS = {
     "restricted": lambda d: ({True: 0, None: 1, False: 2}.get(d.get("restricted"), 3), not d.get("review")),
-    "ip": lambda d: _ip_key(d.get("parent_ip") or d.get("ip")),
+    "ip": lambda d: ip_key(d.get("parent_ip") or d.get("ip")),
     "maker": lambda d: (d.get("manufacturer") or "~").lower(),
     "brand": lambda d: (d.get("brand") or "~").lower(),
     "model": lambda d: (d.get("model") or "~").lower(),

@@ -16,27 +16,12 @@ from typing import Any
 
 from scanner import __version__
 from scanner.errors import CamsweepError
+from scanner.ipkey import ip_key
 from scanner.store import ScanInfo, Store
 
 SCHEMA_VERSION = "1.2"  # 1.1: review, summary.needs_review, reviews; 1.2: exploited, policy, devices[].flags, without_mac (additive)
 log = logging.getLogger("camsweep.report")
 
-# Short labels of the restriction lists for charts and tables; the fingerprint database gives full names.
-LIST_SHORT = {
-    "ndaa889": "NDAA §889",
-    "fcc_covered": "FCC Covered List",
-    "entity_list": "BIS Entity List",
-    "dod_1260h": "DoD 1260H",
-    "ns_cmic": "Treasury NS-CMIC",
-    "fy23_ndaa_5949": "NDAA §5949",
-    "uk_sensitive_sites": "UK sensitive sites",
-    "au_commonwealth": "Australia (Cwlth)",
-    "taiwan_gov": "Taiwan government",
-    "us_vt": "Vermont",
-    "us_la": "Louisiana",
-    "us_tx_ptl": "Texas PTL",
-    "xinjiang_surveillance": "Xinjiang surveillance (due diligence)",
-}
 # Observed fields shown for devices whose maker is unknown: what they present, for a manual check.
 OBSERVED_PREFIXES = ("http.headers.server", "http.title", "http.realm", "rtsp.headers.server", "rtsp.realm",
                      "banners.", "ssdp.headers.server", "ssdp.description.", "onvif.", "mdns.", "dhcp.",
@@ -97,23 +82,14 @@ def annotate_policy(rows: list[dict[str, Any]], policy: str) -> dict[str, Any] |
 
 
 def _list_info() -> dict[str, dict[str, Any]]:
-    """List id -> {"name", "legal"} from the fingerprint database (empty when it cannot be read)."""
+    """List id -> {"name", "short", "legal", "basis"} from the fingerprint database (fingerprints/lists.yaml)."""
+    import fingerprints
+
     out: dict[str, dict[str, Any]] = {}
-    try:
-        fp = importlib.import_module("fingerprints")
-        db = fp.load_database()
-        lists = getattr(db, "lists", None)
-        if callable(lists):
-            lists = lists()
-        if isinstance(lists, dict):
-            for key, val in lists.items():
-                get = val.get if isinstance(val, dict) else (lambda k, v=val: getattr(v, k, None))
-                name, legal = get("name"), get("legal")
-                out[str(key)] = {"name": name if isinstance(name, str) and name else str(key),
-                                 "legal": legal if isinstance(legal, bool) else None,
-                                 "basis": get("basis") if isinstance(get("basis"), str) else None}
-    except Exception as exc:  # the database is someone else's part: fall back, say so in the log
-        log.debug("list names from the fingerprint database unavailable: %s", exc)
+    for key, spec in fingerprints.load_database().lists.items():
+        out[str(key)] = {"name": spec.get("name") or str(key), "short": spec.get("short") or str(key),
+                         "legal": spec["legal"] if isinstance(spec.get("legal"), bool) else None,
+                         "basis": spec["basis"] if isinstance(spec.get("basis"), str) else None}
     return out
 
 
@@ -284,7 +260,7 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
     by_id = {d["device_id"]: d for d in rows}
     devices = [_device_entry(d, by_id) for d in rows]
     devices.sort(key=lambda d: (d["restricted"] is not True, d["review"] is None, d["restricted"] is not None,
-                                d["manufacturer"] or "~", _ip_key(d["ip"])))
+                                d["manufacturer"] or "~", ip_key(d["ip"])))
 
     restricted = [d for d in devices if d["restricted"] is True]
     makers = Counter(d["manufacturer"] or "unknown" for d in devices)
@@ -309,8 +285,8 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
         "by_maker": [{"maker": m, "devices": n, "restricted": makers_restricted.get(m, 0)}
                      for m, n in sorted(makers.items(), key=lambda kv: (-makers_restricted.get(kv[0], 0),
                                                                           -kv[1], kv[0]))],
-        "by_list": [{"list": k, "name": info_by_list.get(k, {}).get("name") or LIST_SHORT.get(k, k),
-                     "short": LIST_SHORT.get(k, k), "legal": info_by_list.get(k, {}).get("legal"),
+        "by_list": [{"list": k, "name": info_by_list.get(k, {}).get("name") or k,
+                     "short": info_by_list.get(k, {}).get("short") or k, "legal": info_by_list.get(k, {}).get("legal"),
                      "basis": info_by_list.get(k, {}).get("basis"), "devices": n}
                     for k, n in sorted(lists.items(), key=lambda kv: (
                         -kv[1], kv[0] != policy, info_by_list.get(kv[0], {}).get("legal") is not True, kv[0]))],
@@ -343,15 +319,6 @@ def build_report_model(store: Store, scan_id: int, policy: str | None = None) ->
             e["value"] for e in d["evidence"] if e["rule"] == "mac/none")}
             for d in devices if not d["mac"] and any(e["rule"] == "mac/none" for e in d["evidence"])],
     }
-
-
-def _ip_key(ip: str | None) -> tuple[int, str]:
-    if not ip:
-        return (2, "")
-    parts = ip.split(".")
-    if len(parts) == 4 and all(p.isdigit() for p in parts):
-        return (0, ".".join(f"{int(p):03d}" for p in parts))
-    return (1, ip)
 
 
 def resolve_scan_id(store: Store, scan: int | None, site: str | None = None) -> int:
