@@ -14,6 +14,9 @@ The main entry points:
 - ``make_plan(store, policy=..., catalog=...)`` -> :class:`Plan` (all of the above from a store);
 - ``save_item(store, item, **changes)`` validates a change and writes it through ``Store.save_plan``;
 - ``plan_to_json(plan)``, ``write_csv(plan, fp)``.
+
+The model-code table is data (``scanner/data/model_classes.yaml``); the devices view's filter and search
+language is :mod:`scanner.filters`.
 """
 
 from __future__ import annotations
@@ -183,11 +186,11 @@ class Catalog:
         return self.classes.get(key) or self.classes["other"]
 
     def maker(self, name: str) -> MakerInfo:
-        return self.makers.get(_norm(name)) or MakerInfo(name=name)
+        return self.makers.get(norm_name(name)) or MakerInfo(name=name)
 
 
 @functools.lru_cache(maxsize=8192)
-def _norm(name: str | None) -> str:
+def norm_name(name: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "", (name or "").lower())
 
 
@@ -275,7 +278,7 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
         flags = m.get("flags") or []
         if not isinstance(flags, list):
             raise PlanError(f"catalog: makers.{name}.flags must be a list")
-        makers[_norm(str(name))] = MakerInfo(name=str(name), country=str(m.get("country") or ""),
+        makers[norm_name(str(name))] = MakerInfo(name=str(name), country=str(m.get("country") or ""),
                                              owner=str(m.get("owner") or ""),
                                              flags=tuple(str(f) for f in flags), note=str(m.get("note") or ""))
     policies: dict[str, PolicyRule] = {}
@@ -290,7 +293,7 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
         inherit = p.get("extends")
         base = policies.get(str(inherit)) if inherit else None
         fl = {str(x) for x in (p.get("excluded_flags") or [])}
-        em = {_norm(str(x)) for x in (p.get("excluded_makers") or [])}
+        em = {norm_name(str(x)) for x in (p.get("excluded_makers") or [])}
         restrict_as = str(p.get("restrict_as") or (base.restrict_as if base else name))
         if base:
             fl |= base.excluded_flags
@@ -369,7 +372,7 @@ def maker_allowed(catalog: Catalog, maker: str, policy: str = DEFAULT_POLICY) ->
         raise PlanError(f"policy {policy!r}: {exc}") from None
     if rule is None:
         return True
-    if _norm(maker) in rule.excluded_makers:
+    if norm_name(maker) in rule.excluded_makers:
         return False
     return not (set(catalog.maker(maker).flags) & rule.excluded_flags)
 
@@ -903,140 +906,3 @@ def plan_to_json(plan: Plan, **meta: Any) -> dict[str, Any]:
     return {"format": PLAN_FORMAT_VERSION, "policy": plan.policy, "currency": plan.currency,
             "catalog_version": plan.catalog_version, **meta,
             "totals": plan.totals.to_dict(), "items": [it.to_dict() for it in plan.items]}
-
-
-# --------------------------------------------------------------------------------------------
-# device views shared by the TUI and the reports (no widgets here: plain values)
-
-
-def brand_display(brand: str | None, manufacturer: str | None) -> str:
-    """The label on the box, with the real maker when it differs: ``"LTS -> Hikvision"``."""
-    b, m = (brand or "").strip(), (manufacturer or "").strip()
-    if b and m and _norm(b) != _norm(m) and not _norm(b).startswith(_norm(m)):
-        return f"{b} -> {m}"
-    return b or m
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceFilter:
-    """What the devices view shows: ``restricted_only``, words to find, ``maker:`` and ``subnet:`` terms.
-
-    Text form (the filter bar): ``maker:hikvision subnet:198.18.1.0/24 type:nvr site:hq lts``; ``review``
-    (or ``is:review``) keeps the devices that need review. Free words must all appear in one of ip, mac,
-    maker, brand, model, type, site, lists, note or the suspected maker of a review.
-    """
-
-    restricted_only: bool = False
-    review_only: bool = False
-    words: tuple[str, ...] = ()
-    makers: tuple[str, ...] = ()
-    subnets: tuple[Any, ...] = ()
-    types: tuple[str, ...] = ()
-    sites: tuple[str, ...] = ()
-    status: tuple[str, ...] = ()
-    errors: tuple[str, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        return bool(self.restricted_only or self.review_only or self.words or self.makers or self.subnets
-                    or self.types or self.sites or self.status)
-
-
-def parse_filter(text: str, restricted_only: bool = False) -> DeviceFilter:
-    words: list[str] = []
-    makers: list[str] = []
-    subnets: list[Any] = []
-    types: list[str] = []
-    sites: list[str] = []
-    status: list[str] = []
-    errors: list[str] = []
-    review_only = False
-    for tok in (text or "")[:500].split():
-        key, sep, val = tok.partition(":")
-        key = key.lower()
-        if sep and val and key in ("maker", "m", "brand"):
-            makers.append(_norm(val))
-        elif sep and val and key in ("subnet", "net", "ip"):
-            try:
-                subnets.append(ipaddress.ip_network(val, strict=False))
-            except ValueError:
-                if key == "ip":
-                    words.append(val.lower())
-                else:
-                    errors.append(f"not a subnet: {val[:40]}")
-        elif sep and val and key in ("type", "t"):
-            types.append(val.lower())
-        elif sep and val and key == "site":
-            sites.append(val.lower())
-        elif sep and val and key == "status":
-            status.append(val.lower())
-        elif tok.lower() in ("restricted", "is:restricted"):
-            restricted_only = True
-        elif tok.lower() in ("review", "is:review", "needs-review"):
-            review_only = True
-        else:
-            words.append(tok.lower())
-    return DeviceFilter(restricted_only=restricted_only, review_only=review_only, words=tuple(words), makers=tuple(makers),
-                        subnets=tuple(subnets), types=tuple(types), sites=tuple(sites), status=tuple(status),
-                        errors=tuple(errors))
-
-
-def search_text(device: Mapping[str, Any]) -> str:
-    """The text free words are matched against (lower case), built once per device."""
-    parts = [device.get(k) for k in ("ip", "mac", "manufacturer", "brand", "model", "device_type", "site",
-                                      "firmware", "note")]
-    parts += list(device.get("lists") or ())
-    if device.get("review"):
-        parts.append(device["review"].get("maker"))
-    return " ".join(str(p) for p in parts if p).lower()
-
-
-def match_device(device: Mapping[str, Any], f: DeviceFilter, text: str | None = None,
-                 status: str | None = None) -> bool:
-    if f.restricted_only and device.get("restricted") is not True:
-        return False
-    if f.review_only and not device.get("review"):
-        return False
-    if f.makers:
-        names = (_norm(device.get("manufacturer")), _norm(device.get("brand")))
-        if not any(m and any(n.startswith(m) for n in names if n) for m in f.makers):
-            return False
-    if f.types and (device.get("device_type") or "").lower() not in f.types:
-        return False
-    if f.sites and not any(s in site_of(device).lower() for s in f.sites):
-        return False
-    if f.status and (status or "") not in f.status:
-        return False
-    if f.subnets:
-        try:
-            addr = ipaddress.ip_address(str(device.get("ip") or "").split("%")[0])
-        except ValueError:
-            return False
-        if not any(addr.version == n.version and addr in n for n in f.subnets):
-            return False
-    if f.words:
-        hay = text if text is not None else search_text(device)
-        if not all(w in hay for w in f.words):
-            return False
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceCounts:
-    devices: int
-    restricted: int
-    unknown: int  # maker not established (restricted is None)
-    review: int = 0  # needs review (the evidence points at a restricted maker without establishing it)
-
-
-def count_devices(devices: Iterable[Mapping[str, Any]]) -> DeviceCounts:
-    n = r = u = v = 0
-    for d in devices:
-        n += 1
-        if d.get("restricted") is True:
-            r += 1
-        elif d.get("restricted") is None:
-            u += 1
-        if d.get("review"):
-            v += 1
-    return DeviceCounts(devices=n, restricted=r, unknown=u, review=v)

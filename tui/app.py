@@ -23,6 +23,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.timer import Timer
 
+from scanner import filters
 from scanner import plan as planlib
 from scanner.errors import CamsweepError
 from scanner.ipkey import ip_key
@@ -82,7 +83,7 @@ class CamsweepApp(App[None]):
         self.cells: dict[int, list[Cell]] = {}
         self.items: dict[int, planlib.PlanItem] = {}
         self.totals: planlib.PlanTotals | None = None
-        self.counts = planlib.DeviceCounts(0, 0, 0)
+        self.counts = filters.DeviceCounts(0, 0, 0)
         self.restricted_only = False
         self.panel_forced = False
         self.filter_text = ""
@@ -136,7 +137,7 @@ class CamsweepApp(App[None]):
         except Exception as exc:  # a damaged store: a message, not a traceback
             self.call_from_thread(self.notify, f"cannot read the store: {exc}", severity="error", timeout=30)
             return
-        search = {d["device_id"]: planlib.search_text(d) for d in devices}  # for the filter bar, off the UI
+        search = {d["device_id"]: filters.search_text(d) for d in devices}  # for the filter bar, off the UI
         self.call_from_thread(self._loaded, devices, plan, True, search)
 
     def _loaded(self, devices: list[dict[str, Any]], plan: planlib.Plan, complete: bool = True,
@@ -145,8 +146,8 @@ class CamsweepApp(App[None]):
         self.by_id = {d["device_id"]: d for d in devices}
         self.items = {it.device_id: it for it in plan.items}
         self.totals = plan.totals
-        counts = planlib.count_devices(devices)
-        self.counts = counts if complete else planlib.DeviceCounts(-1, counts.restricted, -1, counts.review)
+        counts = filters.count_devices(devices)
+        self.counts = counts if complete else filters.DeviceCounts(-1, counts.restricted, -1, counts.review)
         self.search = search or {}
         self.cells = {}
         self.loaded = complete
@@ -181,7 +182,7 @@ class CamsweepApp(App[None]):
         maker = d.get("manufacturer")
         review = d.get("review")
         suspect = f"{review.get('maker') or ''}?" if review else "?"
-        shown = planlib.brand_display(d.get("brand"), maker) if maker else \
+        shown = filters.brand_display(d.get("brand"), maker) if maker else \
             (f"{d['brand']} -> {suspect}" if d.get("brand") else suspect)
         it = self.items.get(did)
         c = [
@@ -214,14 +215,14 @@ class CamsweepApp(App[None]):
     def apply_view(self, force: bool = False) -> None:
         if not (self.loaded or force or self.first_paint):
             return
-        f = planlib.parse_filter(self.filter_text, self.restricted_only)
+        f = filters.parse_filter(self.filter_text, self.restricted_only)
         rows = self.devices
         if f.active:
             if f.words and len(self.search) < len(self.devices):
                 for d in self.devices:
                     if d["device_id"] not in self.search:
-                        self.search[d["device_id"]] = planlib.search_text(d)
-            rows = [d for d in rows if planlib.match_device(
+                        self.search[d["device_id"]] = filters.search_text(d)
+            rows = [d for d in rows if filters.match_device(
                 d, f, self.search.get(d["device_id"]),
                 self.items[d["device_id"]].status if d["device_id"] in self.items else None)]
         if self.sort_key in _SORTS:
@@ -503,7 +504,7 @@ class CamsweepApp(App[None]):
             saved = self.store.plan(did) if self.store else None
             if planlib.needs_plan(self.by_id[did]) or saved:
                 self.items[did] = planlib.build_item(self.by_id[did], saved, self.catalog, self.policy)
-        self.counts = planlib.count_devices(self.devices)
+        self.counts = filters.count_devices(self.devices)
         self.totals = planlib.compute_totals(list(self.items.values()))
         self.apply_view()
 
