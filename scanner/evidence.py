@@ -1,4 +1,4 @@
-"""The device evidence record (format 1, ../shared/evidence-format.md) and identification results.
+"""The device evidence record (format 1, docs/evidence-format.md) and identification results.
 
 A record is what a scan observed of one device, before any judgement. The reader is tolerant
 (any common MAC notation, header names in any case, a single object where a list is expected,
@@ -561,7 +561,7 @@ def _parse_discovery(o: Mapping[str, Any], i: int) -> DiscoveryReply:
 
 @dataclass(frozen=True, slots=True)
 class EvidenceRecord:
-    """What was observed of one device. Every part is optional; see shared/evidence-format.md."""
+    """What was observed of one device. Every part is optional; see docs/evidence-format.md."""
 
     id: str | None = None
     ip: str | None = None
@@ -798,7 +798,7 @@ class EvidenceHit:
 
 @dataclass(frozen=True, slots=True)
 class Identification:
-    """The identifier's answer for one record (shared/evidence-format.md, "Identification results")."""
+    """The identifier's answer for one record (docs/evidence-format.md, "Identification results")."""
 
     id: str | None = None
     manufacturer: str | None = None

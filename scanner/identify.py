@@ -1,7 +1,7 @@
 """Evidence -> identification: who really made a device, what it is, and whether the policy restricts it.
 
 Every rule that fires (fingerprints/rules/*.yaml) and every MAC registry answer is one piece of
-evidence with a strength (proof > strong > medium > weak > hint; restrictions.md 2.5). Pieces that
+evidence with a strength (proof > strong > medium > weak > hint; docs/restrictions.md 2.5). Pieces that
 name a maker (its firmware format, its API answering, its model family, its registered OUI) add up
 per maker group; pieces that only name a label (an OEM brand's name, serial prefix or OUI) set the
 brand and never the maker, so an OEM label on a maker's firmware reads as a relabel, not a
@@ -47,7 +47,7 @@ from scanner.evidence import (
 
 THRESHOLD = STRENGTHS["weak"]  # the least score a maker's claims can add up to (see _established)
 # The IEEE registrant of the device's own MAC is its maker's registered block (strong evidence,
-# restrictions.md 2.5) unless the registry knows the registrant as an OEM label or a board/module maker
+# docs/restrictions.md 2.5) unless the registry knows the registrant as an OEM label or a board/module maker
 # (kind oem_brand / component_maker: the label or the board, never the maker), or the device's own name
 # contradicts it. A registrant camsweep has no vendor entry for names the maker (on no list) when nothing
 # else is seen; False would leave every such device unknown (measured on the held-out set: 18 of 18
@@ -55,7 +55,7 @@ THRESHOLD = STRENGTHS["weak"]  # the least score a maker's claims can add up to 
 REGISTRANT_ALONE_NAMES_MAKER = True
 CONFLICT_MARGIN = 0.2  # two makers closer than this: neither is established
 _RANK = {"proof": 4, "strong": 3, "medium": 2, "weak": 1, "hint": 0}
-_OUI_STRENGTH_OWN = "strong"  # the record's own MAC in the registry (restrictions.md 2.5)
+_OUI_STRENGTH_OWN = "strong"  # the record's own MAC in the registry (docs/restrictions.md 2.5)
 _RAW_GROUPS = {"@model": "model", "@firmware": "firmware", "@serial": "serial"}
 _MEMO_SIZE = 50_000  # (field, value) pairs remembered; cleared when full
 _MEMO_VALUE_MAX = 512

@@ -52,7 +52,7 @@ class PlanError(CamsweepError):
 
 
 # --------------------------------------------------------------------------------------------
-# classification: model-code tells (restrictions.md 2.2, 2.3, 5.2) first, then the device type
+# classification: model-code tells (docs/restrictions.md 2.2, 2.3, 5.2) first, then the device type
 
 MODEL_CLASSES_FILE = Path(__file__).parent / "data" / "model_classes.yaml"
 

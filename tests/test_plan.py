@@ -16,7 +16,7 @@ from tests.tui.synthetic import fill_store
 
 
 @pytest.mark.parametrize(("device_type", "model", "expected"), [
-    # Hikvision DS-2CD<series><form>: restrictions.md 2.2 / 5.2
+    # Hikvision DS-2CD<series><form>: docs/restrictions.md 2.2 / 5.2
     ("camera", "DS-2CD2143G0-I", "dome"),
     (None, "DS-2CD2043G0-I", "bullet"),
     (None, "DS-2CD2T43G2-4I", "bullet"),

@@ -1,4 +1,4 @@
-"""`camsweep identify PATH|-`: identify device evidence records (shared/evidence-format.md).
+"""`camsweep identify PATH|-`: identify device evidence records (docs/evidence-format.md).
 
 stdout: one result per input record, in input order (``--format jsonl``) or a table. stderr: one
 line per record that cannot be read, naming its line number. Exit 0 when every line parsed, 2 when
@@ -23,7 +23,7 @@ MAX_LINE_BYTES = 4 * 1024 * 1024
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("identify", help="identify the makers of devices from evidence records (JSONL)",
-                       description="Read device evidence records (JSON Lines, shared/evidence-format.md) and "
+                       description="Read device evidence records (JSON Lines, docs/evidence-format.md) and "
                        "print who really made each device, whether the policy restricts it, and why.")
     p.add_argument("path", metavar="PATH", help="JSONL file of evidence records, or - for standard input")
     p.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="output format (default: jsonl)")
