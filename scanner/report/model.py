@@ -7,7 +7,6 @@ store holds them (device text is *not* escaped here: each renderer escapes for i
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from collections import Counter
@@ -53,13 +52,7 @@ def _apply_policy(rows: list[dict[str, Any]], policy: str) -> None:
     decision applied to stored rows; owners and labels count under a policy that covers them)."""
     from scanner.policyview import apply_policy
 
-    try:
-        apply_policy(rows, policy)
-    except CamsweepError:
-        raise
-    except Exception as exc:
-        raise CamsweepError(f"cannot evaluate policy {policy!r}: the fingerprint database is unavailable "
-                            f"({exc})") from None
+    apply_policy(rows, policy)
 
 
 def _policy_section(rows: list[dict[str, Any]], policy: str) -> dict[str, Any] | None:
@@ -70,7 +63,7 @@ def _policy_section(rows: list[dict[str, Any]], policy: str) -> dict[str, Any] |
 
         annotate(rows, policy)
         return policy_summary(policy)
-    except Exception as exc:  # the report still renders; the reasons are missing, and the log says why
+    except CamsweepError as exc:  # the report still renders; the reasons are missing, and the log says why
         log.warning("why-flagged reasons left out: %s (a scan made under a --policy-file policy needs the same "
                     "--policy-file for its report)", exc)
         return None
@@ -122,40 +115,16 @@ _PLAN_KEYS = ("device_id", "ip", "mac", "site", "manufacturer", "brand", "model"
               "cost_licence", "cost_total", "saved")
 
 
-def _plan_rows_from_module(store: Store, devices: list[dict[str, Any]], policy: str) -> tuple[list, str, str]:
+def _plan_rows(store: Store, devices: list[dict[str, Any]], policy: str) -> tuple[list, str, str]:
     """Plan rows from scanner.plan (catalog defaults, priority score and tier, saved choices)."""
-    planmod = importlib.import_module("scanner.plan")
-    plan = planmod.make_plan(store, policy=policy, devices=devices)
+    from scanner.plan import make_plan
+
+    plan = make_plan(store, policy=policy, devices=devices)
     rows = []
     for item in plan.items:
         d = item.to_dict()
         rows.append({k: d.get(k) for k in _PLAN_KEYS})
     return rows, str(plan.currency or ""), str(plan.catalog_version or "")
-
-
-def _plan_rows_from_store(store: Store, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Plan rows straight from the store's ``plans`` table (when scanner.plan cannot be used)."""
-    by_id = {d["device_id"]: d for d in devices}
-    rows = []
-    for dev_id, p in store.plans().items():
-        d = by_id.get(dev_id)
-        if d is None:
-            continue
-        costs = {k: float(p.get(k) or 0.0) for k in _PLAN_COSTS}
-        prio = p.get("priority")
-        rows.append({
-            "device_id": dev_id, "ip": d.get("ip"), "mac": d.get("mac"), "site": d.get("site"),
-            "manufacturer": d.get("manufacturer"), "brand": d.get("brand"), "model": d.get("model"),
-            "device_type": d.get("device_type"), "replacement_class": p.get("replacement_class"),
-            "class_label": p.get("replacement_class"), "suggested_maker": p.get("suggested_maker"),
-            "suggested_model": p.get("suggested_model"), "priority": prio,
-            "tier": f"P{prio}" if isinstance(prio, int) else None, "reasons": [],
-            "status": p.get("status") or "planned", "exempt_reason": p.get("exempt_reason"),
-            "public_safety": None if p.get("public_safety") is None else bool(p.get("public_safety")),
-            **costs, "cost_total": round(sum(costs.values()), 2), "saved": True,
-        })
-    rows.sort(key=lambda r: (r["priority"] if r["priority"] is not None else 99, r["ip"] or ""))
-    return rows
 
 
 def _plan_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -175,14 +144,8 @@ def _plan_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _plan_section(store: Store, devices: list[dict[str, Any]], policy: str) -> dict[str, Any]:
-    """Plan rows for this scan's devices and their totals, overall and per site (scanner.plan when it can
-    be used, else the store's saved plan rows)."""
-    source, currency, catalog_version = "scanner.plan", "", ""
-    try:
-        rows, currency, catalog_version = _plan_rows_from_module(store, devices, policy)
-    except Exception as exc:  # the plan module is another part: fall back to the stored rows, and say so
-        log.warning("replacement plan from the stored rows only (scanner.plan unavailable: %s)", exc)
-        rows, source = _plan_rows_from_store(store, devices), "store"
+    """Plan rows for this scan's devices and their totals, overall and per site (scanner.plan)."""
+    rows, currency, catalog_version = _plan_rows(store, devices, policy)
     for r in rows:
         for k in _PLAN_COSTS + ("cost_total",):
             r[k] = round(float(r.get(k) or 0.0), 2)
@@ -195,7 +158,7 @@ def _plan_section(store: Store, devices: list[dict[str, Any]], policy: str) -> d
     restricted_ids = {d["device_id"] for d in devices if d.get("restricted") is True}
     saved_ids = {r["device_id"] for r in rows if r["saved"]}
     return {
-        "source": source,
+        "source": "scanner.plan",
         "currency": currency or None,
         "catalog_version": catalog_version or None,
         "rows": rows,
@@ -237,12 +200,10 @@ def report_device(d: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[s
 
 
 def _exploited(d: dict[str, Any]) -> list[dict[str, Any]]:
-    """Known-exploited firmware hints of a device (fingerprints.exploited decides; empty when unavailable)."""
-    try:
-        return list(importlib.import_module("fingerprints.exploited").hint_dicts(d))
-    except Exception as exc:  # the table is data another change may break: the report still renders
-        log.debug("known-exploited firmware table unavailable: %s", exc)
-        return []
+    """Known-exploited firmware hints of a device (fingerprints.exploited decides)."""
+    from fingerprints.exploited import hint_dicts
+
+    return list(hint_dicts(d))
 
 
 def build_report_model(store: Store, scan_id: int, policy: str | None = None) -> dict[str, Any]:
