@@ -21,7 +21,7 @@ claims), the result carries ``review`` (the suspected maker and why); restricted
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from fingerprints.db import STRENGTHS, Database, RuleMatch, display_registrant, load_database, norm_name
@@ -42,7 +42,6 @@ from scanner.evidence import (
     Identification,
     normalize_mac,
     parse_record,
-    read_records,
 )
 
 THRESHOLD = STRENGTHS["weak"]  # the least score a maker's claims can add up to (see _established)
@@ -680,16 +679,3 @@ def _rules(claims: Iterable[tuple[int, str, str]]) -> str:
 
 def identify_record(record: EvidenceRecord | dict[str, Any], policy: str | None = None) -> Identification:
     return Identifier(policy).identify(record)
-
-
-def identify_lines(lines: Iterable[str], identifier: Identifier) -> Iterator[tuple[int, Identification | EvidenceError]]:
-    """(line number, identification or the error that line has) for each non-blank JSONL line.
-
-    The seam for other inputs (nmap XML, pcap): anything that yields EvidenceRecords can be fed to
-    :meth:`Identifier.identify` the same way.
-    """
-    for n, item in read_records(lines):
-        if isinstance(item, EvidenceError):
-            yield n, item
-        else:
-            yield n, identifier.identify(item)

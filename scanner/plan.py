@@ -481,12 +481,9 @@ EXPLOITED_WEIGHT = 20  # firmware in a range CISA lists as exploited (fingerprin
 def _with_exploited(prio: Priority, device: Mapping[str, Any]) -> Priority:
     """Raise the priority of a device whose firmware is in a known-exploited range (fingerprints.exploited
     decides), and say why."""
-    try:
-        from fingerprints.exploited import hint_dicts
+    from fingerprints.exploited import hint_dicts
 
-        hints = hint_dicts(device)
-    except ImportError:  # pragma: no cover - the table module is another part
-        hints = []
+    hints = hint_dicts(device)
     if not hints:
         return prio
     score = max(0, min(100, prio.score + EXPLOITED_WEIGHT))
@@ -760,11 +757,6 @@ def make_plan(store: Any, *, policy: str = DEFAULT_POLICY, catalog: Catalog | No
     items = build_plan(devs, store.plans(), catalog, policy)
     return Plan(items=tuple(items), totals=compute_totals(items), policy=policy, currency=catalog.currency,
                 catalog_version=catalog.version)
-
-
-def with_totals(plan: Plan, items: Sequence[PlanItem]) -> Plan:
-    items = sorted(items, key=lambda i: (-i.priority, i.site, i.ip or ""))
-    return replace(plan, items=tuple(items), totals=compute_totals(items))
 
 
 # --------------------------------------------------------------------------------------------

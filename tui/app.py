@@ -429,12 +429,8 @@ class CamsweepApp(App[None]):
             raise CamsweepError(f"bad scan options: {exc}") from None
 
     def start_scan(self, targets: list[str], options: dict[str, str], site: str | None) -> None:
-        try:
-            from scanner import engine
-        except ImportError as exc:
-            self.notify(f"scanning is not available in this build (scanner.engine: {exc})", severity="error",
-                        timeout=10)
-            return
+        from scanner import engine
+
         try:
             opts = self.build_scan_options(engine, options, site)
         except CamsweepError as exc:

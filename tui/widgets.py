@@ -393,11 +393,9 @@ class PlanPanel(Static):
 
 
 def exploited_hints_of(device: dict[str, Any]) -> list[dict[str, Any]]:
-    """The device's known-exploited firmware hints (fingerprints.exploited decides; none when unavailable)."""
-    try:
-        from fingerprints.exploited import hint_dicts
-    except ImportError:  # pragma: no cover
-        return []
+    """The device's known-exploited firmware hints (fingerprints.exploited decides)."""
+    from fingerprints.exploited import hint_dicts
+
     return hint_dicts(device)
 
 

@@ -122,12 +122,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "syslog: (the local socket) or an http(s):// webhook; repeatable; failures never fatal")
     s.add_argument("--notify-format", default="json", choices=("json", "slack", "teams"),
                    help="webhook body: the event as JSON (default), a Slack or a Teams message")
-    try:
-        from scanner.logs import add_log_arguments
+    from scanner.logs import add_log_arguments
 
-        add_log_arguments(p)
-    except ImportError:  # pragma: no cover - logs.py is another part's
-        p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    add_log_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -401,12 +398,8 @@ def _table(rows: list[dict[str, Any]], out: Any) -> None:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
-    try:
-        from scanner.report.escape import spreadsheet_cell
-    except ImportError:  # pragma: no cover
-        def spreadsheet_cell(v: Any, cap: int = 512) -> str:
-            s = _clean(v, cap)
-            return "'" + s if s[:1] in ("=", "+", "-", "@") else s
+    from scanner.report.escape import spreadsheet_cell
+
     buf = io.StringIO()
     cols = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "device_type", "restricted", "lists",
             "confidence", "parent_ip", "channel", "review")

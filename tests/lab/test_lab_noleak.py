@@ -10,7 +10,6 @@ was live, so that an empty result means "nothing leaked" and not "nothing captur
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import os
 import re
@@ -146,10 +145,9 @@ def test_no_packet_of_a_lab_sweep_leaves_the_lab(lab: manager.LabStatus, tmp_pat
         swept["wsd replies"] = _in_ns(ns, sys.executable, "-c", WSD_PROBE).stdout.strip()
         for r in [r for r in truth if r.get("ip")][:5]:
             _in_ns(ns, "curl", "-s", "-o", "/dev/null", "--max-time", "3", f"http://{r['ip']}/")
-        if importlib.util.find_spec("scanner.commands.scan") is not None:  # camsweep's own full scan
-            p = _in_ns(ns, sys.executable, "-m", "scanner.cli", "scan", lab.cidr, "--db", str(tmp_path / "s.db"),
-                       "--credentials", lab.credentials_file, "--quiet", "--format", "csv", timeout=300)
-            swept["camsweep scan"] = str(max(0, len(p.stdout.strip().splitlines()) - 1))
+        p = _in_ns(ns, sys.executable, "-m", "scanner.cli", "scan", lab.cidr, "--db", str(tmp_path / "s.db"),
+                   "--credentials", lab.credentials_file, "--quiet", "--format", "csv", timeout=300)
+        swept["camsweep scan"] = str(max(0, len(p.stdout.strip().splitlines()) - 1))  # camsweep's own full scan
         ctl.sendto(b"camsweep-noleak-control", ("127.0.0.1", control_port))
         _send_canary(sorted(lab_macs - {nsmod.SCANNER_MAC, nsmod.BRIDGE_MAC})[0])
         time.sleep(1.0)
