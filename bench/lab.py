@@ -20,11 +20,11 @@ machine's load is printed with the figures: read them against it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import select
-import signal
 import statistics
 import subprocess
 import sys
@@ -85,12 +85,12 @@ def bench_service(devices: int) -> float:
                 if not line:
                     raise SystemExit(f"the service did not become ready: {proc.stderr.read()[-500:] if r else ''}")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
+            if proc.poll() is None:  # deaf to SIGTERM: the figure above still stands
                 proc.kill()
-                proc.communicate(timeout=5)
+                proc.communicate()
 
 
 def bench_resolve_timeout() -> float:
