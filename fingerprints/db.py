@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from fingerprints.recog import Recog
 from scanner.errors import FingerprintError
 
 HERE = Path(__file__).parent
-RULES_DIR = HERE / "rules"
 
 STRENGTHS = {"proof": 0.95, "strong": 0.8, "medium": 0.55, "weak": 0.3, "hint": 0.1}
 KINDS = frozenset(("maker", "subsidiary", "brand", "oem_brand", "component_maker"))
@@ -33,7 +31,6 @@ CONFIDENCES = frozenset(("high", "medium", "low"))
 _OEM_KEYS = frozenset(("maker", "relation", "confidence", "era", "product_lines", "cite", "note"))
 DEVICE_TYPES = frozenset(("camera", "ptz", "thermal", "doorbell", "nvr", "dvr", "encoder", "intercom",
                           "printer", "nas", "server", "router", "host"))
-EXTRACT_GROUPS = frozenset(("model", "firmware", "serial", "mac", "eui64", "brand", "device_type", "name"))
 MAX_MATCH = 4096  # characters of a value a pattern sees (bodies: MAX_BODY)
 MAX_BODY = 16384
 
@@ -272,6 +269,11 @@ class Database:
                 if vid not in self.vendors:
                     raise FingerprintError(f"{path.name}: list {lid} covers unknown vendor {vid!r}")
             check_list_basis(f"{path.name}: list {lid}", spec)
+            if not isinstance(spec.get("short", ""), str):
+                raise FingerprintError(f"{path.name}: list {lid}: short must be text")
+            weight = spec.get("plan_weight", 0)
+            if type(weight) is not int or weight < 0:
+                raise FingerprintError(f"{path.name}: list {lid}: plan_weight must be a whole number, 0 or more")
             self.lists[lid] = spec
 
     def _load_policies(self, path: Path) -> None:
@@ -599,7 +601,3 @@ def load_database(root: Path | None = None, *, oui_path: Path | None = None, rel
     if _DB is None or reload:
         _DB = Database()
     return _DB
-
-
-def iter_rule_files(root: Path = HERE) -> Iterable[Path]:
-    return sorted((root / "rules").glob("*.yaml"))

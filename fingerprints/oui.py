@@ -1,9 +1,9 @@
 """The IEEE MAC address registry (MA-L 24-bit, MA-M 28-bit, MA-S/IAB 36-bit): build, store, look up.
 
 The shipped table, ``fingerprints/data/oui.tsv.gz``, is built from Debian's ``ieee-data`` package
-(IEEE's own CSV files) overlaid with ``shared/reference/ouis-2026-03.tsv`` (a March 2026 snapshot of
-the relevant makers' blocks). ``camsweep oui update PATH_OR_URL...`` runs the same builder over newer
-IEEE CSV files. The table maps a prefix to the registrant's name only: which maker a registrant is
+(IEEE's own CSV files) overlaid with a March 2026 snapshot of the relevant makers' blocks (a TSV with
+``oui`` and ``ieee_org_name`` columns; the table's ``#`` header names it). ``camsweep oui update
+PATH_OR_URL...`` runs the same builder over newer IEEE CSV files. The table maps a prefix to the registrant's name only: which maker a registrant is
 is decided by explicit patterns in vendors.yaml (``registrants``), never by a substring guess, and
 never from the address.
 
@@ -75,7 +75,7 @@ def parse_ieee_csv(text: str, source: str = "") -> Iterator[OuiEntry]:
 
 
 def parse_overlay_tsv(text: str, source: str = "") -> Iterator[OuiEntry]:
-    """Rows of a TSV with a header naming `oui` and `ieee_org_name` columns (shared/reference format)."""
+    """Rows of a TSV with a header naming `oui` and `ieee_org_name` columns (the overlay format)."""
     lines = text.splitlines()
     header = lines[0].split("\t") if lines else []
     try:

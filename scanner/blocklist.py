@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.evidence import normalize_mac
+from scanner.ipkey import ip_key
 
 FORMATS = ("macs", "ips", "nac-csv", "nft")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
@@ -73,13 +74,7 @@ def entries(devices: Iterable[Mapping[str, Any]]) -> list[Entry]:
                   status, _describe(d, status))
         if e.mac or e.ip:
             out.append(e)
-    return sorted(out, key=lambda e: (e.mac or "~", _ip_key(e.ip)))
-
-
-def _ip_key(ip: Any) -> tuple[int, int]:
-    if ip is None:
-        return (9, 0)
-    return (ip.version, int(ip))
+    return sorted(out, key=lambda e: (e.mac or "~", ip_key(e.ip)))
 
 
 def macs(items: Iterable[Entry]) -> list[str]:
@@ -87,7 +82,7 @@ def macs(items: Iterable[Entry]) -> list[str]:
 
 
 def ips(items: Iterable[Entry]) -> list[Any]:
-    return sorted({e.ip for e in items if e.ip is not None}, key=_ip_key)
+    return sorted({e.ip for e in items if e.ip is not None}, key=ip_key)
 
 
 def build_blocklist(devices: Iterable[Mapping[str, Any]], fmt: str, *, group: str = "camsweep-restricted",

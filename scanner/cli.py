@@ -36,13 +36,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         if chosen is not None and name != chosen:
             sub.add_parser(name)  # named, so the choice list stays whole; never parsed
             continue
-        try:
-            module = importlib.import_module(f"scanner.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"scanner.commands.{name}":
-                continue  # a command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"scanner.commands.{name}").register(sub)  # only the chosen one is loaded
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The device evidence record (format 1, ../shared/evidence-format.md) and identification results.
+"""The device evidence record (format 1, docs/evidence-format.md) and identification results.
 
 A record is what a scan observed of one device, before any judgement. The reader is tolerant
 (any common MAC notation, header names in any case, a single object where a list is expected,
@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from scanner.devtext import SURROGATE, clean_text  # clean at entry; re-exported for the store and probes
 
 FORMAT_VERSION = 1
 
@@ -222,22 +224,9 @@ def parse_realm(www_authenticate: str) -> str | None:
 
 # --------------------------------------------------------------------------------------------
 # text as it enters: what a device sends becomes text UTF-8 (and so the store) can hold
+# (clean_text itself lives in scanner.devtext, beside the rules for showing text)
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_DEPTH = 64
-
-
-def clean_text(value: str) -> str:
-    """``value`` with every lone surrogate (a JSON ``\\udXXX`` escape without its pair, a device-chosen
-    codec's output) replaced by U+FFFD: such text is not Unicode, and UTF-8, SQLite and JSON writers refuse
-    it. Everything else is kept as received."""
-    if value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", value)
-    return value
 
 
 def clean_evidence(obj: Any, _depth: int = 0) -> Any:
@@ -260,7 +249,7 @@ def clean_evidence(obj: Any, _depth: int = 0) -> Any:
 def _lone_surrogate(obj: Any, _depth: int = 0) -> str | None:
     """The first lone surrogate in a decoded JSON value, as ``\\udXXX``; None when there is none."""
     if type(obj) is str:
-        m = None if obj.isascii() else _SURROGATE.search(obj)
+        m = None if obj.isascii() else SURROGATE.search(obj)
         return f"\\u{ord(m.group()):04x}" if m else None
     if _depth > 200:
         return None
@@ -572,7 +561,7 @@ def _parse_discovery(o: Mapping[str, Any], i: int) -> DiscoveryReply:
 
 @dataclass(frozen=True, slots=True)
 class EvidenceRecord:
-    """What was observed of one device. Every part is optional; see shared/evidence-format.md."""
+    """What was observed of one device. Every part is optional; see docs/evidence-format.md."""
 
     id: str | None = None
     ip: str | None = None
@@ -758,7 +747,7 @@ def parse_line(line: str) -> EvidenceRecord:
         raise EvidenceError(f"not valid JSON ({exc})") from None
     except ValueError as exc:  # a number of more than 4,300 digits (Python's integer conversion limit)
         raise EvidenceError(f"unreadable value: {str(exc).split(';')[0]}") from None
-    if not line.isascii() and _SURROGATE.search(line):  # one read from a file decoded with surrogateescape
+    if not line.isascii() and SURROGATE.search(line):  # one read from a file decoded with surrogateescape
         raise EvidenceError("text holds a lone surrogate: a UTF-16 half, not a character")
     if "\\u" in line and _SUSPECT_ESCAPE.search(line):
         found = _lone_surrogate(obj)
@@ -809,7 +798,7 @@ class EvidenceHit:
 
 @dataclass(frozen=True, slots=True)
 class Identification:
-    """The identifier's answer for one record (shared/evidence-format.md, "Identification results")."""
+    """The identifier's answer for one record (docs/evidence-format.md, "Identification results")."""
 
     id: str | None = None
     manufacturer: str | None = None

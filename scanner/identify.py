@@ -1,7 +1,7 @@
 """Evidence -> identification: who really made a device, what it is, and whether the policy restricts it.
 
 Every rule that fires (fingerprints/rules/*.yaml) and every MAC registry answer is one piece of
-evidence with a strength (proof > strong > medium > weak > hint; restrictions.md 2.5). Pieces that
+evidence with a strength (proof > strong > medium > weak > hint; docs/restrictions.md 2.5). Pieces that
 name a maker (its firmware format, its API answering, its model family, its registered OUI) add up
 per maker group; pieces that only name a label (an OEM brand's name, serial prefix or OUI) set the
 brand and never the maker, so an OEM label on a maker's firmware reads as a relabel, not a
@@ -21,7 +21,7 @@ claims), the result carries ``review`` (the suspected maker and why); restricted
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from fingerprints.db import STRENGTHS, Database, RuleMatch, display_registrant, load_database, norm_name
@@ -42,12 +42,11 @@ from scanner.evidence import (
     Identification,
     normalize_mac,
     parse_record,
-    read_records,
 )
 
 THRESHOLD = STRENGTHS["weak"]  # the least score a maker's claims can add up to (see _established)
 # The IEEE registrant of the device's own MAC is its maker's registered block (strong evidence,
-# restrictions.md 2.5) unless the registry knows the registrant as an OEM label or a board/module maker
+# docs/restrictions.md 2.5) unless the registry knows the registrant as an OEM label or a board/module maker
 # (kind oem_brand / component_maker: the label or the board, never the maker), or the device's own name
 # contradicts it. A registrant camsweep has no vendor entry for names the maker (on no list) when nothing
 # else is seen; False would leave every such device unknown (measured on the held-out set: 18 of 18
@@ -55,7 +54,7 @@ THRESHOLD = STRENGTHS["weak"]  # the least score a maker's claims can add up to 
 REGISTRANT_ALONE_NAMES_MAKER = True
 CONFLICT_MARGIN = 0.2  # two makers closer than this: neither is established
 _RANK = {"proof": 4, "strong": 3, "medium": 2, "weak": 1, "hint": 0}
-_OUI_STRENGTH_OWN = "strong"  # the record's own MAC in the registry (restrictions.md 2.5)
+_OUI_STRENGTH_OWN = "strong"  # the record's own MAC in the registry (docs/restrictions.md 2.5)
 _RAW_GROUPS = {"@model": "model", "@firmware": "firmware", "@serial": "serial"}
 _MEMO_SIZE = 50_000  # (field, value) pairs remembered; cleared when full
 _MEMO_VALUE_MAX = 512
@@ -680,16 +679,3 @@ def _rules(claims: Iterable[tuple[int, str, str]]) -> str:
 
 def identify_record(record: EvidenceRecord | dict[str, Any], policy: str | None = None) -> Identification:
     return Identifier(policy).identify(record)
-
-
-def identify_lines(lines: Iterable[str], identifier: Identifier) -> Iterator[tuple[int, Identification | EvidenceError]]:
-    """(line number, identification or the error that line has) for each non-blank JSONL line.
-
-    The seam for other inputs (nmap XML, pcap): anything that yields EvidenceRecords can be fed to
-    :meth:`Identifier.identify` the same way.
-    """
-    for n, item in read_records(lines):
-        if isinstance(item, EvidenceError):
-            yield n, item
-        else:
-            yield n, identifier.identify(item)

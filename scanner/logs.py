@@ -23,6 +23,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from scanner.devtext import visible
+
 LOGGER = "camsweep"
 FORMATS = ("text", "json")
 REDACTED = "[redacted]"
@@ -33,7 +35,6 @@ _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*)
 _PAIR = re.compile(r"(?P<k>\b(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key)\s*[=:]\s*)(?P<v>\"[^\"]*\"|'[^']*'|\S+)",
                    re.I)
 _AUTH_HEADER = re.compile(r"(?P<k>\b(?:proxy-)?authorization\s*:\s*)(?P<v>[^\r\n]+)", re.I)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 # attributes every LogRecord has; anything else came from ``extra=``
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime",
@@ -67,10 +68,6 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: redact_value(k, v) for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
 
-def _visible(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, then the record's ``extra`` keys."""
 
@@ -97,7 +94,7 @@ class TextFormatter(logging.Formatter):
             parts.append(f"{k}={v}" if not isinstance(v, str) or " " not in v else f"{k}={json.dumps(v)}")
         if record.exc_info and record.exc_info[0] is not None:
             parts.append(redact_text(f"error={record.exc_info[0].__name__}: {record.exc_info[1]}"))
-        return _visible(" ".join(parts))
+        return visible(" ".join(parts), keep="\t\n")  # a multi-line message stays multi-line
 
 
 _handler: logging.Handler | None = None

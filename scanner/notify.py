@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from scanner import __version__
 from scanner.errors import CamsweepError
+from scanner.ipkey import ip_key
 
 log = logging.getLogger("camsweep.notify")
 
@@ -198,7 +199,7 @@ def build_events(store: Any, scan_id: int) -> list[Event]:
     def entry(d: Mapping[str, Any], lookup: Mapping[int, Any]) -> dict[str, Any]:
         return report_device(dict(d), lookup)
 
-    order = sorted(rows, key=lambda d: (d.get("restricted") is not True, not d.get("review"), _ip_key(d.get("ip"))))
+    order = sorted(rows, key=lambda d: (d.get("restricted") is not True, not d.get("review"), ip_key(d.get("ip"))))
     events: list[Event] = []
     restricted_ids = {d["device_id"] for d in diff.newly_restricted}
     for d in order:
@@ -215,16 +216,9 @@ def build_events(store: Any, scan_id: int) -> list[Event]:
         if c is not None and "firmware" in c.fields:
             events.append(Event("firmware_changed", entry(d, by_id), scan,
                                 tuple(x.to_dict() for x in c.changes if x.field == "firmware")))
-    for d in sorted(diff.gone, key=lambda d: _ip_key(d.get("ip"))):
+    for d in sorted(diff.gone, key=lambda d: ip_key(d.get("ip"))):
         events.append(Event("device_gone", entry(d, old_by_id), scan))
     return events
-
-
-def _ip_key(ip: Any) -> tuple[int, ...]:
-    parts = str(ip or "").split(".")
-    if len(parts) == 4 and all(p.isdigit() for p in parts):
-        return (0, *(int(p) for p in parts))
-    return (1,)
 
 
 # ------------------------------------------------------------------------------------------------ formats

@@ -14,6 +14,9 @@ The main entry points:
 - ``make_plan(store, policy=..., catalog=...)`` -> :class:`Plan` (all of the above from a store);
 - ``save_item(store, item, **changes)`` validates a change and writes it through ``Store.save_plan``;
 - ``plan_to_json(plan)``, ``write_csv(plan, fp)``.
+
+The model-code table is data (``scanner/data/model_classes.yaml``); the devices view's filter and search
+language is :mod:`scanner.filters`.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from typing import IO, Any
 
 from scanner.errors import CamsweepError
 from scanner.evidence import EvidenceRecord
+from scanner.report.escape import spreadsheet_cell
+from scanner.store import PLAN_STATUSES
 
 PLAN_FORMAT_VERSION = 1
-STATUSES = ("planned", "ordered", "replaced", "exempt")
+STATUSES = PLAN_STATUSES  # the store checks them; one definition
 DEFAULT_POLICY = "ndaa889"
 CATALOG_MAX_BYTES = 1024 * 1024
 DEFAULT_CATALOG = Path(__file__).parent / "data" / "replacement_catalog.yaml"
@@ -47,52 +52,37 @@ class PlanError(CamsweepError):
 
 
 # --------------------------------------------------------------------------------------------
-# classification: model-code tells (restrictions.md 2.2, 2.3, 5.2) first, then the device type
+# classification: model-code tells (docs/restrictions.md 2.2, 2.3, 5.2) first, then the device type
 
-# Hikvision DS-2CD<series><form>...: the digit or letter after the series digit names the housing.
-_HIK_CD_FORM = {
-    "0": "bullet", "1": "dome", "2": "bullet", "3": "turret", "4": "camera", "5": "dome", "6": "bullet",
-    "7": "dome", "9": "fisheye", "T": "bullet", "H": "turret", "D": "camera", "Q": "camera", "F": "dome",
-}
-# (pattern over the upper-cased model with vendor prefixes removed, class). First match wins.
-_MODEL_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), c) for p, c in (
-    # Hikvision (and its relabels that keep the DS- code)
-    (r"^DS-2(?:DE|DF|SE|DY|SF)", "ptz"),
-    (r"^DS-2DP", "fisheye"),                      # PanoVu panoramic / multisensor
-    (r"^DS-2CD(?:63|69|6D)", "fisheye"),          # fisheye and multisensor
-    (r"^DS-2CD64", "camera"),                     # covert
-    (r"^DS-2T[DBS]", "thermal"),                  # thermal bullets, turrets, PTZ (also Hikmicro)
-    (r"^DS-2CE", "analog"),                       # Turbo HD (HD-TVI), no IP stack: seen as a DVR channel
-    (r"^(?:I?DS|DS)-[789]\d{3,4}N", "nvr"),
-    (r"^(?:I?DS|DS)-[789]\d{3,4}", "dvr"),
-    (r"^DS-6\d{3}", "encoder"),
-    (r"^DS-KB", "doorbell"),
-    (r"^DS-K", "intercom"),
-    # Hikvision's HiLook line
-    (r"^PTZ-N", "ptz"),
-    (r"^IPC-B\d", "bullet"),
-    (r"^IPC-T\d", "turret"),
-    (r"^IPC-D\d", "dome"),
-    # Dahua (and Amcrest/Lorex/Loryta units that keep the Dahua code)
-    (r"^(?:IPC-)?HDBW", "dome"),
-    (r"^(?:IPC-)?HDW", "turret"),
-    (r"^(?:IPC-)?HFW", "bullet"),
-    (r"^(?:IPC-)?E(?:B)?W\d", "fisheye"),
-    (r"^(?:IPC-)?PFW", "fisheye"),                # multisensor panoramic
-    (r"^(?:P?SD\d|PTZ\d)", "ptz"),
-    (r"^TPC", "thermal"),
-    (r"^HAC-", "analog"),                         # HD-CVI analog camera
-    (r"^NVR\d", "nvr"),
-    (r"^(?:XVR|HCVR)\d", "dvr"),
-    (r"^(?:VTO)", "intercom"),
-    (r"^NVS|^ENC", "encoder"),
-))
+MODEL_CLASSES_FILE = Path(__file__).parent / "data" / "model_classes.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelClassRule:
+    pattern: re.Pattern[str]
+    cls: str
+    examples: tuple[str, ...]
+
+
+def _load_model_classes(path: Path = MODEL_CLASSES_FILE) -> tuple[dict[str, str], tuple[ModelClassRule, ...],
+                                                                  tuple[tuple[str, str], ...], frozenset[str]]:
+    """The model-code table (scanner/data/model_classes.yaml): DS-2CD form characters, rules, words and
+    the device types that name a class."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rules = tuple(ModelClassRule(re.compile(r["pattern"]), r["class"], tuple(r["examples"])) for r in data["rules"])
+    for cls in (*data["hikvision_cd_form"].values(), *(r.cls for r in rules), *data["words"].values(),
+                *data["device_types"]):
+        if cls not in CLASSES:
+            raise PlanError(f"{path.name}: {cls!r} is not a replacement class")
+    return ({str(k): v for k, v in data["hikvision_cd_form"].items()}, rules, tuple(data["words"].items()),
+            frozenset(data["device_types"]))
+
+
+_HIK_CD_FORM, MODEL_CLASS_RULES, _WORDS, _TYPE_CLASSES = _load_model_classes()
+_HIK_CD_RULES = tuple(r for r in MODEL_CLASS_RULES if r.pattern.pattern.startswith("^DS-2CD"))
 _VENDOR_PREFIX = re.compile(r"^(?:DHI?-|HIKVISION\s+|DAHUA\s+)")
-_WORDS = (("fisheye", "fisheye"), ("panoram", "fisheye"), ("ptz", "ptz"), ("speed dome", "ptz"),
-          ("turret", "turret"), ("eyeball", "turret"), ("bullet", "bullet"), ("dome", "dome"),
-          ("thermal", "thermal"))
-_TYPE_CLASS = {"camera": "camera", "ptz": "ptz", "thermal": "thermal", "doorbell": "doorbell", "nvr": "nvr",
-               "dvr": "dvr", "encoder": "encoder", "intercom": "intercom"}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -107,22 +97,22 @@ def classify_replacement(device_type: str | None, model: str | None, manufacture
     if m:
         if m.startswith("DS-2CD") and len(m) > 7 and m[6].isdigit():
             # DS-2CD<series digit><form char>: 2143 dome, 2043 bullet, 2385 turret, 2T43 bullet, 2955 fisheye
-            for rx, cls in _MODEL_RULES[:4]:
-                if rx.search(m):
-                    return cls
+            for rule in _HIK_CD_RULES:
+                if rule.pattern.search(m):
+                    return rule.cls
             form = _HIK_CD_FORM.get(m[7])
             if form:
                 return _refine(form, device_type)
-        for rx, cls in _MODEL_RULES:
-            if rx.search(m):
-                return _refine(cls, device_type)
+        for rule in MODEL_CLASS_RULES:
+            if rule.pattern.search(m):
+                return _refine(rule.cls, device_type)
         low = m.lower()
         for word, cls in _WORDS:
             if word in low:
                 return _refine(cls, device_type)
     dt = (device_type or "").strip().lower()
-    if dt in _TYPE_CLASS:
-        return _TYPE_CLASS[dt]
+    if dt in _TYPE_CLASSES:
+        return dt
     if not dt and (manufacturer or m):
         return "camera" if m else "other"
     return "other"
@@ -196,11 +186,11 @@ class Catalog:
         return self.classes.get(key) or self.classes["other"]
 
     def maker(self, name: str) -> MakerInfo:
-        return self.makers.get(_norm(name)) or MakerInfo(name=name)
+        return self.makers.get(norm_name(name)) or MakerInfo(name=name)
 
 
 @functools.lru_cache(maxsize=8192)
-def _norm(name: str | None) -> str:
+def norm_name(name: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "", (name or "").lower())
 
 
@@ -288,7 +278,7 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
         flags = m.get("flags") or []
         if not isinstance(flags, list):
             raise PlanError(f"catalog: makers.{name}.flags must be a list")
-        makers[_norm(str(name))] = MakerInfo(name=str(name), country=str(m.get("country") or ""),
+        makers[norm_name(str(name))] = MakerInfo(name=str(name), country=str(m.get("country") or ""),
                                              owner=str(m.get("owner") or ""),
                                              flags=tuple(str(f) for f in flags), note=str(m.get("note") or ""))
     policies: dict[str, PolicyRule] = {}
@@ -303,7 +293,7 @@ def parse_catalog(data: Mapping[str, Any]) -> Catalog:
         inherit = p.get("extends")
         base = policies.get(str(inherit)) if inherit else None
         fl = {str(x) for x in (p.get("excluded_flags") or [])}
-        em = {_norm(str(x)) for x in (p.get("excluded_makers") or [])}
+        em = {norm_name(str(x)) for x in (p.get("excluded_makers") or [])}
         restrict_as = str(p.get("restrict_as") or (base.restrict_as if base else name))
         if base:
             fl |= base.excluded_flags
@@ -357,6 +347,12 @@ def _fingerprints_db() -> Any:
 _fp_db_cache: dict[str, Any] = {}
 
 
+def list_weight(name: str) -> int:
+    """What being on list ``name`` adds to a replacement priority: its ``plan_weight`` in lists.yaml."""
+    weight = (_fingerprints_db().lists.get(name) or {}).get("plan_weight", POLICY_LIST_WEIGHT)
+    return int(weight)
+
+
 def maker_allowed(catalog: Catalog, maker: str, policy: str = DEFAULT_POLICY) -> bool:
     """May the plan suggest (or the user choose) a device of ``maker`` under ``policy``?
 
@@ -376,7 +372,7 @@ def maker_allowed(catalog: Catalog, maker: str, policy: str = DEFAULT_POLICY) ->
         raise PlanError(f"policy {policy!r}: {exc}") from None
     if rule is None:
         return True
-    if _norm(maker) in rule.excluded_makers:
+    if norm_name(maker) in rule.excluded_makers:
         return False
     return not (set(catalog.maker(maker).flags) & rule.excluded_flags)
 
@@ -400,8 +396,7 @@ def suggest_models(catalog: Catalog, cls: str, policy: str = DEFAULT_POLICY) -> 
 # --------------------------------------------------------------------------------------------
 # priority: list severity, exposure, public-safety role
 
-LIST_WEIGHTS = {"ndaa889": 40, "fcc_covered": 10, "entity_list": 8, "dod_1260h": 5, "ns_cmic": 2}
-POLICY_LIST_WEIGHT = 6  # each policy-only or state list (uk_sensitive_sites, taiwan_gov, us_tx_ptl ...)
+POLICY_LIST_WEIGHT = 6  # a list without its own plan_weight in fingerprints/lists.yaml (policy-only, state lists)
 EXPOSURE_WEIGHTS = {"telnet": 20, "web_ui_open": 15, "rtsp_open": 8, "default_realm": 6, "web_ui": 5,
                     "ftp": 5, "snmp": 3}
 PUBLIC_SAFETY_WEIGHT = 25
@@ -486,12 +481,9 @@ EXPLOITED_WEIGHT = 20  # firmware in a range CISA lists as exploited (fingerprin
 def _with_exploited(prio: Priority, device: Mapping[str, Any]) -> Priority:
     """Raise the priority of a device whose firmware is in a known-exploited range (fingerprints.exploited
     decides), and say why."""
-    try:
-        from fingerprints.exploited import hint_dicts
+    from fingerprints.exploited import hint_dicts
 
-        hints = hint_dicts(device)
-    except ImportError:  # pragma: no cover - the table module is another part
-        hints = []
+    hints = hint_dicts(device)
     if not hints:
         return prio
     score = max(0, min(100, prio.score + EXPLOITED_WEIGHT))
@@ -511,7 +503,7 @@ def _score(restricted: bool | None, lists: tuple[str, ...], component_risk: tupl
     score = 0
     list_part = 0
     for name in lists:
-        w = LIST_WEIGHTS.get(name, POLICY_LIST_WEIGHT)
+        w = list_weight(name)
         list_part += w
     if restricted is True and not lists:
         list_part = max(list_part, 30)
@@ -767,11 +759,6 @@ def make_plan(store: Any, *, policy: str = DEFAULT_POLICY, catalog: Catalog | No
                 catalog_version=catalog.version)
 
 
-def with_totals(plan: Plan, items: Sequence[PlanItem]) -> Plan:
-    items = sorted(items, key=lambda i: (-i.priority, i.site, i.ip or ""))
-    return replace(plan, items=tuple(items), totals=compute_totals(items))
-
-
 # --------------------------------------------------------------------------------------------
 # changes
 
@@ -893,15 +880,6 @@ CSV_COLUMNS = ("device_id", "site", "ip", "mac", "manufacturer", "brand", "model
                "cost_total")
 
 
-def _csv_safe(value: Any) -> Any:
-    """Keep a spreadsheet from running a device-supplied string as a formula."""
-    if isinstance(value, str):
-        value = "".join(ch if ch >= " " or ch in "\t" else " " for ch in value)
-        if value[:1] in ("=", "+", "-", "@", "\t"):
-            return "'" + value
-    return value
-
-
 def write_csv(plan: Plan, fp: IO[str]) -> int:
     """One row per plan item (the columns of :data:`CSV_COLUMNS`). Returns the number of rows."""
     w = csv.writer(fp, lineterminator="\n")
@@ -911,7 +889,8 @@ def write_csv(plan: Plan, fp: IO[str]) -> int:
         d["lists"] = ";".join(it.lists)
         d["reasons"] = "; ".join(it.reasons)
         d["public_safety"] = "yes" if it.public_safety else "no"
-        w.writerow([_csv_safe(d.get(c)) if d.get(c) is not None else "" for c in CSV_COLUMNS])
+        w.writerow([spreadsheet_cell(v) if isinstance(v := d.get(c), str) else "" if v is None else v
+                    for c in CSV_COLUMNS])
     return len(plan.items)
 
 
@@ -919,140 +898,3 @@ def plan_to_json(plan: Plan, **meta: Any) -> dict[str, Any]:
     return {"format": PLAN_FORMAT_VERSION, "policy": plan.policy, "currency": plan.currency,
             "catalog_version": plan.catalog_version, **meta,
             "totals": plan.totals.to_dict(), "items": [it.to_dict() for it in plan.items]}
-
-
-# --------------------------------------------------------------------------------------------
-# device views shared by the TUI and the reports (no widgets here: plain values)
-
-
-def brand_display(brand: str | None, manufacturer: str | None) -> str:
-    """The label on the box, with the real maker when it differs: ``"LTS -> Hikvision"``."""
-    b, m = (brand or "").strip(), (manufacturer or "").strip()
-    if b and m and _norm(b) != _norm(m) and not _norm(b).startswith(_norm(m)):
-        return f"{b} -> {m}"
-    return b or m
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceFilter:
-    """What the devices view shows: ``restricted_only``, words to find, ``maker:`` and ``subnet:`` terms.
-
-    Text form (the filter bar): ``maker:hikvision subnet:198.18.1.0/24 type:nvr site:hq lts``; ``review``
-    (or ``is:review``) keeps the devices that need review. Free words must all appear in one of ip, mac,
-    maker, brand, model, type, site, lists, note or the suspected maker of a review.
-    """
-
-    restricted_only: bool = False
-    review_only: bool = False
-    words: tuple[str, ...] = ()
-    makers: tuple[str, ...] = ()
-    subnets: tuple[Any, ...] = ()
-    types: tuple[str, ...] = ()
-    sites: tuple[str, ...] = ()
-    status: tuple[str, ...] = ()
-    errors: tuple[str, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        return bool(self.restricted_only or self.review_only or self.words or self.makers or self.subnets
-                    or self.types or self.sites or self.status)
-
-
-def parse_filter(text: str, restricted_only: bool = False) -> DeviceFilter:
-    words: list[str] = []
-    makers: list[str] = []
-    subnets: list[Any] = []
-    types: list[str] = []
-    sites: list[str] = []
-    status: list[str] = []
-    errors: list[str] = []
-    review_only = False
-    for tok in (text or "")[:500].split():
-        key, sep, val = tok.partition(":")
-        key = key.lower()
-        if sep and val and key in ("maker", "m", "brand"):
-            makers.append(_norm(val))
-        elif sep and val and key in ("subnet", "net", "ip"):
-            try:
-                subnets.append(ipaddress.ip_network(val, strict=False))
-            except ValueError:
-                if key == "ip":
-                    words.append(val.lower())
-                else:
-                    errors.append(f"not a subnet: {val[:40]}")
-        elif sep and val and key in ("type", "t"):
-            types.append(val.lower())
-        elif sep and val and key == "site":
-            sites.append(val.lower())
-        elif sep and val and key == "status":
-            status.append(val.lower())
-        elif tok.lower() in ("restricted", "is:restricted"):
-            restricted_only = True
-        elif tok.lower() in ("review", "is:review", "needs-review"):
-            review_only = True
-        else:
-            words.append(tok.lower())
-    return DeviceFilter(restricted_only=restricted_only, review_only=review_only, words=tuple(words), makers=tuple(makers),
-                        subnets=tuple(subnets), types=tuple(types), sites=tuple(sites), status=tuple(status),
-                        errors=tuple(errors))
-
-
-def search_text(device: Mapping[str, Any]) -> str:
-    """The text free words are matched against (lower case), built once per device."""
-    parts = [device.get(k) for k in ("ip", "mac", "manufacturer", "brand", "model", "device_type", "site",
-                                      "firmware", "note")]
-    parts += list(device.get("lists") or ())
-    if device.get("review"):
-        parts.append(device["review"].get("maker"))
-    return " ".join(str(p) for p in parts if p).lower()
-
-
-def match_device(device: Mapping[str, Any], f: DeviceFilter, text: str | None = None,
-                 status: str | None = None) -> bool:
-    if f.restricted_only and device.get("restricted") is not True:
-        return False
-    if f.review_only and not device.get("review"):
-        return False
-    if f.makers:
-        names = (_norm(device.get("manufacturer")), _norm(device.get("brand")))
-        if not any(m and any(n.startswith(m) for n in names if n) for m in f.makers):
-            return False
-    if f.types and (device.get("device_type") or "").lower() not in f.types:
-        return False
-    if f.sites and not any(s in site_of(device).lower() for s in f.sites):
-        return False
-    if f.status and (status or "") not in f.status:
-        return False
-    if f.subnets:
-        try:
-            addr = ipaddress.ip_address(str(device.get("ip") or "").split("%")[0])
-        except ValueError:
-            return False
-        if not any(addr.version == n.version and addr in n for n in f.subnets):
-            return False
-    if f.words:
-        hay = text if text is not None else search_text(device)
-        if not all(w in hay for w in f.words):
-            return False
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceCounts:
-    devices: int
-    restricted: int
-    unknown: int  # maker not established (restricted is None)
-    review: int = 0  # needs review (the evidence points at a restricted maker without establishing it)
-
-
-def count_devices(devices: Iterable[Mapping[str, Any]]) -> DeviceCounts:
-    n = r = u = v = 0
-    for d in devices:
-        n += 1
-        if d.get("restricted") is True:
-            r += 1
-        elif d.get("restricted") is None:
-            u += 1
-        if d.get("review"):
-            v += 1
-    return DeviceCounts(devices=n, restricted=r, unknown=u, review=v)

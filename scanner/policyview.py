@@ -15,20 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.errors import CamsweepError
-
 _ESTABLISHING = frozenset(("proof", "strong", "medium"))
 
 
 def _db() -> Any:
-    try:
-        from fingerprints import load_database
+    from fingerprints import load_database
 
-        return load_database()
-    except CamsweepError:
-        raise
-    except Exception as exc:
-        raise CamsweepError(f"the fingerprint database is unavailable ({exc})") from None
+    return load_database()
 
 
 def _rule_vendor(db: Any) -> dict[str, str]:

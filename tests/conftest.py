@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -28,6 +29,22 @@ from scanner.store import pid_alive
 from tests.pgserver import pg_server, pg_url, store_url  # noqa: F401  (PostgreSQL fixtures)
 
 TEST_PREFIX_RE = re.compile(r"^cswt(\d+)[a-z]*$")
+
+
+def start_tcpdump(cmd: list[str], wait: float = 15.0) -> subprocess.Popen[bytes]:
+    """Start a tcpdump command line and return once it says it is listening (packets sent after this are
+    captured); a tcpdump that exits or stays silent for ``wait`` seconds fails the test."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    os.set_blocking(proc.stderr.fileno(), False)
+    deadline, buf = time.monotonic() + wait, b""
+    while b"listening on" not in buf:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"tcpdump did not start: {buf.decode(errors='replace')}")
+        time.sleep(0.05)
+        buf += proc.stderr.read() or b""
+    return proc
 
 
 def lab_test_prefix(suffix: str = "") -> str:
@@ -58,6 +75,23 @@ def _term_as_exit() -> None:
         signal.signal(signal.SIGTERM, on_term)
 
 
+def run_test_lab(suffix: str, what: str, **kw: bool) -> Iterator[manager.LabStatus]:
+    """Bring up a test lab under ``lab_test_prefix(suffix)`` ($CAMSWEEP_TEST_LAB_DEVICES devices, default 40;
+    seed $CAMSWEEP_TEST_LAB_SEED), yield its status, take it down; ``kw`` goes to ``manager.up``."""
+    prefix = lab_test_prefix(suffix)
+    n = int(os.environ.get("CAMSWEEP_TEST_LAB_DEVICES", "40"))
+    seed = int(os.environ.get("CAMSWEEP_TEST_LAB_SEED", "0"))
+    try:
+        st = manager.up(n, seed, prefix=prefix, **kw)
+    except LabError as exc:
+        manager.down(prefix)
+        pytest.fail(f"the {what} did not come up: {exc}")
+    try:
+        yield st
+    finally:
+        manager.down(prefix)
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[manager.LabStatus]:
     reason = nsmod.netns_unavailable_reason()
@@ -65,35 +99,13 @@ def lab() -> Iterator[manager.LabStatus]:
         pytest.skip(f"the namespace lab cannot run here: {reason}")
     _term_as_exit()
     reap_stale_test_labs()
-    prefix = lab_test_prefix()
-    n = int(os.environ.get("CAMSWEEP_TEST_LAB_DEVICES", "40"))
-    seed = int(os.environ.get("CAMSWEEP_TEST_LAB_SEED", "0"))
-    try:
-        st = manager.up(n, seed, prefix=prefix)
-    except LabError as exc:
-        manager.down(prefix)
-        pytest.fail(f"the lab did not come up: {exc}")
-    try:
-        yield st
-    finally:
-        manager.down(prefix)
+    yield from run_test_lab("", "lab")
 
 
 @pytest.fixture(scope="session")
 def loopback_lab() -> Iterator[manager.LabStatus]:
     _term_as_exit()
-    prefix = lab_test_prefix("lo")
-    n = int(os.environ.get("CAMSWEEP_TEST_LAB_DEVICES", "40"))
-    seed = int(os.environ.get("CAMSWEEP_TEST_LAB_SEED", "0"))
-    try:
-        st = manager.up(n, seed, prefix=prefix, loopback=True)
-    except LabError as exc:
-        manager.down(prefix)
-        pytest.fail(f"the loopback lab did not come up: {exc}")
-    try:
-        yield st
-    finally:
-        manager.down(prefix)
+    yield from run_test_lab("lo", "loopback lab", loopback=True)
 
 
 @pytest.fixture(scope="session")

@@ -498,7 +498,7 @@ async def test_worker_processes_probe_and_leave_nothing_behind(tmp_path):
     """Real probes in 2 spawned workers, against loopback only (every port refuses, UDP is unreachable)."""
     import multiprocessing
 
-    from scanner.engine import WorkerPool, worker_count
+    from scanner.engine import worker_count
 
     o = ScanOptions(identifier=FakeIdentifier(), discoverers={}, routes=lambda: [], workers=2, rate=0,
                     timeout=0.5, connect_timeout=0.3, host_timeout=3.0, liveness_timeout=0.3, retries=0,
@@ -515,7 +515,6 @@ async def test_worker_processes_probe_and_leave_nothing_behind(tmp_path):
     time.sleep(0.5)
     left = [p for p in multiprocessing.active_children() if p not in before and p.name.startswith("camsweep")]
     assert left == []
-    assert WorkerPool  # the pool class is public for embedding
 
 
 def test_automatic_workers_only_for_many_live_hosts_on_many_cores(monkeypatch):

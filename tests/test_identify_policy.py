@@ -96,7 +96,8 @@ def test_ordinary_hosts_are_not_cameras() -> None:
 def test_model_device_types() -> None:
     cases = {"DS-2CD2143G0-I": "camera", "DS-2DE4425IW-DE": "ptz", "DS-2TD2617-10": "thermal",
              "DS-7608NI-K2": "nvr", "DS-7204HGHI-F1": "dvr", "IPC-HDBW2431E-S": "camera", "XVR5108HS": "dvr",
-             "DHI-NVR4108HS-8P-4KS2": "nvr", "SD49225XA-HNR": "ptz", "VTO2202F-P": "doorbell"}
+             "DHI-NVR4108HS-8P-4KS2": "nvr", "SD49225XA-HNR": "ptz", "VTO2202F-P": "intercom",
+             "DS-KB6003-WIP": "doorbell", "DS-KV6113-WPE1": "intercom"}
     for model, dt in cases.items():
         r = identify_record({"onvif": {"model": model}})
         assert r.device_type == dt, model

@@ -21,7 +21,7 @@ import fingerprints.db as fpdb
 from fingerprints import load_database
 from fingerprints.db import Database
 from fingerprints.policy import restricted_under, suggestion_allowed
-from scanner import plan
+from scanner import filters, plan
 from scanner.evidence import Identification, parse_record
 from scanner.identify import Identifier
 from scanner.report import fail_on_hits
@@ -294,6 +294,6 @@ def test_the_review_filter_and_counts():
     devs = [{"device_id": 1, "restricted": None, "review": {"maker": "Dahua", "reason": "x"}},
             {"device_id": 2, "restricted": None, "review": None},
             {"device_id": 3, "restricted": True, "review": None}]
-    f = plan.parse_filter("is:review")
-    assert f.review_only and [d["device_id"] for d in devs if plan.match_device(d, f)] == [1]
-    assert plan.count_devices(devs).review == 1
+    f = filters.parse_filter("is:review")
+    assert f.review_only and [d["device_id"] for d in devs if filters.match_device(d, f)] == [1]
+    assert filters.count_devices(devs).review == 1

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from scanner import plan
+from scanner import filters, plan
 from scanner.cli import main as cli_main
 from scanner.evidence import parse_record
 from scanner.store import Store
@@ -16,7 +16,7 @@ from tests.tui.synthetic import fill_store
 
 
 @pytest.mark.parametrize(("device_type", "model", "expected"), [
-    # Hikvision DS-2CD<series><form>: restrictions.md 2.2 / 5.2
+    # Hikvision DS-2CD<series><form>: docs/restrictions.md 2.2 / 5.2
     ("camera", "DS-2CD2143G0-I", "dome"),
     (None, "DS-2CD2043G0-I", "bullet"),
     (None, "DS-2CD2T43G2-4I", "bullet"),
@@ -231,15 +231,15 @@ def test_filters_and_brand_display():
     d = {"device_id": 1, "ip": "198.18.1.7", "mac": "28:57:be:00:00:01", "manufacturer": "Hikvision",
          "brand": "LTS", "model": "CMIP3042", "device_type": "camera", "restricted": True, "lists": ["ndaa889"],
          "site": None}
-    assert plan.brand_display("LTS", "Hikvision") == "LTS -> Hikvision"
-    assert plan.brand_display("Hikvision", "Hikvision") == "Hikvision"
-    assert plan.brand_display("HIKVISION", "Hikvision") == "HIKVISION"
-    assert plan.match_device(d, plan.parse_filter("maker:hik subnet:198.18.1.0/24 cmip"))
-    assert plan.match_device(d, plan.parse_filter("maker:lts"))
-    assert not plan.match_device(d, plan.parse_filter("subnet:198.18.2.0/24"))
-    assert not plan.match_device({**d, "restricted": False}, plan.parse_filter("", restricted_only=True))
-    assert plan.parse_filter("subnet:nonsense").errors
-    c = plan.count_devices([d, {**d, "restricted": None}, {**d, "restricted": False}])
+    assert filters.brand_display("LTS", "Hikvision") == "LTS -> Hikvision"
+    assert filters.brand_display("Hikvision", "Hikvision") == "Hikvision"
+    assert filters.brand_display("HIKVISION", "Hikvision") == "HIKVISION"
+    assert filters.match_device(d, filters.parse_filter("maker:hik subnet:198.18.1.0/24 cmip"))
+    assert filters.match_device(d, filters.parse_filter("maker:lts"))
+    assert not filters.match_device(d, filters.parse_filter("subnet:198.18.2.0/24"))
+    assert not filters.match_device({**d, "restricted": False}, filters.parse_filter("", restricted_only=True))
+    assert filters.parse_filter("subnet:nonsense").errors
+    c = filters.count_devices([d, {**d, "restricted": None}, {**d, "restricted": False}])
     assert (c.devices, c.restricted, c.unknown) == (3, 1, 1)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import time
+import threading
 import tracemalloc
 
 import pytest
@@ -78,14 +78,17 @@ def test_names_resolved_once_and_bounded():
     assert list(ts) == ["198.18.0.9", "198.18.0.1"] and calls == ["cam1.example"]
     assert ts.names == {"cam1.example": "198.18.0.9"}
 
+    release, answered = threading.Event(), threading.Event()
+
     def slow(name):
-        time.sleep(1.2)
+        release.wait(30)
+        answered.set()
         return ["198.18.0.1"]
 
-    t0 = time.monotonic()
     with pytest.raises(TargetError, match="could not resolve"):
         parse_targets(["slow.example"], resolver=slow, resolve_timeout=0.2)
-    assert time.monotonic() - t0 < 1.5
+    assert not answered.is_set()  # given up at the timeout, not waited for (the figure: bench/lab.py)
+    release.set()
 
     with pytest.raises(TargetError, match="cannot resolve"):
         parse_targets(["nowhere.example"], resolver=_no_dns)

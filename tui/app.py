@@ -7,7 +7,6 @@ engine.run_scan for scans); the app only moves values between the core and the w
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import os
@@ -24,8 +23,10 @@ from textual.app import App
 from textual.binding import Binding
 from textual.timer import Timer
 
+from scanner import filters
 from scanner import plan as planlib
 from scanner.errors import CamsweepError
+from scanner.ipkey import ip_key
 from scanner.store import Store
 from tui.screens import DeviceScreen, DevicesScreen, ExportDialog, HelpScreen, PlanEditor, ScanDialog
 from tui.widgets import (
@@ -38,22 +39,9 @@ from tui.widgets import (
     clean,
 )
 
-
-def _ip_key(ip: str | None) -> tuple[int, int, str]:
-    parts = str(ip or "").split(".")
-    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
-        a, b, c, d = (int(p) for p in parts)
-        return (4, (a << 24) | (b << 16) | (c << 8) | d, "")
-    try:
-        a = ipaddress.ip_address(str(ip or "").split("%")[0])
-        return (a.version, int(a), "")
-    except ValueError:
-        return (9, 0, str(ip or ""))
-
-
 _SORTS = {
     "restricted": lambda d: ({True: 0, None: 1, False: 2}.get(d.get("restricted"), 3), not d.get("review")),
-    "ip": lambda d: _ip_key(d.get("parent_ip") or d.get("ip")),
+    "ip": lambda d: ip_key(d.get("parent_ip") or d.get("ip")),
     "maker": lambda d: (d.get("manufacturer") or "~").lower(),
     "brand": lambda d: (d.get("brand") or "~").lower(),
     "model": lambda d: (d.get("model") or "~").lower(),
@@ -95,7 +83,7 @@ class CamsweepApp(App[None]):
         self.cells: dict[int, list[Cell]] = {}
         self.items: dict[int, planlib.PlanItem] = {}
         self.totals: planlib.PlanTotals | None = None
-        self.counts = planlib.DeviceCounts(0, 0, 0)
+        self.counts = filters.DeviceCounts(0, 0, 0)
         self.site_count = 0  # sites among the devices (a central store holds many)
         self.restricted_only = False
         self.panel_forced = False
@@ -150,7 +138,7 @@ class CamsweepApp(App[None]):
         except Exception as exc:  # a damaged store: a message, not a traceback
             self.call_from_thread(self.notify, f"cannot read the store: {exc}", severity="error", timeout=30)
             return
-        search = {d["device_id"]: planlib.search_text(d) for d in devices}  # for the filter bar, off the UI
+        search = {d["device_id"]: filters.search_text(d) for d in devices}  # for the filter bar, off the UI
         self.call_from_thread(self._loaded, devices, plan, True, search)
 
     def _loaded(self, devices: list[dict[str, Any]], plan: planlib.Plan, complete: bool = True,
@@ -159,9 +147,9 @@ class CamsweepApp(App[None]):
         self.by_id = {d["device_id"]: d for d in devices}
         self.items = {it.device_id: it for it in plan.items}
         self.totals = plan.totals
-        counts = planlib.count_devices(devices)
+        counts = filters.count_devices(devices)
         self.site_count = len({d.get("site") for d in devices if d.get("site")})
-        self.counts = counts if complete else planlib.DeviceCounts(-1, counts.restricted, -1, counts.review)
+        self.counts = counts if complete else filters.DeviceCounts(-1, counts.restricted, -1, counts.review)
         self.search = search or {}
         self.cells = {}
         self.loaded = complete
@@ -196,7 +184,7 @@ class CamsweepApp(App[None]):
         maker = d.get("manufacturer")
         review = d.get("review")
         suspect = f"{review.get('maker') or ''}?" if review else "?"
-        shown = planlib.brand_display(d.get("brand"), maker) if maker else \
+        shown = filters.brand_display(d.get("brand"), maker) if maker else \
             (f"{d['brand']} -> {suspect}" if d.get("brand") else suspect)
         it = self.items.get(did)
         c = [
@@ -229,14 +217,14 @@ class CamsweepApp(App[None]):
     def apply_view(self, force: bool = False) -> None:
         if not (self.loaded or force or self.first_paint):
             return
-        f = planlib.parse_filter(self.filter_text, self.restricted_only)
+        f = filters.parse_filter(self.filter_text, self.restricted_only)
         rows = self.devices
         if f.active:
             if f.words and len(self.search) < len(self.devices):
                 for d in self.devices:
                     if d["device_id"] not in self.search:
-                        self.search[d["device_id"]] = planlib.search_text(d)
-            rows = [d for d in rows if planlib.match_device(
+                        self.search[d["device_id"]] = filters.search_text(d)
+            rows = [d for d in rows if filters.match_device(
                 d, f, self.search.get(d["device_id"]),
                 self.items[d["device_id"]].status if d["device_id"] in self.items else None)]
         if self.sort_key in _SORTS:
@@ -444,12 +432,8 @@ class CamsweepApp(App[None]):
             raise CamsweepError(f"bad scan options: {exc}") from None
 
     def start_scan(self, targets: list[str], options: dict[str, str], site: str | None) -> None:
-        try:
-            from scanner import engine
-        except ImportError as exc:
-            self.notify(f"scanning is not available in this build (scanner.engine: {exc})", severity="error",
-                        timeout=10)
-            return
+        from scanner import engine
+
         try:
             opts = self.build_scan_options(engine, options, site)
         except CamsweepError as exc:
@@ -519,7 +503,7 @@ class CamsweepApp(App[None]):
             saved = self.store.plan(did) if self.store else None
             if planlib.needs_plan(self.by_id[did]) or saved:
                 self.items[did] = planlib.build_item(self.by_id[did], saved, self.catalog, self.policy)
-        self.counts = planlib.count_devices(self.devices)
+        self.counts = filters.count_devices(self.devices)
         self.totals = planlib.compute_totals(list(self.items.values()))
         self.apply_view()
 

@@ -200,7 +200,7 @@ class DeviceScreen(Screen[None]):
 
     def header(self) -> Text:
         d = self.device
-        from scanner.plan import brand_display
+        from scanner.filters import brand_display
 
         t = Text(no_wrap=False)
         r = d.get("restricted")

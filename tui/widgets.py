@@ -3,7 +3,6 @@ they hold no scan, store or plan logic (that is in scanner/)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,17 +20,15 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+from scanner.devtext import visible
 
 
 def clean(value: Any, limit: int = 200) -> str:
-    """Text safe to put on a terminal: control characters (escape sequences from a hostile device) shown
-    as visible escapes, never sent; cut to ``limit``."""
+    """Text safe to put on a terminal (:func:`scanner.devtext.visible`: control, bidi and zero-width
+    characters shown as visible escapes, never sent); cut to ``limit``."""
     if value is None:
         return ""
-    s = str(value)[: limit * 2]
-    s = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
-    return s[:limit]
+    return visible(str(value)[: limit * 2])[:limit]
 
 
 def plain(value: Any, limit: int = 200, style: str = "") -> Text:
@@ -400,11 +397,9 @@ class PlanPanel(Static):
 
 
 def exploited_hints_of(device: dict[str, Any]) -> list[dict[str, Any]]:
-    """The device's known-exploited firmware hints (fingerprints.exploited decides; none when unavailable)."""
-    try:
-        from fingerprints.exploited import hint_dicts
-    except ImportError:  # pragma: no cover
-        return []
+    """The device's known-exploited firmware hints (fingerprints.exploited decides)."""
+    from fingerprints.exploited import hint_dicts
+
     return hint_dicts(device)
 
 

@@ -1,4 +1,4 @@
-"""`camsweep identify PATH|-`: identify device evidence records (shared/evidence-format.md).
+"""`camsweep identify PATH|-`: identify device evidence records (docs/evidence-format.md).
 
 stdout: one result per input record, in input order (``--format jsonl``) or a table. stderr: one
 line per record that cannot be read, naming its line number. Exit 0 when every line parsed, 2 when
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from scanner.devtext import json_safe
 from scanner.errors import CamsweepError
 from scanner.evidence import EvidenceError, EvidenceHit, Identification
 
@@ -22,7 +23,7 @@ MAX_LINE_BYTES = 4 * 1024 * 1024
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("identify", help="identify the makers of devices from evidence records (JSONL)",
-                       description="Read device evidence records (JSON Lines, shared/evidence-format.md) and "
+                       description="Read device evidence records (JSON Lines, docs/evidence-format.md) and "
                        "print who really made each device, whether the policy restricts it, and why.")
     p.add_argument("path", metavar="PATH", help="JSONL file of evidence records, or - for standard input")
     p.add_argument("--format", choices=("jsonl", "table"), default="jsonl", help="output format (default: jsonl)")
@@ -191,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         ident = identifier.identify(item)
         if jsonl:
-            out.write(writer.line(ident) + "\n")
+            out.write(json_safe(writer.line(ident)) + "\n")
         else:
             results.append(ident)
     if args.format == "table":
@@ -239,4 +240,6 @@ def render_table(results: list[Identification], policy: str, legal: set[str],
 def _esc(text: str) -> str:
     from rich.markup import escape
 
-    return escape("".join(c if c.isprintable() else "?" for c in text)[:80])
+    from scanner.devtext import visible
+
+    return escape(visible(text[:160])[:80])

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from scanner.devtext import visible
 from scanner.errors import LabError
 from scanner.lab import manager
 from scanner.lab import netns as nsmod
@@ -145,9 +146,6 @@ def _print_how_to(st: manager.LabStatus) -> None:
     print(f"  take it down: camsweep lab down --prefix {st.prefix}")
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 def _cell(v: Any, limit: int = 40) -> str:
     """A table cell: control characters (a hostile device's terminal escapes) shown escaped, never sent to
     the terminal; long values cut."""
@@ -155,7 +153,7 @@ def _cell(v: Any, limit: int = 40) -> str:
         return "-"
     if isinstance(v, bool):
         return "yes" if v else "no"
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(v))
+    text = visible(str(v))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -11,7 +11,9 @@ The packaged table (fingerprints/data/oui.tsv.gz) is rebuilt with::
 
     camsweep oui update --fresh --output fingerprints/data/oui.tsv.gz \\
         /usr/share/ieee-data/oui.csv /usr/share/ieee-data/mam.csv /usr/share/ieee-data/oui36.csv \\
-        /usr/share/ieee-data/iab.csv ../shared/reference/ouis-2026-03.tsv
+        /usr/share/ieee-data/iab.csv [OVERLAY.tsv]
+
+(an overlay TSV, with ``oui`` and ``ieee_org_name`` columns, adds blocks newer than the IEEE files)
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scanner.devtext import json_safe
 from scanner.errors import CamsweepError
 
 
@@ -96,7 +97,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             if fmt == "csv":
                 planlib.write_csv(plan, fp)
             else:
-                json.dump(planlib.plan_to_json(plan, store=str(store.path)), fp, indent=2, ensure_ascii=False)
+                doc = planlib.plan_to_json(plan, store=str(store.path))
+                fp.write(json_safe(json.dumps(doc, indent=2, ensure_ascii=False)))
                 fp.write("\n")
         finally:
             if out is None:
@@ -139,7 +141,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         if not changes:
             raise CamsweepError("nothing to change: give --status, --class, --model, a cost or --public-safety")
         item = planlib.save_item(store, item, catalog, policy, **changes)
-        print(json.dumps(item.to_dict(), ensure_ascii=False))
+        print(json_safe(json.dumps(item.to_dict(), ensure_ascii=False)))
     finally:
         store.close()
     return 0

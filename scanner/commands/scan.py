@@ -13,17 +13,16 @@ import contextlib
 import csv
 import io
 import json
-import re
 import signal
 import sys
 from typing import Any
 
+from scanner.devtext import json_safe, visible
 from scanner.errors import CamsweepError
 
 FORMATS = ("table", "json", "csv")
 JSON_FIELDS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "device_type", "restricted",
                "lists", "confidence", "evidence", "component_risk", "parent_ip", "channel", "device_id", "review")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -125,12 +124,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "syslog: (the local socket) or an http(s):// webhook; repeatable; failures never fatal")
     s.add_argument("--notify-format", default="json", choices=("json", "slack", "teams"),
                    help="webhook body: the event as JSON (default), a Slack or a Teams message")
-    try:
-        from scanner.logs import add_log_arguments
+    from scanner.logs import add_log_arguments
 
-        add_log_arguments(p)
-    except ImportError:  # pragma: no cover - logs.py is another part's
-        p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    add_log_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -318,7 +314,7 @@ def _run_with_progress(run_scan: Any, targets: Any, opts: Any, store: Any, quiet
 
     def on_event(ev: Any) -> None:
         if ev.kind == "warning" and not quiet:
-            _warn(_CONTROL.sub("?", str(ev.data)))
+            _warn(visible(str(ev.data), keep="\t\n"))
         if progress is None:
             return
         if ev.kind == "hosts_found":
@@ -372,7 +368,7 @@ def _flag(v: Any) -> str:
 
 def _clean(v: Any, cap: int = 60) -> str:
     s = "" if v is None else str(v)
-    return _CONTROL.sub("?", s)[:cap]
+    return visible(s[: cap * 2])[:cap]
 
 
 def _table(rows: list[dict[str, Any]], out: Any) -> None:
@@ -404,12 +400,8 @@ def _table(rows: list[dict[str, Any]], out: Any) -> None:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
-    try:
-        from scanner.report.escape import spreadsheet_cell
-    except ImportError:  # pragma: no cover
-        def spreadsheet_cell(v: Any, cap: int = 512) -> str:
-            s = _clean(v, cap)
-            return "'" + s if s[:1] in ("=", "+", "-", "@") else s
+    from scanner.report.escape import spreadsheet_cell
+
     buf = io.StringIO()
     cols = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "device_type", "restricted", "lists",
             "confidence", "parent_ip", "channel", "review")
@@ -444,7 +436,7 @@ def _write_evidence(store: Any, scan_id: int, path: str) -> None:
         for dev_id, rec in store.observations(scan_id):
             d = json.loads(dump_record(rec))
             d.setdefault("id", f"device:{dev_id}")
-            fh.write(json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n")
+            fh.write(json_safe(json.dumps(d, ensure_ascii=False, separators=(",", ":"))) + "\n")
     finally:
         if fh is not sys.stdout:
             fh.close()

@@ -1,6 +1,6 @@
 """The lab's network: namespaces, one bridge, veth pairs; leftover cleanup; root-namespace sysctls.
 
-Layout (see ../shared/reference/lab-notes.md, "ns mode"), for a prefix P:
+Layout ("ns mode"), for a prefix P:
 
     P-scan ns                 P-br ns                          P-d0 ... P-d<N-1> ns
     eth0 198.18.0.1/L ──veth── s0 ─┐                       ┌─ v0 ──veth── eth0 198.18.0.2/L  (profile MAC)

@@ -6,9 +6,9 @@ maker (ground truth), the brand it presents, its models and firmware, its MAC bl
 services it runs. The responders (scanner/lab/responders/) read a :class:`DeviceSpec` and answer
 as the real device would.
 
-Facts come from ../shared/reference/restrictions.md sections 2.2-2.4 (server strings, firmware
-and serial formats, OEM codes), ../shared/corpus/labelled.jsonl (captured replies) and the IEEE
-registry (../shared/reference/ouis-2026-03.tsv, oui_prefixes.tsv and Debian's ieee-data for the
+Facts come from docs/restrictions.md sections 2.2-2.4 (server strings, firmware
+and serial formats, OEM codes), public captures (tests/recordings/SOURCES.md) and the IEEE
+registry (fingerprints/data/oui.tsv.gz, built from Debian's ieee-data, for the
 makers those files leave out: printers, servers, NAS).
 
 ``build_fleet(n, seed)`` is deterministic for a seed: the same n and seed give the same fleet.
@@ -37,7 +37,7 @@ from typing import Any
 # by tests/lab/test_devices_profiles.py.
 
 OUIS: dict[str, tuple[str, ...]] = {
-    # ../shared/reference/ouis-2026-03.tsv
+    # blocks the IEEE registry gives each maker (fingerprints/data/oui.tsv.gz)
     "hikvision": ("2857BE", "C056E3", "4419B6", "BCAD28", "548C81", "0C75D2", "ECC89C", "8CE748"),
     "ezviz": ("0CA64C", "64F2FB", "94EC13", "EC97E0"),
     "dahua": ("3CEF8C", "9002A9", "E0508B", "14A78B", "38AF29", "74C929"),
@@ -616,7 +616,7 @@ def _letters(rng: random.Random, n: int, alphabet: str = "ABCDEFGHJKLMNPQRSTUVWX
 
 
 def build_serial(style: str, model: str, firmware: str, mac: str, rng: random.Random) -> str:
-    """A serial number in the maker's real format (restrictions.md 2.2-2.3, corpus)."""
+    """A serial number in the maker's real format (docs/restrictions.md 2.2-2.3, corpus)."""
     if style in ("hikvision", "ezviz"):
         # <model><yyyymmdd><variant code><9 chars>, e.g. DS-2CD2T43G2-4I20210105AAWRF30001259
         date = f"20{rng.randint(17, 24)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"

@@ -64,10 +64,6 @@ StreamOpener = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asynci
 DatagramExchange = Callable[[bytes, tuple[str, int], float, bool], Awaitable[list[tuple[bytes, tuple[str, int]]]]]
 
 
-class ProbeError(Exception):
-    """Raised inside a probe's I/O part for a reply it cannot use; probes catch it and return {}."""
-
-
 @dataclass
 class ProbeContext:
     """Everything a probe needs from the engine. All fields have safe defaults.

@@ -1,33 +1,19 @@
-"""Make device-supplied text safe to show: control, format and bidi characters become visible escapes.
+"""Device-supplied text for reports: cut to a cell, made visible (:mod:`scanner.devtext`), and escaped for
+the output's own syntax (HTML markup, spreadsheet formulas).
 
-Everything a device sent (a Server header, a title, a banner) may hold terminal escapes (``ESC ] 0 ;``),
-bidi overrides that reorder what a reader sees, or markup. Reports show such text as text: every
-character of Unicode category Cc (C0, DEL, C1), Cf (bidi controls, zero-width marks, BOM), Cs (lone
-surrogates) and Zl/Zp (line and paragraph separators) is replaced by a visible escape (``\\x1b``,
-``\\u202e``), and HTML output is then ``html.escape``d.
+Which characters are hidden and how each output treats them is said once, in :mod:`scanner.devtext`.
 """
 
 from __future__ import annotations
 
 import html
-import re
-import unicodedata
 from typing import Any
 
-# categories whose characters are shown as escapes, never passed through
-_HIDDEN_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+from scanner.devtext import escape_char, is_hidden, visible
+
 # the longest text shown in one report cell; the store keeps more, reports need not
 MAX_CELL = 2048
 _SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _escape_char(ch: str) -> str:
-    cp = ord(ch)
-    return f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}"
-
-
-def _is_hidden(ch: str) -> bool:
-    return unicodedata.category(ch) in _HIDDEN_CATEGORIES
 
 
 def visible_text(value: Any, cap: int = MAX_CELL) -> str:
@@ -41,14 +27,7 @@ def visible_text(value: Any, cap: int = MAX_CELL) -> str:
     s = value if isinstance(value, str) else str(value)
     if len(s) > cap:
         s = s[:cap] + "\u2026"
-    return "".join(_escape_char(c) if _is_hidden(c) else c for c in s)
-
-
-def has_hidden(value: str) -> bool:
-    return any(_is_hidden(c) for c in value)
-
-
-_VISIBLE_ESCAPE = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4})")
+    return visible(s)
 
 
 def html_text(value: Any, cap: int = MAX_CELL) -> str:
@@ -65,11 +44,11 @@ def html_text(value: Any, cap: int = MAX_CELL) -> str:
     out: list[str] = []
     run: list[str] = []
     for c in s:
-        if _is_hidden(c):
+        if is_hidden(c):
             if run:
                 out.append(html.escape("".join(run), quote=True))
                 run = []
-            out.append(f'<span class="ctl" title="control character">{_escape_char(c)}</span>')
+            out.append(f'<span class="ctl" title="control character">{escape_char(c)}</span>')
         else:
             run.append(c)
     if run:

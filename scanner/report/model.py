@@ -7,7 +7,6 @@ store holds them (device text is *not* escaped here: each renderer escapes for i
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from collections import Counter
@@ -16,27 +15,12 @@ from typing import Any
 
 from scanner import __version__
 from scanner.errors import CamsweepError
+from scanner.ipkey import ip_key
 from scanner.store import ScanInfo, Store
 
 SCHEMA_VERSION = "1.2"  # 1.1: review, summary.needs_review, reviews; 1.2: exploited, policy, devices[].flags, without_mac, summary.by_site, org (additive)
 log = logging.getLogger("camsweep.report")
 
-# Short labels of the restriction lists for charts and tables; the fingerprint database gives full names.
-LIST_SHORT = {
-    "ndaa889": "NDAA §889",
-    "fcc_covered": "FCC Covered List",
-    "entity_list": "BIS Entity List",
-    "dod_1260h": "DoD 1260H",
-    "ns_cmic": "Treasury NS-CMIC",
-    "fy23_ndaa_5949": "NDAA §5949",
-    "uk_sensitive_sites": "UK sensitive sites",
-    "au_commonwealth": "Australia (Cwlth)",
-    "taiwan_gov": "Taiwan government",
-    "us_vt": "Vermont",
-    "us_la": "Louisiana",
-    "us_tx_ptl": "Texas PTL",
-    "xinjiang_surveillance": "Xinjiang surveillance (due diligence)",
-}
 # Observed fields shown for devices whose maker is unknown: what they present, for a manual check.
 OBSERVED_PREFIXES = ("http.headers.server", "http.title", "http.realm", "rtsp.headers.server", "rtsp.realm",
                      "banners.", "ssdp.headers.server", "ssdp.description.", "onvif.", "mdns.", "dhcp.",
@@ -68,13 +52,7 @@ def _apply_policy(rows: list[dict[str, Any]], policy: str) -> None:
     decision applied to stored rows; owners and labels count under a policy that covers them)."""
     from scanner.policyview import apply_policy
 
-    try:
-        apply_policy(rows, policy)
-    except CamsweepError:
-        raise
-    except Exception as exc:
-        raise CamsweepError(f"cannot evaluate policy {policy!r}: the fingerprint database is unavailable "
-                            f"({exc})") from None
+    apply_policy(rows, policy)
 
 
 def _policy_section(rows: list[dict[str, Any]], policy: str) -> dict[str, Any] | None:
@@ -85,7 +63,7 @@ def _policy_section(rows: list[dict[str, Any]], policy: str) -> dict[str, Any] |
 
         annotate(rows, policy)
         return policy_summary(policy)
-    except Exception as exc:  # the report still renders; the reasons are missing, and the log says why
+    except CamsweepError as exc:  # the report still renders; the reasons are missing, and the log says why
         log.warning("why-flagged reasons left out: %s (a scan made under a --policy-file policy needs the same "
                     "--policy-file for its report)", exc)
         return None
@@ -97,23 +75,14 @@ def annotate_policy(rows: list[dict[str, Any]], policy: str) -> dict[str, Any] |
 
 
 def _list_info() -> dict[str, dict[str, Any]]:
-    """List id -> {"name", "legal"} from the fingerprint database (empty when it cannot be read)."""
+    """List id -> {"name", "short", "legal", "basis"} from the fingerprint database (fingerprints/lists.yaml)."""
+    import fingerprints
+
     out: dict[str, dict[str, Any]] = {}
-    try:
-        fp = importlib.import_module("fingerprints")
-        db = fp.load_database()
-        lists = getattr(db, "lists", None)
-        if callable(lists):
-            lists = lists()
-        if isinstance(lists, dict):
-            for key, val in lists.items():
-                get = val.get if isinstance(val, dict) else (lambda k, v=val: getattr(v, k, None))
-                name, legal = get("name"), get("legal")
-                out[str(key)] = {"name": name if isinstance(name, str) and name else str(key),
-                                 "legal": legal if isinstance(legal, bool) else None,
-                                 "basis": get("basis") if isinstance(get("basis"), str) else None}
-    except Exception as exc:  # the database is someone else's part: fall back, say so in the log
-        log.debug("list names from the fingerprint database unavailable: %s", exc)
+    for key, spec in fingerprints.load_database().lists.items():
+        out[str(key)] = {"name": spec.get("name") or str(key), "short": spec.get("short") or str(key),
+                         "legal": spec["legal"] if isinstance(spec.get("legal"), bool) else None,
+                         "basis": spec["basis"] if isinstance(spec.get("basis"), str) else None}
     return out
 
 
@@ -149,40 +118,16 @@ _PLAN_KEYS = ("device_id", "ip", "mac", "site", "manufacturer", "brand", "model"
               "cost_licence", "cost_total", "saved")
 
 
-def _plan_rows_from_module(store: Store, devices: list[dict[str, Any]], policy: str) -> tuple[list, str, str]:
+def _plan_rows(store: Store, devices: list[dict[str, Any]], policy: str) -> tuple[list, str, str]:
     """Plan rows from scanner.plan (catalog defaults, priority score and tier, saved choices)."""
-    planmod = importlib.import_module("scanner.plan")
-    plan = planmod.make_plan(store, policy=policy, devices=devices)
+    from scanner.plan import make_plan
+
+    plan = make_plan(store, policy=policy, devices=devices)
     rows = []
     for item in plan.items:
         d = item.to_dict()
         rows.append({k: d.get(k) for k in _PLAN_KEYS})
     return rows, str(plan.currency or ""), str(plan.catalog_version or "")
-
-
-def _plan_rows_from_store(store: Store, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Plan rows straight from the store's ``plans`` table (when scanner.plan cannot be used)."""
-    by_id = {d["device_id"]: d for d in devices}
-    rows = []
-    for dev_id, p in store.plans().items():
-        d = by_id.get(dev_id)
-        if d is None:
-            continue
-        costs = {k: float(p.get(k) or 0.0) for k in _PLAN_COSTS}
-        prio = p.get("priority")
-        rows.append({
-            "device_id": dev_id, "ip": d.get("ip"), "mac": d.get("mac"), "site": d.get("site"),
-            "manufacturer": d.get("manufacturer"), "brand": d.get("brand"), "model": d.get("model"),
-            "device_type": d.get("device_type"), "replacement_class": p.get("replacement_class"),
-            "class_label": p.get("replacement_class"), "suggested_maker": p.get("suggested_maker"),
-            "suggested_model": p.get("suggested_model"), "priority": prio,
-            "tier": f"P{prio}" if isinstance(prio, int) else None, "reasons": [],
-            "status": p.get("status") or "planned", "exempt_reason": p.get("exempt_reason"),
-            "public_safety": None if p.get("public_safety") is None else bool(p.get("public_safety")),
-            **costs, "cost_total": round(sum(costs.values()), 2), "saved": True,
-        })
-    rows.sort(key=lambda r: (r["priority"] if r["priority"] is not None else 99, r["ip"] or ""))
-    return rows
 
 
 def _plan_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -202,14 +147,8 @@ def _plan_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _plan_section(store: Store, devices: list[dict[str, Any]], policy: str) -> dict[str, Any]:
-    """Plan rows for this scan's devices and their totals, overall and per site (scanner.plan when it can
-    be used, else the store's saved plan rows)."""
-    source, currency, catalog_version = "scanner.plan", "", ""
-    try:
-        rows, currency, catalog_version = _plan_rows_from_module(store, devices, policy)
-    except Exception as exc:  # the plan module is another part: fall back to the stored rows, and say so
-        log.warning("replacement plan from the stored rows only (scanner.plan unavailable: %s)", exc)
-        rows, source = _plan_rows_from_store(store, devices), "store"
+    """Plan rows for this scan's devices and their totals, overall and per site (scanner.plan)."""
+    rows, currency, catalog_version = _plan_rows(store, devices, policy)
     for r in rows:
         for k in _PLAN_COSTS + ("cost_total",):
             r[k] = round(float(r.get(k) or 0.0), 2)
@@ -222,7 +161,7 @@ def _plan_section(store: Store, devices: list[dict[str, Any]], policy: str) -> d
     restricted_ids = {d["device_id"] for d in devices if d.get("restricted") is True}
     saved_ids = {r["device_id"] for r in rows if r["saved"]}
     return {
-        "source": source,
+        "source": "scanner.plan",
         "currency": currency or None,
         "catalog_version": catalog_version or None,
         "rows": rows,
@@ -264,12 +203,10 @@ def report_device(d: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> dict[s
 
 
 def _exploited(d: dict[str, Any]) -> list[dict[str, Any]]:
-    """Known-exploited firmware hints of a device (fingerprints.exploited decides; empty when unavailable)."""
-    try:
-        return list(importlib.import_module("fingerprints.exploited").hint_dicts(d))
-    except Exception as exc:  # the table is data another change may break: the report still renders
-        log.debug("known-exploited firmware table unavailable: %s", exc)
-        return []
+    """Known-exploited firmware hints of a device (fingerprints.exploited decides)."""
+    from fingerprints.exploited import hint_dicts
+
+    return list(hint_dicts(d))
 
 
 def build_report_model(store: Store, scan_id: int, policy: str | None = None) -> dict[str, Any]:
@@ -336,7 +273,7 @@ def _model(store: Store, rows: list[dict[str, Any]], policy: str, meta: dict[str
     by_id = {d["device_id"]: d for d in rows}
     devices = [_device_entry(d, by_id) for d in rows]
     devices.sort(key=lambda d: (d["restricted"] is not True, d["review"] is None, d["restricted"] is not None,
-                                d["manufacturer"] or "~", _ip_key(d["ip"])))
+                                d["manufacturer"] or "~", ip_key(d["ip"])))
 
     restricted = [d for d in devices if d["restricted"] is True]
     makers = Counter(d["manufacturer"] or "unknown" for d in devices)
@@ -361,8 +298,8 @@ def _model(store: Store, rows: list[dict[str, Any]], policy: str, meta: dict[str
         "by_maker": [{"maker": m, "devices": n, "restricted": makers_restricted.get(m, 0)}
                      for m, n in sorted(makers.items(), key=lambda kv: (-makers_restricted.get(kv[0], 0),
                                                                           -kv[1], kv[0]))],
-        "by_list": [{"list": k, "name": info_by_list.get(k, {}).get("name") or LIST_SHORT.get(k, k),
-                     "short": LIST_SHORT.get(k, k), "legal": info_by_list.get(k, {}).get("legal"),
+        "by_list": [{"list": k, "name": info_by_list.get(k, {}).get("name") or k,
+                     "short": info_by_list.get(k, {}).get("short") or k, "legal": info_by_list.get(k, {}).get("legal"),
                      "basis": info_by_list.get(k, {}).get("basis"), "devices": n}
                     for k, n in sorted(lists.items(), key=lambda kv: (
                         -kv[1], kv[0] != policy, info_by_list.get(kv[0], {}).get("legal") is not True, kv[0]))],
@@ -396,15 +333,6 @@ def _model(store: Store, rows: list[dict[str, Any]], policy: str, meta: dict[str
             e["value"] for e in d["evidence"] if e["rule"] == "mac/none")}
             for d in devices if not d["mac"] and any(e["rule"] == "mac/none" for e in d["evidence"])],
     }
-
-
-def _ip_key(ip: str | None) -> tuple[int, str]:
-    if not ip:
-        return (2, "")
-    parts = ip.split(".")
-    if len(parts) == 4 and all(p.isdigit() for p in parts):
-        return (0, ".".join(f"{int(p):03d}" for p in parts))
-    return (1, ip)
 
 
 def resolve_scan_id(store: Store, scan: int | None, site: str | None = None) -> int:

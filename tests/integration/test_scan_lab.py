@@ -3,7 +3,6 @@ lab's ground truth; and a scan killed with SIGKILL half-way, then resumed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -24,27 +23,13 @@ ORDINARY_TYPES = {"host", "server", "printer", "nas", "router"}
 SCAN_TIMEOUT = 240
 
 
-def _missing_parts() -> str | None:
-    for mod in ("scanner.identify", "scanner.lab.service"):
-        if importlib.util.find_spec(mod) is None:
-            return f"{mod} is not built yet"
-    return None
-
-
-@pytest.fixture(scope="module")
-def parts_ready() -> None:
-    reason = _missing_parts()
-    if reason:
-        pytest.skip(reason)
-
-
 def camsweep(lab, *args: str, timeout: float = SCAN_TIMEOUT, **kw):
     cmd = ["ip", "netns", "exec", str(lab.scanner_netns), sys.executable, "-m", "scanner.cli", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
 
 
 @pytest.fixture(scope="module")
-def lab_scan(parts_ready, lab, tmp_path_factory):
+def lab_scan(lab, tmp_path_factory):
     """One full scan with credentials: (devices from --format json, the store path, seconds it took)."""
     db = tmp_path_factory.mktemp("scan") / "scan.db"
     ev = db.with_name("evidence.jsonl")
@@ -133,7 +118,7 @@ def test_hostile_devices_cost_no_crash_and_are_still_found(lab, lab_scan):
         assert pw not in dump and pw not in text
 
 
-def test_without_credentials_no_channels_and_no_guessing(lab, parts_ready, tmp_path):
+def test_without_credentials_no_channels_and_no_guessing(lab, tmp_path):
     db = tmp_path / "nocreds.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMSWEEP_")}
     p = camsweep(lab, "scan", lab.cidr, "--db", str(db), "--format", "json", "--quiet", env=env)
@@ -142,7 +127,7 @@ def test_without_credentials_no_channels_and_no_guessing(lab, parts_ready, tmp_p
     assert not any(d.get("parent_ip") for d in devices)  # channel lists need the credentials given
 
 
-def test_fail_on_restricted_exit_codes(lab, parts_ready, tmp_path):
+def test_fail_on_restricted_exit_codes(lab, tmp_path):
     truth = _truth(lab)
     restricted_ip = next(t["ip"] for t in truth if t.get("restricted") and t.get("ip") and not t.get("hostile"))
     clean_ip = next((t["ip"] for t in truth if t.get("restricted") is False and t.get("ip")
@@ -158,7 +143,7 @@ def test_fail_on_restricted_exit_codes(lab, parts_ready, tmp_path):
     assert p.returncode == 2 and "no targets" in p.stderr
 
 
-def test_sigkill_half_way_keeps_a_readable_store_and_resume_finishes(lab, parts_ready, tmp_path):
+def test_sigkill_half_way_keeps_a_readable_store_and_resume_finishes(lab, tmp_path):
     db = tmp_path / "killed.db"
     cmd = ["ip", "netns", "exec", str(lab.scanner_netns), sys.executable, "-m", "scanner.cli", "scan", lab.cidr,
            "--db", str(db), "--concurrency", "2", "--quiet", "--format", "json"]

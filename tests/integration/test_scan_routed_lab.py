@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from scanner.errors import LabError
 from scanner.lab import manager
 from scanner.lab import netns as nsmod
 from scanner.lab.manager import compare_with_ground_truth
-from tests.conftest import _term_as_exit, lab_test_prefix
+from tests.conftest import _term_as_exit, lab_test_prefix, run_test_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(900)]
 SCAN_TIMEOUT = 300
@@ -30,18 +29,7 @@ def routed_lab():
     if reason:
         pytest.skip(f"the namespace lab cannot run here: {reason}")
     _term_as_exit()
-    prefix = lab_test_prefix("rt")
-    n = int(os.environ.get("CAMSWEEP_TEST_LAB_DEVICES", "40"))
-    seed = int(os.environ.get("CAMSWEEP_TEST_LAB_SEED", "0"))
-    try:
-        st = manager.up(n, seed, prefix=prefix, routed=True)
-    except LabError as exc:
-        manager.down(prefix)
-        pytest.fail(f"the routed lab did not come up: {exc}")
-    try:
-        yield st
-    finally:
-        manager.down(prefix)
+    yield from run_test_lab("rt", "routed lab", routed=True)
 
 
 def camsweep(lab, *args: str, timeout: float = SCAN_TIMEOUT):

@@ -11,7 +11,6 @@ capture was live, so "no packet found" means "none sent", not "nothing captured"
 from __future__ import annotations
 
 import ipaddress
-import os
 import shutil
 import signal
 import subprocess
@@ -23,6 +22,7 @@ import pytest
 
 from scanner.lab import netns as nsmod
 from scanner.targets import parse_targets
+from tests.conftest import start_tcpdump
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(420)]
 if nsmod.netns_unavailable_reason() or not shutil.which("tcpdump"):
@@ -35,19 +35,8 @@ def _camsweep(lab, *args: str, timeout: float = 240) -> subprocess.CompletedProc
 
 
 def _capture(lab, path: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(["ip", "netns", "exec", str(lab.scanner_netns), "tcpdump", "-i", str(lab.interface),
-                             "-nn", "-U", "-s", "256", "-w", str(path), "ether src", nsmod.SCANNER_MAC],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    os.set_blocking(proc.stderr.fileno(), False)
-    deadline, buf = time.monotonic() + 15, b""
-    while b"listening on" not in buf:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"tcpdump did not start: {buf.decode(errors='replace')}")
-        time.sleep(0.05)
-        buf += proc.stderr.read() or b""
-    return proc
+    return start_tcpdump(["ip", "netns", "exec", str(lab.scanner_netns), "tcpdump", "-i", str(lab.interface),
+                          "-nn", "-U", "-s", "256", "-w", str(path), "ether src", nsmod.SCANNER_MAC])
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -627,7 +627,8 @@ def test_bad_plan_is_a_clear_error(tmp_path: Path) -> None:
     assert r.returncode == 2 and "cannot read plan" in r.stderr
 
 
-def test_two_hundred_fifty_devices_serve_quickly(tmp_path: Path) -> None:
+def test_two_hundred_fifty_devices_serve(tmp_path: Path) -> None:
+    """250 devices come up in one service and answer (how fast: bench/lab.py)."""
     from scanner.lab.profiles import build_fleet
 
     third = random.Random(os.getpid() + 1).randint(10, 200)
@@ -639,11 +640,8 @@ def test_two_hundred_fifty_devices_serve_quickly(tmp_path: Path) -> None:
         devices.append(e)
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"version": 1, "port_offset": PORT_OFFSET, "devices": devices}))
-    t0 = time.monotonic()
-    proc = _start(plan, timeout=20)
-    elapsed = time.monotonic() - t0
+    proc = _start(plan, timeout=60)
     try:
-        assert elapsed < 5.0, f"250 devices took {elapsed:.2f} s to serve"  # ~1 s on an idle machine
         axis = next(e for e in devices if e["profile"] == "axis_camera")
         assert tcp_exchange(axis["ip"], PORT_OFFSET + 80, b"GET / HTTP/1.0\r\n\r\n", timeout=3).startswith(
             b"HTTP/1.0 200 OK\r\nServer: Apache\r\n")

@@ -80,13 +80,8 @@ def test_lab_of_250_up_scanned_and_down() -> None:
         assert proc.returncode == 0, proc.stderr
         status = json.loads(proc.stdout)
         own = status["timings"]["up_s"]  # namespaces + links + services, without the CLI's start-up
-        load = os.getloadavg()[0] / (os.cpu_count() or 1)
-        print(f"lab up --devices 250: {took:.2f} s (lab's own {own:.2f} s; load {load:.1f} per core)")
-        if load <= 1.5:
-            assert took < 5.0, f"`lab up --devices 250` took {took:.2f} s (limit 5 s)"
-        else:  # a machine shared past its cores: hold the lab's own part to the limit, and say so
-            print(f"NOTE: load {load:.1f} per core; checking the lab's own {own:.2f} s against 5 s")
-            assert own < 5.0 and took < 10.0, f"`lab up --devices 250` took {took:.2f} s (lab {own:.2f} s)"
+        # the figure against its 5 s target is bench/lab.py's; here it is only shown
+        print(f"lab up --devices 250: {took:.2f} s (lab's own {own:.2f} s)")
         assert status["devices"] == 250 and status["cidr"] == "198.18.0.0/24" and status["mode"] == "netns"
         assert status["scanner_netns"] == f"{prefix}-scan" and status["interface"] == "eth0"
         assert status["service_alive"] and status["namespaces"] == 252

@@ -10,9 +10,7 @@ was live, so that an empty result means "nothing leaked" and not "nothing captur
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
-import os
 import re
 import shutil
 import signal
@@ -26,6 +24,7 @@ import pytest
 
 from scanner.lab import manager
 from scanner.lab import netns as nsmod
+from tests.conftest import start_tcpdump
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(420)]
 if nsmod.netns_unavailable_reason() or not shutil.which("tcpdump"):
@@ -75,18 +74,7 @@ def _in_ns(ns: str, *cmd: str, timeout: float = 60) -> subprocess.CompletedProce
 def _start_capture(path: Path, control_port: int) -> subprocess.Popen[bytes]:
     filt = (f"net {LAB_NET} or arp or ip multicast or dst host 255.255.255.255 or ip6 "
             f"or (udp and host 127.0.0.1 and port {control_port}) or ether proto {CANARY_ETHERTYPE:#06x}")
-    proc = subprocess.Popen(["tcpdump", "-i", "any", "-y", "LINUX_SLL", "-nn", "-U", "-s", "512",
-                             "-w", str(path), filt], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    os.set_blocking(proc.stderr.fileno(), False)
-    deadline, buf = time.monotonic() + 15, b""
-    while b"listening on" not in buf:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"tcpdump did not start: {buf.decode(errors='replace')}")
-        time.sleep(0.05)
-        buf += proc.stderr.read() or b""
-    return proc
+    return start_tcpdump(["tcpdump", "-i", "any", "-y", "LINUX_SLL", "-nn", "-U", "-s", "512", "-w", str(path), filt])
 
 
 def _lab_markers(pkt, lab_macs: set[str]) -> list[str]:
@@ -146,10 +134,9 @@ def test_no_packet_of_a_lab_sweep_leaves_the_lab(lab: manager.LabStatus, tmp_pat
         swept["wsd replies"] = _in_ns(ns, sys.executable, "-c", WSD_PROBE).stdout.strip()
         for r in [r for r in truth if r.get("ip")][:5]:
             _in_ns(ns, "curl", "-s", "-o", "/dev/null", "--max-time", "3", f"http://{r['ip']}/")
-        if importlib.util.find_spec("scanner.commands.scan") is not None:  # camsweep's own full scan
-            p = _in_ns(ns, sys.executable, "-m", "scanner.cli", "scan", lab.cidr, "--db", str(tmp_path / "s.db"),
-                       "--credentials", lab.credentials_file, "--quiet", "--format", "csv", timeout=300)
-            swept["camsweep scan"] = str(max(0, len(p.stdout.strip().splitlines()) - 1))
+        p = _in_ns(ns, sys.executable, "-m", "scanner.cli", "scan", lab.cidr, "--db", str(tmp_path / "s.db"),
+                   "--credentials", lab.credentials_file, "--quiet", "--format", "csv", timeout=300)
+        swept["camsweep scan"] = str(max(0, len(p.stdout.strip().splitlines()) - 1))  # camsweep's own full scan
         ctl.sendto(b"camsweep-noleak-control", ("127.0.0.1", control_port))
         _send_canary(sorted(lab_macs - {nsmod.SCANNER_MAC, nsmod.BRIDGE_MAC})[0])
         time.sleep(1.0)

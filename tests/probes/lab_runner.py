@@ -12,7 +12,8 @@ import json
 import sys
 import time
 
-from scanner.probes import PER_HOST, SEGMENT, arp, passive
+from scanner.engine import DISCOVERY_PROBES, HOST_PROBES
+from scanner.probes import arp, passive
 from scanner.probes.base import ProbeContext
 
 
@@ -28,7 +29,7 @@ async def main(state: str, network: str) -> dict:
 
     ctx = ProbeContext(timeout=3.0, interface="eth0", allow=lambda ip: ip in allowed, discover_wait=1.5)
     summary: dict = {"targets": sorted(allowed), "excluded": ips[-1], "segment": {}, "timings": {}}
-    for name in SEGMENT:
+    for name in (n for n in DISCOVERY_PROBES if n != "arp"):  # ARP: arp.sweep below
         t = time.monotonic()
         found = await importlib.import_module(f"scanner.probes.{name}").discover(ctx)
         summary["segment"][name] = sorted(f["ip"] for f in found)
@@ -52,7 +53,7 @@ async def main(state: str, network: str) -> dict:
     async def host(ip: str, c: ProbeContext) -> dict:
         frag: dict = {}
         for r in await asyncio.gather(*(importlib.import_module(f"scanner.probes.{n}").probe(ip, c)
-                                        for n in PER_HOST)):
+                                        for n in HOST_PROBES)):
             for k, v in r.items():
                 frag.setdefault(k, [] if isinstance(v, list) else v)
                 if isinstance(v, list):

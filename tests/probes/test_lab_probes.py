@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import lab_test_prefix, reap_stale_test_labs
+
 ROOT = Path(__file__).resolve().parents[2]
-PREFIX = "cswp4t"
+PREFIX = lab_test_prefix("pl")  # cswt<pid>pl: parallel sessions never share it, a killed one is reaped
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -26,7 +28,7 @@ def _camsweep(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 def lab():
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("needs root and iproute2 for network namespaces")
-    _camsweep("lab", "down", "--prefix", PREFIX, timeout=60)  # leftovers of a crashed run
+    reap_stale_test_labs()  # leftovers of killed sessions
     up = _camsweep("lab", "up", "--devices", "10", "--seed", "5", "--prefix", PREFIX, "--json")
     if up.returncode != 0:
         pytest.fail(f"lab up failed: {up.stderr[-2000:]}")
@@ -36,7 +38,7 @@ def lab():
     finally:
         _camsweep("lab", "down", "--prefix", PREFIX, timeout=60)
         left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert PREFIX not in left
+        assert f"{PREFIX}-" not in left
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """A realistic identified fleet, written through the store API, for the report and diff tests.
 
-Devices follow published tells (shared/reference/restrictions.md §2): Hikvision `App-webs/` and ONVIF
+Devices follow published tells (docs/restrictions.md §2): Hikvision `App-webs/` and ONVIF
 manufacturer strings, Dahua RTSP server names, relabels (LTS, Amcrest), an Axis unit, an unknown box with
 a generic web server, and one hostile device whose headers, title, model and firmware carry markup and
 terminal escapes.

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
-
 from scanner.report import build_report_model
 from tests.report.sample import HOSTILE_SERVER
 
@@ -58,17 +56,6 @@ def test_plan_from_plan_module(sample):
     assert t["counted_devices"] == 6
     assert t["cost_total"] == round(sum(r["cost_total"] for r in plan["rows"] if r["status"] != "exempt"), 2)
     assert plan["restricted_without_plan"] == sorted([ids["lts"], ids["channel"], ids["hostile"]])
-
-
-def test_plan_falls_back_to_store_rows(sample, monkeypatch):
-    store, scan_id, ids, _ = sample
-    monkeypatch.setitem(sys.modules, "scanner.plan", None)  # import fails as if the module did not exist
-    plan = build_report_model(store, scan_id)["plan"]
-    assert plan["source"] == "store"
-    assert {r["device_id"] for r in plan["rows"]} == {ids["hik"], ids["dahua"], ids["nvr"], ids["amcrest"]}
-    # exempt rows are listed but not counted: 389+180 + 249+150 + 1450+400+120
-    assert plan["totals"]["cost_total"] == 2938.0
-    assert plan["totals"]["by_status"] == {"exempt": 1, "ordered": 1, "planned": 2}
 
 
 def test_unknown_devices_show_what_they_present(sample):

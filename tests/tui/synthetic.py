@@ -2,7 +2,7 @@
 
 Each profile is a device as a scan would have found it (evidence record) and as the identifier would
 have judged it (Identification with the rules that fired), after the tells in
-shared/reference/restrictions.md 2.2-2.5 (server strings, OUIs, model codes, Dahua OEM firmware codes).
+docs/restrictions.md 2.2-2.5 (server strings, OUIs, model codes, Dahua OEM firmware codes).
 """
 
 from __future__ import annotations

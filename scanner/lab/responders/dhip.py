@@ -1,7 +1,7 @@
 """Dahua DHDiscover (UDP 37810, multicast 239.255.255.251): a 32-byte ``DHIP`` header plus JSON.
 
 ``DHDiscover.search`` in, ``client.notifyDevInfo`` out, unauthenticated, as every Dahua-derived device
-answers (restrictions.md 2.3). A search naming another device's MAC (top-level ``mac``) is ignored.
+answers (docs/restrictions.md 2.3). A search naming another device's MAC (top-level ``mac``) is ignored.
 """
 
 from __future__ import annotations

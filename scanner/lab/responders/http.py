@@ -1,6 +1,6 @@
 """HTTP(S) as each maker's device answers: server strings, root pages, login realms, vendor APIs.
 
-Shapes follow real devices (nmap-service-probes entries for real units, the corpus, restrictions.md
+Shapes follow real devices (nmap-service-probes entries for real units, the corpus, docs/restrictions.md
 2.2-2.4): Hikvision answers ``Date`` before ``Server: App-webs/`` and echoes HTTP/1.0; its NVRs say
 ``DNVRS-Webs``; ISAPI deviceInfo needs digest. Dahua's root page starts with a UTF-8 BOM and an
 XHTML 1.0 Strict doctype with upper-case ``CONNECTION``/``CONTENT-LENGTH`` headers; its CGI API and

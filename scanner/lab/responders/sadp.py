@@ -1,6 +1,6 @@
 """Hikvision SADP (UDP 37020, multicast 239.255.255.250): ``<Probe>... inquiry`` in, ``<ProbeMatch>`` out.
 
-Field names follow captured ProbeMatch replies (restrictions.md 2.2: DeviceType, DeviceDescription,
+Field names follow captured ProbeMatch replies (docs/restrictions.md 2.2: DeviceType, DeviceDescription,
 DeviceSN, MAC, SoftwareVersion, DSPVersion, OEMInfo, Activated). OEM units (LTS, Annke, Ezviz) answer
 SADP too and name themselves in ``OEMInfo``.
 """
