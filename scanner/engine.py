@@ -1048,9 +1048,7 @@ class _Scan:
         swept = self.arp_swept
         unroutable = 0
         for ip in self.targets:
-            if ip in self.skip:
-                continue
-            if ip in swept:
+            if ip in self.skip or ip in swept or ip in self.own:  # the scanner's own address needs no echo
                 continue
             if not self.reachable(ip):
                 unroutable += 1

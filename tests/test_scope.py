@@ -99,3 +99,21 @@ async def test_link_local_target_keeps_its_scope_through_the_scan():
         assert probed == ["fe80::1%eth0"]
         assert [d["ip"] for d in s.devices(sid)] == ["fe80::1%eth0"]
         assert s.scan(sid).targets == ["fe80::1%eth0", "fe80::2%eth0"]
+
+
+async def test_the_scanners_own_address_gets_no_liveness_packet(monkeypatch):
+    """The scanner's own address among the targets is neither ARP-asked nor echoed or knocked on (it cost a
+    whole liveness wait, ~1 s, on every scan of a segment the scanner sits on)."""
+    import scanner.engine as engine
+    from tests.test_engine import FakeIdentifier, alive_opener
+
+    monkeypatch.setattr(engine, "interface_addresses", lambda iface: ("198.18.0.1", "02:00:00:00:00:01"))
+    asked: list[str] = []
+    calls: list = []
+    o = ScanOptions(identifier=FakeIdentifier(), routes=lambda: [Route("lab0", NET, None)], probes=(), host_probes={},
+                    discoverers={"arp": _arp_recorder(asked)}, rate=0, liveness_timeout=0.2,
+                    open_stream=alive_opener(set(), calls))
+    with Store(":memory:") as store:
+        await run_scan(["198.18.0.0/24"], o, store)
+    assert asked and "198.18.0.1" not in asked
+    assert calls == []  # every other target was ARP-asked: no TCP liveness at all, least of all to itself
