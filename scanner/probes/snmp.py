@@ -220,41 +220,54 @@ def _message(data: bytes) -> tuple[bytes, int, int, int]:
     return data, pos, end, version
 
 
-def decode_response(data: bytes) -> tuple[int, int, dict[str, str]] | None:
-    """(request id, error status, fields) of a v1/v2c GetResponse; None for anything else. Never raises."""
-    try:
-        data, pos, end, version = _message(data)
-        if version not in (0, 1):
-            return None  # SNMPv3 (3) is read by decode_report and scanner.probes.snmpv3
-        _community, pos = _octets(data, pos, end)
-        tag, pos, pend = _tlv(data, pos, end)
-        if tag != 0xA2:  # GetResponse-PDU
-            return None
-        request_id, pos = _int(data, pos, pend)
-        status, pos = _int(data, pos, pend)
-        _index, pos = _int(data, pos, pend)
-        tag, pos, lend = _tlv(data, pos, pend)
+def response_varbinds(data: bytes, *, cap: int, versions: tuple[int, ...], max_varbinds: int,
+                      min_len: int = 20) -> tuple[int, int, list[tuple[tuple[int, ...], int, bytes]]]:
+    """(request id, error status, [(oid, value tag, value bytes)]) of a v1/v2c GetResponse-PDU, read from
+    the first ``cap`` bytes, at most ``max_varbinds`` varbinds; _Bad (or IndexError) for anything else.
+    The one reader of GetResponses: decode_response (system fields) and scanner.probes.snmpwalk (tables)."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) < min_len or data[0] != 0x30:
+        raise _Bad
+    data = bytes(data[:cap])
+    _tag, pos, end = _tlv(data, 0, len(data))
+    version, pos = _int(data, pos, end)
+    if version not in versions:
+        raise _Bad
+    _community, pos = _octets(data, pos, end)
+    tag, pos, pend = _tlv(data, pos, end)
+    if tag != 0xA2:  # GetResponse-PDU
+        raise _Bad
+    request_id, pos = _int(data, pos, pend)
+    status, pos = _int(data, pos, pend)
+    _index, pos = _int(data, pos, pend)
+    tag, pos, lend = _tlv(data, pos, pend)
+    if tag != 0x30:
+        raise _Bad
+    out: list[tuple[tuple[int, ...], int, bytes]] = []
+    while pos < lend and len(out) < max_varbinds:
+        tag, vpos, vend = _tlv(data, pos, lend)
         if tag != 0x30:
-            return None
+            raise _Bad
+        otag, ostart, oend = _tlv(data, vpos, vend)
+        if otag != 0x06:
+            raise _Bad
+        oid = _oid(data[ostart:oend])
+        if oid is None:
+            raise _Bad
+        vtag, vs, ve = _tlv(data, oend, vend)
+        out.append((oid, vtag, data[vs:ve]))
+        pos = vend
+    return request_id, status, out
+
+
+def decode_response(data: bytes) -> tuple[int, int, dict[str, str]] | None:
+    """(request id, error status, fields) of a v1/v2c GetResponse; None for anything else (SNMPv3 is read
+    by decode_report and scanner.probes.snmpv3). Never raises."""
+    try:
+        request_id, status, rows = response_varbinds(data, cap=MAX_SNMP, versions=(0, 1), max_varbinds=16)
         varbinds: list[tuple[str, bytes | tuple[int, ...] | None]] = []
-        while pos < lend and len(varbinds) < 16:
-            tag, vpos, vend = _tlv(data, pos, lend)
-            if tag != 0x30:
-                return None
-            otag, ostart, oend = _tlv(data, vpos, vend)
-            if otag != 0x06:
-                return None
-            oid = _oid(data[ostart:oend])
-            if oid is None:
-                return None
-            vtag, vs, ve = _tlv(data, oend, vend)
-            value: bytes | tuple[int, ...] | None = None
-            if vtag == 0x04:
-                value = data[vs:ve]
-            elif vtag == 0x06:
-                value = _oid(data[vs:ve])
+        for oid, vtag, raw in rows:
+            value = raw if vtag == 0x04 else _oid(raw) if vtag == 0x06 else None
             varbinds.append((".".join(map(str, oid)), value))
-            pos = vend
         return request_id, status, system_fields(varbinds)
     except (_Bad, IndexError, ValueError):
         return None

@@ -33,13 +33,11 @@ from scanner.probes.snmp import (
     PUBLIC,
     SNMP_PORT,
     _Bad,
-    _int,
-    _octets,
     _oid,
-    _tlv,
     build_engine_discovery,
     decode_report,
     new_request_id,
+    response_varbinds,
 )
 
 MAX_REPLY = 64 * 1024  # bytes of one reply read
@@ -128,50 +126,24 @@ def decode_reply(data: bytes) -> tuple[int, int, list[Row]] | None:
     (an OBJECT IDENTIFIER) or None (NULL, or the end-of-view exceptions, which come as ``(oid, None)``
     with the exception's tag kept out: a walk ends at them)."""
     try:
-        if not isinstance(data, (bytes, bytearray)) or len(data) < 10 or data[0] != 0x30:
-            return None
-        data = bytes(data[:MAX_REPLY])
-        _tag, pos, end = _tlv(data, 0, len(data))
-        version, pos = _int(data, pos, end)
-        if version != 1:
-            return None
-        _community, pos = _octets(data, pos, end)
-        tag, pos, pend = _tlv(data, pos, end)
-        if tag != 0xA2:
-            return None
-        request_id, pos = _int(data, pos, pend)
-        status, pos = _int(data, pos, pend)
-        _index, pos = _int(data, pos, pend)
-        tag, pos, lend = _tlv(data, pos, pend)
-        if tag != 0x30:
-            return None
+        request_id, status, varbinds = response_varbinds(data, cap=MAX_REPLY, versions=(1,),
+                                                         max_varbinds=MAX_VARBINDS, min_len=10)
         rows: list[Row] = []
-        while pos < lend and len(rows) < MAX_VARBINDS:
-            tag, vpos, vend = _tlv(data, pos, lend)
-            if tag != 0x30:
+        for oid, vtag, raw in varbinds:
+            if len(oid) > MAX_OID_ARCS:
                 return None
-            otag, ostart, oend = _tlv(data, vpos, vend)
-            if otag != 0x06:
-                return None
-            oid = _oid(data[ostart:oend])
-            if oid is None or len(oid) > MAX_OID_ARCS:
-                return None
-            vtag, vs, ve = _tlv(data, oend, vend)
             value: Value = None
             if vtag in _END_TAGS:
-                rows.append((oid, _END))
-                pos = vend
-                continue
-            if vtag in _INT_TAGS:
-                if not 0 < ve - vs <= 9:
+                value = _END
+            elif vtag in _INT_TAGS:
+                if not 0 < len(raw) <= 9:
                     return None
-                value = int.from_bytes(data[vs:ve], "big", signed=vtag == 0x02)
+                value = int.from_bytes(raw, "big", signed=vtag == 0x02)
             elif vtag == 0x06:
-                value = _oid(data[vs:ve])
+                value = _oid(raw)
             elif vtag in (0x04, 0x40, 0x44):
-                value = data[vs:ve]
+                value = raw
             rows.append((oid, value))
-            pos = vend
         return request_id, status, rows
     except (_Bad, IndexError, ValueError):
         return None
