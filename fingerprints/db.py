@@ -474,15 +474,20 @@ def _cites(value: Any) -> tuple[str, ...]:
     return tuple(str(c).strip() for c in value if isinstance(c, str) and c.strip())
 
 
+def _check_keys(at: str, o: Any, allowed: frozenset[str], wants: str) -> None:
+    """A registry entry must be a mapping of known keys (``wants``: the ones it needs, for the message)."""
+    if not isinstance(o, dict):
+        raise FingerprintError(f"{at}: must be a mapping with {wants}")
+    unknown = set(o) - allowed
+    if unknown:
+        raise FingerprintError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                               f"(allowed: {', '.join(sorted(allowed))})")
+
+
 def _oem_entry(where: str, vid: str, i: int, o: Any) -> dict[str, Any]:
     """Check one `oem` entry of a vendor and return it normalised (cite and product_lines as lists)."""
     at = f"{where}: vendor {vid}: oem entry {i + 1}"
-    if not isinstance(o, dict):
-        raise FingerprintError(f"{at}: must be a mapping with maker, relation, confidence, cite")
-    unknown = set(o) - _OEM_KEYS
-    if unknown:
-        raise FingerprintError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
-                               f"(allowed: {', '.join(sorted(_OEM_KEYS))})")
+    _check_keys(at, o, _OEM_KEYS, "maker, relation, confidence, cite")
     if not isinstance(o.get("maker"), str) or not o["maker"]:
         raise FingerprintError(f"{at}: no maker")
     relation = o.get("relation")
@@ -512,12 +517,7 @@ EVIDENCE_KINDS = ("sanction", "government report", "trade reporting")
 def _owner_entry(where: str, vid: str, i: int, o: Any) -> dict[str, Any]:
     """Check one `owned_by` entry of a vendor: an owner, its era (from, to: YYYY[-MM[-DD]]) and a cite."""
     at = f"{where}: vendor {vid}: owned_by entry {i + 1}"
-    if not isinstance(o, dict):
-        raise FingerprintError(f"{at}: must be a mapping with owner, from, era, cite")
-    unknown = set(o) - _OWNER_KEYS
-    if unknown:
-        raise FingerprintError(f"{at}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
-                               f"(allowed: {', '.join(sorted(_OWNER_KEYS))})")
+    _check_keys(at, o, _OWNER_KEYS, "owner, from, era, cite")
     if not isinstance(o.get("owner"), str) or not o["owner"]:
         raise FingerprintError(f"{at}: no owner")
     for key in ("from", "to"):
