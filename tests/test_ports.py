@@ -248,7 +248,7 @@ async def test_dvrip_tries_its_ports_in_order():
 
 def test_lab_port_map_moves_every_protocol_the_way_the_lab_serves_it():
     from scanner.lab import manager
-    from scanner.lab.profiles import EXPLICIT_PROFILES, build_device
+    from scanner.lab.profiles import EXTRA_KEYS, build_device
 
     keys = ("hikvision_camera", "dahua_camera", "nas", "xiongmai_camera", "hikvision_camera_http8080")
     specs = [build_device(k, i, random.Random(i)) for i, k in enumerate(keys)]
@@ -260,17 +260,17 @@ def test_lab_port_map_moves_every_protocol_the_way_the_lab_serves_it():
     args = got["scan_args"]
     assert args[args.index("--http-ports") + 1] == "10080,18080,18000,15000"
     assert args[args.index("--snmp-port") + 1] == "10161"
-    assert "hikvision_camera_http8080" in EXPLICIT_PROFILES
+    assert "hikvision_camera_http8080" in EXTRA_KEYS
     same = manager.lab_ports({**plan, "port_offset": 0, "devices": plan["devices"][:2]})
     assert same["scan_args"] == []  # a lab on the standard ports: the defaults ask them already
 
 
 def test_explicit_profiles_never_enter_a_default_fleet():
-    from scanner.lab.profiles import EXPLICIT_PROFILES, PROFILE_KEYS, build_fleet
+    from scanner.lab.profiles import EXTRA_KEYS, PROFILE_KEYS, build_fleet
 
-    assert not set(EXPLICIT_PROFILES) & set(PROFILE_KEYS)
+    assert not set(EXTRA_KEYS) & set(PROFILE_KEYS)
     for n, seed in ((60, 0), (250, 0), (40, 3)):
-        assert not {d.profile for d in build_fleet(n, seed)} & set(EXPLICIT_PROFILES)
+        assert not {d.profile for d in build_fleet(n, seed)} & set(EXTRA_KEYS)
 
 
 def test_where_a_simulated_device_shows_its_maker():

@@ -13,8 +13,9 @@ makers those files leave out: printers, servers, NAS).
 
 ``build_fleet(n, seed)`` is deterministic for a seed: the same n and seed give the same fleet.
 Every fleet of 30 or more devices holds every profile of PROFILE_KEYS (each hostile one included); the
-rest are drawn by weight. The profiles of EXTRA_KEYS (Reolink, Milesight, Tapo) are never drawn: they
-were added after seeds' fleets were relied upon, so a lab or test that wants them builds them by name
+rest are drawn by weight. Profiles with ``in_fleet=False`` are never drawn (EXTRA_KEYS: Reolink, Milesight,
+Tapo, a Hikvision camera serving HTTP on 8080; ON_REQUEST_KEYS: the hostile ones of ``lab up --hostile``):
+they were added after seeds' fleets were relied upon, so a lab or test that wants them builds them by name
 (``build_device``, ``manager.up(fleet=...)``). MAC addresses are ``OUI:40:hi:lo`` with hi/lo taken from the device index, so
 they are unique within a fleet. Devices without a known maker (some hostile ones) carry a locally
 administered MAC (02:...), which says nothing about a maker.
@@ -29,7 +30,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 # --------------------------------------------------------------------------------------------
@@ -495,14 +496,13 @@ _add(Profile(
     _S({"http", "telnet", "rtsp"}), weight=0.2, hostile="escape",
 ))
 
-# Hostile devices built only when a fleet names them (``build_device(key, ...)`` and ``manager.up(fleet=...)``):
-# never drawn into the default fleets, so other tests and the demo keep theirs (issue 13).
-ON_REQUEST: dict[str, Profile] = {}
+# Profiles built only when a fleet names them (``build_device(key, ...)``, ``manager.up(fleet=...)``; the
+# hostile ones also by ``lab up --hostile``): ``in_fleet=False``, never drawn into the default fleets, so
+# other tests, the demo and every figure measured on a seed's fleet keep theirs.
 
 
 def _add_on_request(p: Profile) -> None:
-    PROFILES[p.key] = p
-    ON_REQUEST[p.key] = p
+    PROFILES[p.key] = replace(p, in_fleet=False)
 
 
 # a Dahua camera whose DHIP and RPC2 JSON carry lone surrogate escapes ("\udXXX") in its names
@@ -530,25 +530,21 @@ _add_on_request(Profile(
     _S({"http", "mdns"}), weight=0, hostile="mdns_names",
 ))
 
-PROFILE_KEYS: tuple[str, ...] = tuple(k for k, p in PROFILES.items() if p.in_fleet and k not in ON_REQUEST)  # drawn
-EXTRA_KEYS: tuple[str, ...] = tuple(k for k, p in PROFILES.items() if not p.in_fleet and k not in ON_REQUEST)  # by name
-HOSTILE_KEYS: tuple[str, ...] = tuple(k for k in PROFILE_KEYS if PROFILES[k].hostile)
-ON_REQUEST_KEYS: tuple[str, ...] = tuple(ON_REQUEST)
-
-# Profiles that only an explicit fleet holds (``manager.up(fleet=[build_device(key, ...)])``): build_fleet never
-# draws them, so the default fleets (and every figure measured on them) stay as they are.
-EXPLICIT_PROFILES: dict[str, Profile] = {
-    # a Hikvision camera whose web server an installer moved to 8080, everything else switched off: only a
-    # scan that asks HTTP on 8080 can name its maker (tests/lab/test_lab_ports.py)
-    "hikvision_camera_http8080": Profile(
-        "hikvision_camera_http8080", "hikvision", "Hikvision", "Hikvision", True, "hikvision",
-        (
-            Model("DS-2CD2143G0-I", "camera", ("V5.5.82 build 190909", "V5.6.5 build 210316"), hardware="88"),
-            Model("DS-2CD2T43G2-4I", "camera", ("V5.7.18 build 240826",), hardware="88"),
-        ),
-        _S({"http_alt"}), weight=0, serial_style="hikvision",
+# a Hikvision camera whose web server an installer moved to 8080, everything else switched off: only a scan
+# that asks HTTP on 8080 can name its maker (tests/lab/test_lab_ports.py)
+_add_on_request(Profile(
+    "hikvision_camera_http8080", "hikvision", "Hikvision", "Hikvision", True, "hikvision",
+    (
+        Model("DS-2CD2143G0-I", "camera", ("V5.5.82 build 190909", "V5.6.5 build 210316"), hardware="88"),
+        Model("DS-2CD2T43G2-4I", "camera", ("V5.7.18 build 240826",), hardware="88"),
     ),
-}
+    _S({"http_alt"}), weight=0, serial_style="hikvision",
+))
+
+PROFILE_KEYS: tuple[str, ...] = tuple(k for k, p in PROFILES.items() if p.in_fleet)  # what build_fleet draws
+EXTRA_KEYS: tuple[str, ...] = tuple(k for k, p in PROFILES.items() if not p.in_fleet and not p.hostile)  # by name
+HOSTILE_KEYS: tuple[str, ...] = tuple(k for k in PROFILE_KEYS if PROFILES[k].hostile)
+ON_REQUEST_KEYS: tuple[str, ...] = tuple(k for k, p in PROFILES.items() if not p.in_fleet and p.hostile)
 
 # Where a simulated device shows who made it (ground truth for what a lab without ARP or multicast, the
 # loopback lab, can show): "arp", its MAC address (a block registered to its maker or its label); "multicast",
@@ -712,7 +708,7 @@ _HOSTNAME = {
 
 def build_device(profile_key: str, index: int, rng: random.Random) -> DeviceSpec:
     """One device of a profile; ``rng`` picks the model, firmware and serial."""
-    p = PROFILES[profile_key] if profile_key in PROFILES else EXPLICIT_PROFILES[profile_key]
+    p = PROFILES[profile_key]
     model = rng.choice(p.models)
     firmware, _, build = rng.choice(model.firmware).partition(",build:")
     oui = LOCAL_OUI if p.oui == "local" else rng.choice(OUIS[model.oui or p.oui])

@@ -1,4 +1,4 @@
-"""A lab device whose web server was moved to 8080 (profiles.EXPLICIT_PROFILES, only in explicit fleets):
+"""A lab device whose web server was moved to 8080 (profiles.EXTRA_KEYS, only in explicit fleets):
 `camsweep scan --http-ports 80,8080` names its maker from its web server on 8080; `--http-ports 80` cannot.
 Loopback lab (any user; as root on the real ports, else on the lab's moved ports) and, with namespaces, the
 namespace lab (where its MAC block would name it anyway, so there the proof is the HTTP evidence on 8080)."""

@@ -19,7 +19,7 @@ from scanner.lab.responders.udp import Responder
 # service name -> (real port, handler, tls)
 TCP_SERVICES: dict[str, tuple[int, str, bool]] = {
     "http": (80, "http", False),
-    "http_alt": (8080, "http", False),  # a web server moved to 8080 (profiles.EXPLICIT_PROFILES)
+    "http_alt": (8080, "http", False),  # a web server moved to 8080 (profiles.EXTRA_KEYS)
     "nas_web": (5000, "http", False),
     "https": (443, "http", True),
     "ipp": (631, "http", False),
