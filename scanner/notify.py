@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scanner import __version__
+from scanner.devtext import visible
 from scanner.errors import CamsweepError
 from scanner.ipkey import ip_key
 
@@ -252,7 +253,7 @@ def _chat_text(value: Any, cap: int = 1000) -> str:
 
 def _sd_value(v: Any) -> str:
     s = "" if v is None else json.dumps(v) if isinstance(v, bool) else str(v)
-    s = "".join(ch if ch.isprintable() else "?" for ch in s[:200])
+    s = visible(s[:200])  # scanner.devtext: control, bidi and zero-width characters as visible escapes
     return s.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 

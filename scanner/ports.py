@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scanner.devtext import visible
 from scanner.errors import CamsweepError
 
 MAX_SPEC = 4096  # characters in one port list
@@ -129,7 +130,7 @@ def _port(s: str, option: str, part: str) -> int:
 
 
 def _show(s: str) -> str:
-    s = "".join(c if c.isprintable() else "?" for c in s)
+    s = visible(s)  # scanner.devtext
     return repr(s if len(s) <= 40 else s[:39] + "…")
 
 
