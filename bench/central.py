@@ -99,8 +99,8 @@ async def tui_times(target: str) -> tuple[float, float, int, int]:
             if app.loaded and app.first_seconds is not None and app.load_seconds is not None:
                 break
             await pilot.pause(0.05)
-        assert app.totals is not None and app.counts.restricted > 0
-        return app.first_seconds, app.load_seconds, app.counts.devices, app.counts.restricted
+        assert app.view.totals is not None and app.view.counts.restricted > 0
+        return app.first_seconds, app.load_seconds, app.view.counts.devices, app.view.counts.restricted
 
 
 def main() -> int:

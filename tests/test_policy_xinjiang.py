@@ -197,7 +197,7 @@ async def test_tui_shows_why_under_xinjiang(tmp_path: Path) -> None:
             if app.loaded and not any(w.is_running for w in app.workers if w.group == "load"):
                 break
             await pilot.pause(0.05)
-        by_ip = {d["ip"]: d for d in app.devices}
+        by_ip = {d["ip"]: d for d in app.view.devices}
         assert by_ip["198.18.0.11"]["restricted"] is True and by_ip["198.18.0.10"]["restricted"] is True
         assert by_ip["198.18.0.13"]["restricted"] is False
         app.open_device(by_ip["198.18.0.11"]["device_id"])

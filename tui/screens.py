@@ -1,10 +1,11 @@
 """Screens: devices (table, filter bar, count bar, plan panel), device detail, plan editor, scan dialog, help.
 
-Screens read the app's loaded state and call the app (which calls scanner/) to change anything."""
+Screens read the app's view state (tui.state.ViewState) and ask for changes with the messages of
+tui/messages.py; the app handles them (and calls scanner/). No screen imports the app."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual import on
@@ -12,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widgets import (
     Button,
     DataTable,
@@ -25,21 +27,19 @@ from textual.widgets import (
     TextArea,
 )
 
-from tui.widgets import (
-    Column,
-    CountBar,
+from scanner.plan import STATUSES
+from tui.messages import (
     DeviceHighlighted,
-    DeviceSelected,
-    DeviceTable,
-    PlanChanged,
-    PlanPanel,
-    clean,
-    plain,
+    FilterChanged,
+    NoteSaveRequested,
+    PlanEditRequested,
+    PlanSaveRequested,
+    RestrictedOnlyToggled,
 )
+from tui.state import ViewState
+from tui.widgets import Column, CountBar, DeviceTable, PlanPanel, clean, plain
 
-if TYPE_CHECKING:
-    from tui.app import CamsweepApp
-
+ResultT = TypeVar("ResultT")
 COLUMNS = (
     Column("restricted", "Rst", 3, 3),
     Column("ip", "IP", 15, 8),
@@ -57,7 +57,8 @@ COLUMNS = (
 
 
 class DevicesScreen(Screen[None]):
-    """The main view: count bar, filter bar, the devices table and the plan side panel."""
+    """The main view: count bar, filter bar, the devices table and the plan side panel. It shows ``view``
+    (the app's :class:`ViewState`); the table's sort requests and selections bubble up to the app."""
 
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter"),
@@ -69,7 +70,11 @@ class DevicesScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    app: CamsweepApp
+    def __init__(self, view: ViewState) -> None:
+        super().__init__()
+        self.view = view
+        self.panel_forced = False  # p was pressed: the panel stays as the user left it
+        self._panel_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield CountBar("Loading the store...", id="counts")
@@ -88,42 +93,69 @@ class DevicesScreen(Screen[None]):
 
     def on_resize(self) -> None:
         # below 100 columns the table needs the room: the count bar still shows the plan total, p shows the panel
-        if not self.app.panel_forced:
+        if not self.panel_forced:
             self.query_one(PlanPanel).display = self.size.width >= 100
 
     def update_flags(self) -> None:
         t = Text(no_wrap=True)
-        on_ = self.app.restricted_only
+        on_ = self.view.restricted_only
         t.append(" r ", "reverse")
         t.append(" restricted only " + ("ON" if on_ else "off"), "bold red" if on_ else "dim")
         self.query_one("#flags", Static).update(t)
+
+    # -- showing the view (the app calls these after it changed the view state) -------------------------
+    def show_rows(self, keys: list[int]) -> None:
+        """The rows that pass the filter, in order; the count bar, the flags and the panel follow."""
+        table = self.query_one(DeviceTable)
+        table.sort_key, table.sort_reverse = self.view.sort_key, self.view.sort_reverse
+        table.set_rows(keys, self.view.cells_for)
+        self.update_flags()
+        self.show_counts()
+        self.show_panel(table.current_key)
+
+    def update_row(self, device_id: int) -> None:
+        self.query_one(DeviceTable).update_row(device_id)
+
+    def show_counts(self) -> None:
+        v = self.view
+        o = v.totals.overall if v.totals else None
+        self.query_one(CountBar).show(
+            devices=v.counts.devices, restricted=v.counts.restricted, unknown=v.counts.unknown,
+            review=v.counts.review, sites=v.site_count, shown=v.shown, total=o.total if o else None,
+            remaining=o.remaining if o else None, currency=v.currency, policy=v.policy, progress=v.progress)
+
+    def show_panel(self, device_id: int | None) -> None:
+        v = self.view
+        self.query_one(PlanPanel).show(v.items.get(device_id) if device_id is not None else None,
+                                       v.by_id.get(device_id) if device_id is not None else None, v.totals,
+                                       v.currency)
+
+    def show_error(self, message: str) -> None:
+        self.query_one(CountBar).update(Text(clean(message, 300), "bold red"))
 
     # -- actions -------------------------------------------------------------------------------
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
     def action_toggle_restricted(self) -> None:
-        self.app.restricted_only = not self.app.restricted_only
-        self.update_flags()
-        self.app.apply_view()
+        self.post_message(RestrictedOnlyToggled())
 
     def action_clear_filter(self) -> None:
         inp = self.query_one("#filter", Input)
         if inp.value:
             inp.value = ""
-            self.app.filter_text = ""
-            self.app.apply_view()
+            self.post_message(FilterChanged("", at_once=True))
         self.query_one(DeviceTable).focus()
 
     def action_edit_plan(self) -> None:
         key = self.query_one(DeviceTable).current_key
         if key is not None:
-            self.app.open_plan_editor(key)
+            self.post_message(PlanEditRequested(key))
 
     def action_same(self, what: str) -> None:
         """Filter to the highlighted device's maker (m) or subnet (u)."""
         key = self.query_one(DeviceTable).current_key
-        d = self.app.by_id.get(key) if key is not None else None
+        d = self.view.by_id.get(key) if key is not None else None
         if d is None:
             return
         from scanner.plan import site_of
@@ -136,42 +168,28 @@ class DevicesScreen(Screen[None]):
             term = f"subnet:{net}" if "/" in net else ""
         if term:
             self.query_one("#filter", Input).value = term
-            self.app.filter_text = term
-            self.app.apply_view()
+            self.post_message(FilterChanged(term, at_once=True))
 
     def action_toggle_panel(self) -> None:
         panel = self.query_one(PlanPanel)
         panel.display = not panel.display
-        self.app.panel_forced = True
+        self.panel_forced = True
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
-        self.app.filter_text = event.value
-        self.app.schedule_view()
+        self.post_message(FilterChanged(event.value))
 
     @on(Input.Submitted, "#filter")
     def filter_submitted(self, event: Input.Submitted) -> None:
-        self.app.filter_text = event.value
-        self.app.apply_view()
+        self.post_message(FilterChanged(event.value, at_once=True))
         self.query_one(DeviceTable).focus()
-
-    _panel_timer = None
 
     @on(DeviceHighlighted)
     def highlighted(self, event: DeviceHighlighted) -> None:
         # while keys repeat, draw the panel once the cursor rests (keeps scrolling smooth)
         if self._panel_timer is not None:
             self._panel_timer.stop()
-        self._panel_timer = self.set_timer(0.06, lambda: self.app.show_panel(event.device_id))
-
-    @on(DeviceSelected)
-    def selected(self, event: DeviceSelected) -> None:
-        self.app.open_device(event.device_id)
-
-    @on(DeviceTable.SortRequested)
-    def sort_requested(self, event: DeviceTable.SortRequested) -> None:
-        self.app.sort_key, self.app.sort_reverse = event.key, event.reverse
-        self.app.apply_view()
+        self._panel_timer = self.set_timer(0.06, lambda: self.show_panel(event.device_id))
 
 
 class DeviceScreen(Screen[None]):
@@ -185,8 +203,6 @@ class DeviceScreen(Screen[None]):
         Binding("2", "tab('history')", "History", show=False),
         Binding("3", "tab('notes')", "Notes", show=False),
     ]
-
-    app: CamsweepApp
 
     def __init__(self, device: dict[str, Any], history: list[dict[str, Any]], note: str,
                  reasons: tuple[str, ...], item: Any = None, currency: str = "USD") -> None:
@@ -302,19 +318,31 @@ class DeviceScreen(Screen[None]):
             self.query_one(target).focus()
 
     def action_edit_plan(self) -> None:
-        self.app.open_plan_editor(self.device["device_id"])
+        self.post_message(PlanEditRequested(self.device["device_id"]))
 
     def action_save_note(self) -> None:
-        text = self.query_one("#note", TextArea).text
-        self.app.save_note(self.device, text)
+        self.post_message(NoteSaveRequested(self.device, self.query_one("#note", TextArea).text))
 
 
-class PlanEditor(ModalScreen[Any]):
+class Dialog(ModalScreen[ResultT]):
+    """A modal form with a primary button and Cancel; escape or Cancel dismisses it with None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    @staticmethod
+    def buttons(label: str, button_id: str) -> Horizontal:
+        return Horizontal(Button(label, variant="primary", id=button_id, compact=True),
+                          Button("Cancel", id="cancel", compact=True), id="pbuttons")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PlanEditor(Dialog[Any]):
     """Edit one device's replacement: class, model (catalog, filtered by policy), status, costs, role."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
-
-    app: CamsweepApp
+    BINDINGS = [Binding("ctrl+s", "save", "Save")]
 
     def __init__(self, item: Any, classes: list[tuple[str, str]], models_for: Any, currency: str,
                  costs_for: Any = None) -> None:
@@ -345,7 +373,7 @@ class PlanEditor(ModalScreen[Any]):
                 yield Select(opts, value=cur if cur else opts[0][1], allow_blank=False, id="model",
                              compact=True)
                 yield Label("Status")
-                yield Select([(s, s) for s in ("planned", "ordered", "replaced", "exempt")], value=it.status,
+                yield Select([(s, s) for s in STATUSES], value=it.status,
                              allow_blank=False, id="status", compact=True)
                 yield Label("Exempt why")
                 yield Input(it.exempt_reason or "", placeholder="required when exempt", id="reason",
@@ -360,9 +388,7 @@ class PlanEditor(ModalScreen[Any]):
                 yield Select([("no", "no"), ("yes: a public-safety role (raises priority)", "yes")],
                              value="yes" if it.public_safety else "no", allow_blank=False, id="ps", compact=True)
             yield Static("", id="perror")
-            with Horizontal(id="pbuttons"):
-                yield Button("Save", variant="primary", id="save", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield self.buttons("Save", "save")
 
     _ready = False
 
@@ -424,23 +450,20 @@ class PlanEditor(ModalScreen[Any]):
         if model != (self.item.suggested_model or "") or maker != (self.item.suggested_maker or ""):
             changes["suggested_maker"] = maker or None
             changes["suggested_model"] = model or None
-        error = self.app.save_plan_changes(self.item, changes)
+        self.post_message(PlanSaveRequested(self, self.item, changes))
+
+    def saved(self, error: str | None) -> None:
+        """The app's answer to the save: an error stays on the form, otherwise it closes."""
         if error:
             self.query_one("#perror", Static).update(plain(error, 200, "bold red"))
         else:
             self.dismiss(True)
 
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class ScanDialog(ModalScreen[dict[str, Any] | None]):
+class ScanDialog(Dialog[dict[str, Any] | None]):
     """Targets and options for a scan run from the TUI."""
 
     AUTO_FOCUS = "#targets"
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -454,10 +477,7 @@ class ScanDialog(ModalScreen[dict[str, Any] | None]):
                 yield Label("Options")
                 yield Input(placeholder="key=value ... (e.g. timeout=2 rate=200)", id="options", compact=True)
             yield Static("", id="serror")
-            with Horizontal(id="pbuttons"):
-                yield Button("Start", variant="primary", id="start", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
-
+            yield self.buttons("Start", "start")
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#start")
@@ -475,10 +495,6 @@ class ScanDialog(ModalScreen[dict[str, Any] | None]):
             options[k] = v
         site = self.query_one("#site", Input).value.strip() or None
         self.dismiss({"targets": targets, "options": options, "site": site})
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 HELP = """\
@@ -521,8 +537,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class ExportDialog(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+class ExportDialog(Dialog[str | None]):
     AUTO_FOCUS = "#path"
 
     def __init__(self, default: str) -> None:
@@ -534,9 +549,7 @@ class ExportDialog(ModalScreen[str | None]):
             yield Static(Text("Export the plan", "bold"))
             yield Static(Text("Writes PATH.csv and PATH.json", "dim"))
             yield Input(self.default, id="path", compact=True)
-            with Horizontal(id="pbuttons"):
-                yield Button("Export", variant="primary", id="go", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield self.buttons("Export", "go")
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#go")
@@ -544,10 +557,5 @@ class ExportDialog(ModalScreen[str | None]):
         v = self.query_one("#path", Input).value.strip()
         self.dismiss(v or None)
 
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-__all__ = ["DevicesScreen", "DeviceScreen", "PlanEditor", "ScanDialog", "HelpScreen", "ExportDialog",
-           "PlanChanged"]
+__all__ = ["DevicesScreen", "DeviceScreen", "PlanEditor", "ScanDialog", "HelpScreen", "ExportDialog"]

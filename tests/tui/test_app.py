@@ -53,21 +53,21 @@ async def test_filter_restricted_open_device_and_see_evidence(db):
     app = CamsweepApp(db)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(app, pilot)
-        total = app.counts.devices
-        assert total == 60 and app.shown == 60
-        restricted = app.counts.restricted
+        total = app.view.counts.devices
+        assert total == 60 and app.view.shown == 60
+        restricted = app.view.counts.restricted
         assert 0 < restricted < total
         await pilot.press("r")
         table = app.screen.query_one(DeviceTable)
-        assert app.shown == restricted == len(table.keys)
-        assert all(app.by_id[k]["restricted"] is True for k in table.keys)
+        assert app.view.shown == restricted == len(table.keys)
+        assert all(app.view.by_id[k]["restricted"] is True for k in table.keys)
         # the count bar and the plan totals are on screen
         text = screen_text(app)
         assert f"Restricted {restricted:,}" in text
         assert "Plan totals" in text
         # open the highlighted device: its evidence, rule by rule
         key = table.current_key
-        device = app.by_id[key]
+        device = app.view.by_id[key]
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, DeviceScreen)
@@ -91,23 +91,23 @@ async def test_free_text_maker_and_subnet_filters(db):
         table = app.screen.query_one(DeviceTable)
         assert table.keys, "the synthetic fleet holds Amcrest units"
         for k in table.keys:
-            assert app.by_id[k]["brand"] == "Amcrest"
+            assert app.view.by_id[k]["brand"] == "Amcrest"
         # the relabel is obvious in the brand column
         assert "Amcrest -> Dahua" in screen_text(app)
-        app.filter_text = "subnet:198.18.0.0/28"
+        app.view.filter_text = "subnet:198.18.0.0/28"
         app.apply_view()
-        assert table.keys and all(app.by_id[k]["ip"].startswith("198.18.0.") for k in table.keys)
+        assert table.keys and all(app.view.by_id[k]["ip"].startswith("198.18.0.") for k in table.keys)
         await pilot.press("escape")
-        assert app.shown == app.counts.devices
+        assert app.view.shown == app.view.counts.devices
         # m / u: the highlighted row's maker or subnet
-        d = app.by_id[table.current_key]
+        d = app.view.by_id[table.current_key]
         await pilot.press("u")
-        assert app.filter_text.startswith("subnet:") and table.keys
-        assert all(app.by_id[k]["ip"].rsplit(".", 1)[0] == d["ip"].rsplit(".", 1)[0] for k in table.keys)
+        assert app.view.filter_text.startswith("subnet:") and table.keys
+        assert all(app.view.by_id[k]["ip"].rsplit(".", 1)[0] == d["ip"].rsplit(".", 1)[0] for k in table.keys)
         await pilot.press("escape", "m")
-        assert app.filter_text.startswith("maker:")
-        assert all((app.by_id[k]["manufacturer"] or "") == (d["manufacturer"] or "") or
-                   (app.by_id[k]["brand"] or "").lower().startswith(app.filter_text[6:]) for k in table.keys)
+        assert app.view.filter_text.startswith("maker:")
+        assert all((app.view.by_id[k]["manufacturer"] or "") == (d["manufacturer"] or "") or
+                   (app.view.by_id[k]["brand"] or "").lower().startswith(app.view.filter_text[6:]) for k in table.keys)
 
 
 async def test_set_replacement_and_status_totals_change_then_export(db, tmp_path):
@@ -117,8 +117,8 @@ async def test_set_replacement_and_status_totals_change_then_export(db, tmp_path
         await pilot.press("r")
         table = app.screen.query_one(DeviceTable)
         key = table.current_key
-        before = app.totals.overall
-        item = app.items[key]
+        before = app.view.totals.overall
+        item = app.view.items[key]
         await pilot.press("e")
         await pilot.pause()
         assert isinstance(app.screen, PlanEditor)
@@ -132,13 +132,13 @@ async def test_set_replacement_and_status_totals_change_then_export(db, tmp_path
         assert isinstance(app.screen, PlanEditor), "saving an exempt device without a reason must be refused"
         assert "needs a reason" in str(editor.query_one("#perror").render())
         # the PTZ class brought its own default costs into the form
-        assert float(editor.query_one("#hw").value) == app.catalog.classes["ptz"].hardware
+        assert float(editor.query_one("#hw").value) == app.view.catalog.classes["ptz"].hardware
         editor.query_one("#reason").value = "scheduled for removal with the building works"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, DevicesScreen))
-        new = app.items[key]
+        new = app.view.items[key]
         assert new.status == "exempt" and new.replacement_class == "ptz"
-        after = app.totals.overall
+        after = app.view.totals.overall
         assert after.by_status["exempt"] == before.by_status["exempt"] + 1
         assert after.total == pytest.approx(before.total - item.cost_total)
         saved = app.store.plan(key)
@@ -152,10 +152,10 @@ async def test_set_replacement_and_status_totals_change_then_export(db, tmp_path
         editor.query_one("#ps").value = "yes"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, DevicesScreen))
-        new2 = app.items[key]
+        new2 = app.view.items[key]
         assert new2.status == "planned" and new2.cost_hardware == 2500 and new2.public_safety
         assert new2.tier == "P1"
-        assert app.totals.overall.total == pytest.approx(after.total + new2.cost_total)
+        assert app.view.totals.overall.total == pytest.approx(after.total + new2.cost_total)
         assert "P1 planned" in screen_text(app)
         # export
         await pilot.press("x")
@@ -166,10 +166,10 @@ async def test_set_replacement_and_status_totals_change_then_export(db, tmp_path
         await until(pilot, lambda: (tmp_path / "out" / "plan.json").exists())
     rows = list(csv.DictReader((tmp_path / "out" / "plan.csv").open()))
     doc = json.loads((tmp_path / "out" / "plan.json").read_text())
-    assert len(rows) == len(doc["items"]) == app.totals.overall.devices
+    assert len(rows) == len(doc["items"]) == app.view.totals.overall.devices
     row = next(r for r in rows if int(r["device_id"]) == key)
     assert row["status"] == "planned" and float(row["cost_hardware"]) == 2500 and row["public_safety"] == "yes"
-    assert doc["totals"]["overall"]["total"] == pytest.approx(app.totals.overall.total, abs=0.01)
+    assert doc["totals"]["overall"]["total"] == pytest.approx(app.view.totals.overall.total, abs=0.01)
 
 
 async def test_notes_are_kept_by_mac(db):
@@ -178,7 +178,7 @@ async def test_notes_are_kept_by_mac(db):
         await wait_loaded(app, pilot)
         table = app.screen.query_one(DeviceTable)
         key = table.current_key
-        mac = app.by_id[key]["mac"]
+        mac = app.view.by_id[key]["mac"]
         await pilot.press("enter")
         await pilot.press("3")
         await pilot.pause()
@@ -196,7 +196,7 @@ async def test_hostile_strings_are_shown_inert(db):
     app = CamsweepApp(db)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(app, pilot)
-        app.filter_text = "script"
+        app.view.filter_text = "script"
         app.apply_view()
         table = app.screen.query_one(DeviceTable)
         assert len(table.keys) == 1
@@ -224,7 +224,7 @@ async def test_help_dark_light_sort_and_small_terminal(db):
         await pilot.press("s")  # sort by the first column: restricted first
         await pilot.pause()
         table = app.screen.query_one(DeviceTable)
-        order = [app.by_id[k]["restricted"] for k in table.keys]
+        order = [app.view.by_id[k]["restricted"] for k in table.keys]
         rank = {True: 0, None: 1, False: 2}
         assert [rank[o] for o in order] == sorted(rank[o] for o in order)
         await pilot.press("s")  # then by IP
@@ -271,8 +271,8 @@ async def test_mouse_click_row_header_and_double_click(db):
         assert table.cursor == 3
         await pilot.click(DeviceTable, offset=(6, 0))  # the IP header
         await pilot.pause()
-        assert app.sort_key == "ip"
-        ips = [app.by_id[k]["ip"] for k in table.keys]
+        assert app.view.sort_key == "ip"
+        ips = [app.view.by_id[k]["ip"] for k in table.keys]
         assert ips[0] == min(ips, key=lambda ip: tuple(int(p) for p in ip.split(".")))
         await pilot.click(DeviceTable, offset=(20, 2))
         await pilot.click(DeviceTable, offset=(20, 2), times=2)
@@ -322,9 +322,9 @@ async def test_known_exploited_firmware_hint_in_the_plan_panel(db):
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(app, pilot)
         table = app.screen.query_one(DeviceTable)
-        affected = next(k for k in table.keys if app.by_id[k].get("model") == "DS-2CD2143G0-I"
-                        and "190909" in (app.by_id[k].get("firmware") or ""))
-        fixed = next(k for k in table.keys if app.by_id[k].get("model") == "DS-2CD2T43G2-4I")
+        affected = next(k for k in table.keys if app.view.by_id[k].get("model") == "DS-2CD2143G0-I"
+                        and "190909" in (app.view.by_id[k].get("firmware") or ""))
+        fixed = next(k for k in table.keys if app.view.by_id[k].get("model") == "DS-2CD2T43G2-4I")
         assert table.move_to_key(affected)
         await until(pilot, lambda: "Known-exploited" in screen_text(app))
         assert "CVE-2021-36260" in screen_text(app)

@@ -25,8 +25,8 @@ async def test_tui_over_postgresql_shows_restricted_devices_sites_and_plan(pg_ur
             await wait_loaded(app, pilot)
             text = screen_text(app)
             assert "Sites" in text and "Restricted" in text and "Plan" in text
-            seen[name] = (app.counts, app.site_count, app.totals.overall.total, len(app.totals.by_site))
+            seen[name] = (app.view.counts, app.view.site_count, app.view.totals.overall.total, len(app.view.totals.by_site))
             await pilot.press("r")  # restricted only
             await pilot.pause(0.3)
-            assert 0 < app.shown < 60
+            assert 0 < app.view.shown < 60
     assert seen["pg"] == seen["sqlite"]
