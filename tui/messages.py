@@ -5,10 +5,14 @@ Widgets announce what happened (``DeviceHighlighted``, ``DeviceSelected``, ``Sor
 for a change of the view (``FilterChanged``, ``RestrictedOnlyToggled``, ``PlanEditRequested``,
 ``NoteSaveRequested``, ``PlanSaveRequested``). They bubble up to the app, which changes its
 :class:`tui.state.ViewState` and shows the result. The app announces ``PlanChanged`` and ``ScanFinished``.
+
+Messages are dataclasses, as Textual allows (``Message.__post_init__``); ``eq=False``: a message is itself,
+not its values.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.message import Message
@@ -17,87 +21,80 @@ if TYPE_CHECKING:
     from scanner.plan import PlanItem
 
 
+@dataclass(eq=False)
 class DeviceHighlighted(Message):
     """The table's cursor rests on another device (None: the table is empty)."""
 
-    def __init__(self, device_id: int | None) -> None:
-        super().__init__()
-        self.device_id = device_id
+    device_id: int | None
 
 
+@dataclass(eq=False)
 class DeviceSelected(Message):
     """Enter or a double click on a row: open the device."""
 
-    def __init__(self, device_id: int) -> None:
-        super().__init__()
-        self.device_id = device_id
+    device_id: int
 
 
+@dataclass(eq=False)
 class SortRequested(Message):
     """``s``/``S`` or a click on a column header: sort the rows by ``key``."""
 
-    def __init__(self, key: str, reverse: bool) -> None:
-        super().__init__()
-        self.key = key
-        self.reverse = reverse
+    key: str
+    reverse: bool
 
 
+@dataclass(eq=False)
 class FilterChanged(Message):
     """The filter bar's text changed. ``at_once``: apply it now (enter, escape, m/u), otherwise when typing
     rests."""
 
-    def __init__(self, text: str, *, at_once: bool = False) -> None:
-        super().__init__()
-        self.text = text
-        self.at_once = at_once
+    text: str
+    at_once: bool = False
 
 
 class RestrictedOnlyToggled(Message):
     """``r``: restricted devices only, on/off."""
 
 
+@dataclass(eq=False)
 class PlanEditRequested(Message):
     """``e``: edit this device's replacement plan."""
 
-    def __init__(self, device_id: int) -> None:
-        super().__init__()
-        self.device_id = device_id
+    device_id: int
 
 
+@dataclass(eq=False)
 class NoteSaveRequested(Message):
     """Save the note of ``device`` (kept by its MAC)."""
 
-    def __init__(self, device: dict[str, Any], text: str) -> None:
-        super().__init__()
-        self.device = device
-        self.text = text
+    device: dict[str, Any]
+    text: str
 
 
 class SaveAnswer(Protocol):
     def saved(self, error: str | None) -> None: ...
 
 
+@dataclass(eq=False)
 class PlanSaveRequested(Message):
     """The plan editor's save: the app saves ``changes`` to ``item`` through plan.py and answers with
     ``editor.saved(error)`` (None: saved)."""
 
-    def __init__(self, editor: SaveAnswer, item: PlanItem, changes: dict[str, Any]) -> None:
-        super().__init__()
-        self.editor = editor
-        self.item = item
-        self.changes = changes
+    editor: SaveAnswer
+    item: PlanItem
+    changes: dict[str, Any]
 
 
+@dataclass(eq=False)
 class PlanChanged(Message):
     """A plan item was saved (``item`` is the new one)."""
 
-    def __init__(self, item: Any) -> None:
-        super().__init__()
-        self.item = item
+    item: PlanItem
 
 
+@dataclass(eq=False)
 class ScanFinished(Message):
-    def __init__(self, scan_id: int | None, error: str | None = None) -> None:
-        super().__init__()
-        self.scan_id = scan_id
-        self.error = error
+    """The scan the app ran finished (``error``: why it failed)."""
+
+    scan_id: int | None
+    error: str | None = None

@@ -40,6 +40,7 @@ from tui.state import ViewState
 from tui.widgets import Column, CountBar, DeviceTable, PlanPanel, clean, plain
 
 ResultT = TypeVar("ResultT")
+
 COLUMNS = (
     Column("restricted", "Rst", 3, 3),
     Column("ip", "IP", 15, 8),
