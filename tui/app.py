@@ -170,7 +170,7 @@ class CamsweepApp(App[None]):
         self.apply_view()
         try:
             self.screen_devices.update_flags()  # even before the store has loaded
-        except LookupError:
+        except (LookupError, NoMatches):
             pass
 
     def on_sort_requested(self, event: SortRequested) -> None:
@@ -222,7 +222,7 @@ class CamsweepApp(App[None]):
             return
         key = Store.note_key(device.get("mac"), device["device_id"])
         self.store.set_note(key, text)
-        self.view.set_note(key, text, Store.note_key)
+        self.view.set_note(key, text)
         self.notify("note saved" + (f" for {device.get('mac')}" if device.get("mac") else ""))
 
     # -- plans -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 from scanner import filters
 from scanner import plan as planlib
 from scanner.ipkey import ip_key
+from scanner.store import Store
 from tui.widgets import Cell, device_cells
 
 Device = dict[str, Any]
@@ -101,10 +102,11 @@ class ViewState:
         self.counts = filters.count_devices(self.devices)
         self.totals = planlib.compute_totals(list(self.items.values()))
 
-    def set_note(self, key: str, text: str, note_key: Callable[[str | None, int], str]) -> None:
-        """A note saved under ``key``: every row with that key carries it (and is searched by it)."""
+    def set_note(self, key: str, text: str) -> None:
+        """A note saved under ``key`` (Store.note_key): every row with that key carries it (and is searched
+        by it)."""
         for d in self.devices:  # the same MAC may be several rows only across stores; keep all in step
-            if note_key(d.get("mac"), d["device_id"]) == key:
+            if Store.note_key(d.get("mac"), d["device_id"]) == key:
                 d["note"] = text
                 self.search.pop(d["device_id"], None)
 

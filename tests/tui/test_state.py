@@ -165,3 +165,29 @@ def test_no_tui_module_imports_the_app_and_there_is_no_cycle():
         return any(n == b or (n not in seen and not seen.add(n) and reaches(n, b, seen)) for n in graph.get(a, ()))
 
     assert not [m for m in graph if reaches(m, m, set())]
+
+
+def test_view_state_rows_follow_its_filter_sort_and_saved_items(db):
+    """ViewState alone: the rows follow the filter text, restricted only and sort; a saved item changes the
+    totals and the row's cells (the cached ones are dropped)."""
+    view = loaded_view(db)
+    rows, errors = view.visible_rows()
+    assert len(rows) == 60 and not errors
+    view.filter_text = "maker:amcrest"
+    rows, _ = view.visible_rows()
+    assert rows and all(d["brand"] == "Amcrest" for d in rows)
+    view.filter_text, view.restricted_only, view.sort_key = "", True, "ip"
+    rows, _ = view.visible_rows()
+    assert len(rows) == view.counts.restricted and all(d["restricted"] is True for d in rows)
+    ips = [tuple(int(p) for p in d["ip"].split(".")) for d in rows]
+    assert ips == sorted(ips)
+    view.filter_text = "subnet:198.18.999.0/24"
+    assert view.visible_rows()[1] == ["not a subnet: 198.18.999.0/24"]
+    did = rows[0]["device_id"]
+    before = view.totals.overall.total
+    assert view.cells_for(did)[4][0] == f"{view.items[did].tier} planned"
+    from dataclasses import replace
+
+    view.set_item(replace(view.items[did], status="exempt", exempt_reason="test"))
+    assert view.cells_for(did)[4][0].endswith("exempt")
+    assert view.totals.overall.total == pytest.approx(before - view.items[did].cost_total)
