@@ -27,37 +27,30 @@ from scanner.errors import CamsweepError
 from scanner.events import Phase, ScanEvent, ScanWarning
 from scanner.evidence import normalize_mac
 from scanner.localnet import HostNetwork, read_neighbours
-from scanner.options import DiscoverFn, ScanOptions
-from scanner.pacing import RateLimiter, run_bounded
+from scanner.options import DiscoverFn
+from scanner.pacing import run_bounded
 from scanner.probes import registry
+from scanner.probes.base import DEFAULT_PORTS
 from scanner.probes.icmp import icmp_sweep
 from scanner.probing import ProbeEnv
 from scanner.scope import covers_segment, segment_addresses
-from scanner.targets import TargetSet
 
 ARP_CHUNK = 4096  # addresses per ARP sweep call (the ARP module's limit)
 ARP_PARALLEL = 2  # ARP sweeps at once
 DISCOVERY_SWITCH_INTERVAL = 0.0005  # seconds: sys.setswitchinterval while discovery runs
-LIVENESS_PORTS = (80, 443, 554, 8000, 37777, 8080, 22, 23)
 
 
 class Discovery:
-    """The discovery of one scan. ``skip``: hosts already identified in this scan (resume);
-    ``host_probes``: the per-host probes that will follow (none: see :meth:`streaming`). ``on_streamed``,
-    when set, takes a host whose ARP answer is all its evidence (ip, MAC, fragments) while discovery goes
-    on (scanner.probing.Prober.stream_host)."""
+    """The discovery of one scan over ``net``'s targets, with ``env``'s options, rate limiter and probe
+    contexts. ``skip``: hosts already identified in this scan (resume); ``host_probes``: the per-host probes
+    that will follow (none: see :meth:`streaming`). ``on_streamed``, when set, takes a host whose ARP answer
+    is all its evidence (ip, MAC, fragments) while discovery goes on (scanner.probing.Prober.stream_host)."""
 
-    def __init__(self, targets: TargetSet, options: ScanOptions, net: HostNetwork, env: ProbeEnv,
-                 limiter: RateLimiter, skip: set[str], emit: Callable[[ScanEvent], None],
+    def __init__(self, net: HostNetwork, env: ProbeEnv, skip: set[str], emit: Callable[[ScanEvent], None],
                  host_probes: Collection[str] = ()) -> None:
-        self.targets = targets
-        self.o = options
-        self.net = net
-        self.env = env
-        self.limiter = limiter
-        self.skip = skip
-        self.emit = emit
-        self.host_probes = host_probes
+        self.net, self.env, self.skip, self.emit, self.host_probes = net, env, skip, emit, host_probes
+        self.targets, self.o, self.limiter = net.targets, env.o, env.limiter
+        options = self.o
         self.on_streamed: Callable[[str, str | None, list[dict]], None] | None = None
         self.interfaces = net.interfaces
         self.multicast_ifaces = self._multicast_interfaces()
@@ -300,7 +293,7 @@ class Discovery:
         await self._tcp_liveness()
 
     async def _tcp_liveness(self) -> None:
-        ports = (self.o.ports or {}).get("liveness") or LIVENESS_PORTS
+        ports = (self.o.ports or {}).get("liveness") or DEFAULT_PORTS["liveness"]
         ctx = self.context(connect_timeout=self.o.liveness_timeout)  # the rate limiter's wait is not counted
         sem = asyncio.Semaphore(max(1, self.o.concurrency * 4))
 

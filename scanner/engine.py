@@ -53,7 +53,7 @@ class Scan:
         self.env = ProbeEnv(options, self.limiter, self.net.in_scope, targets)
         self.writer = DeviceWriter(store, scan_id, options, self.emit)
         probes = host_probes(options)
-        self.discovery = Discovery(targets, options, self.net, self.env, self.limiter, skip, self.emit, probes)
+        self.discovery = Discovery(self.net, self.env, skip, self.emit, probes)
         self.prober = Prober(options, self.env, self.discovery, self.writer, probes, self.emit)
         self.discovery.on_streamed = self.prober.stream_host
 

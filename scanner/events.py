@@ -81,12 +81,12 @@ class Pacing:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """The scan ended: ``status`` complete, incomplete (cancelled) or error; ``devices`` written (None if the
-    store could not say)."""
+    """The scan ended: ``status`` complete, incomplete (cancelled) or error; ``devices``: how many the
+    store holds for it."""
 
     scan_id: int
     status: str
-    devices: int | None
+    devices: int
 
 
 ScanEvent = HostsFound | Progress | Phase | ScanWarning | DeviceIdentified | Pacing | Finished

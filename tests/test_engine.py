@@ -210,11 +210,19 @@ async def test_nvr_channels_become_child_devices(store):
                 ]}
 
     o = opts(open_stream=alive_opener({"127.0.0.7"}), host_probes={"http": nvr})
-    scan_id = await run_scan(["127.0.0.7"], o, store)
+    events: list = []
+    scan_id = await run_scan(["127.0.0.7"], o, store, on_event=events.append)
     devs = store.devices(scan_id)
     parent = next(d for d in devs if d["ip"] == "127.0.0.7")
     kids = sorted((d for d in devs if d["parent_id"] == parent["device_id"]), key=lambda d: d["channel"])
     assert [k["channel"] for k in kids] == ["1", "2"]
+    # each device is told as it is written: the recorder first, then its channels with parent and channel
+    told = [e for e in events if isinstance(e, DeviceIdentified)]
+    assert [(e.row["device_id"], e.parent_id, e.channel) for e in told] == [
+        (parent["device_id"], None, None), (kids[0]["device_id"], parent["device_id"], "1"),
+        (kids[1]["device_id"], parent["device_id"], "2")]
+    assert told[1].as_row()["parent_id"] == parent["device_id"] and told[1].as_row()["ip"] == "192.168.254.2"
+    assert "parent_id" not in told[0].as_row()
     assert kids[0]["ip"] == "192.168.254.2" and kids[0]["manufacturer"] == "Dahua"
     assert kids[1]["mac"] == "28:57:be:00:00:02" and kids[1]["manufacturer"] == "Hikvision"
     # the NVR's own record no longer carries its channels' evidence
