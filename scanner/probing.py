@@ -165,11 +165,11 @@ async def collect_host(ip: str, frags: list[dict], ctx: Any, probes: Mapping[str
 def host_probes(options: ScanOptions) -> dict[str, ProbeFn]:
     """The per-host probes a scan runs: the injected ones or the registry's, only those ``options.probes``
     names (when it names any); none when a capture is read instead of the wire (``--pcap``)."""
+    if options.pcap:
+        return {}
     probes = dict(options.host_probes) if options.host_probes is not None else registry.host_probes(options.probes)
     if options.probes is not None:
         probes = {k: v for k, v in probes.items() if k in options.probes}
-    if options.pcap:
-        probes = {}
     return probes
 
 

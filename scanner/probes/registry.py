@@ -23,6 +23,9 @@ MULTICAST_COVERS = {n: n for n in MULTICAST}  # per-host probe -> the multicast 
 
 def host_probes(names: Iterable[str] | None = None) -> dict[str, ProbeFn]:
     """The per-host probes ``names`` (default: all, in HOST_PROBES order); an unknown name is left out."""
+    names = HOST_PROBES if names is None else tuple(names)
+    if not set(names) & set(HOST_PROBES):
+        return {}  # (a discovery-only scan: nothing to import)
     from scanner.probes import banner, dhip, dvrip, http, mdns, onvif, rtsp, sadp, snmp, ssdp, tls, wsd
 
     every: dict[str, ProbeFn] = {
@@ -30,7 +33,7 @@ def host_probes(names: Iterable[str] | None = None) -> dict[str, ProbeFn]:
         "sadp": sadp.probe, "dhip": dhip.probe, "wsd": wsd.probe, "ssdp": ssdp.probe, "snmp": snmp.probe,
         "dvrip": dvrip.probe, "mdns": mdns.probe,
     }
-    return {n: every[n] for n in (HOST_PROBES if names is None else names) if n in every}
+    return {n: every[n] for n in names if n in every}
 
 
 def discoverers(names: Iterable[str] = DISCOVERY_PROBES) -> dict[str, DiscoverFn]:
