@@ -37,7 +37,7 @@ from scanner.probing import ProbeEnv, Prober, host_probes
 from scanner.targets import TargetSet, parse_targets
 from scanner.workers import WorkerPool, raise_fd_limit, worker_count
 
-if TYPE_CHECKING:  # workers never open the store: they need not import sqlite-utils (and numpy)
+if TYPE_CHECKING:  # the caller opens the store; importing it here would only cost start-up time
     from scanner.store import Store
 
 
