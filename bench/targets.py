@@ -56,20 +56,22 @@ def run_camsweep(path: str, excl: str | None, n: int) -> dict[str, float]:
 def run_engine(path: str, n: int) -> float:
     import ipaddress
 
-    from scanner.engine import Route, ScanOptions, _Scan
+    from scanner.engine import Scan, ScanOptions
+    from scanner.localnet import Route
     from scanner.store import Store
 
     ts = parse_targets([], input_lists=[path], max_hosts=max(n, 1))
     routes = [Route("lab0", ipaddress.IPv4Network("198.16.0.0/12"), None)]
     t0 = time.process_time()
     with Store(":memory:") as store:
-        scan = _Scan(ts, ScanOptions(routes=lambda: routes, discoverers={}, host_probes={}), store, 0, None, set())
-        chunks = scan.arp_chunks("lab0")
-        scan.arp_swept.update(a for c in chunks for a in c)
-        rest = sum(1 for _ in scan._routed_targets())
+        scan = Scan(ts, ScanOptions(routes=lambda: routes, discoverers={}, host_probes={}), store, 0, None, set())
+        disc = scan.discovery
+        chunks = disc.arp_chunks("lab0")
+        disc.arp_swept.update(a for c in chunks for a in c)
+        rest = sum(1 for _ in disc._routed_targets())
         scan.writer.shutdown()
     took = time.process_time() - t0
-    assert sum(len(c) for c in chunks) == n and rest == 0 and scan.multicast_ifaces == []
+    assert sum(len(c) for c in chunks) == n and rest == 0 and disc.multicast_ifaces == []
     return took
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from scanner.events import Phase, ScanWarning
 from scanner.evidence import EvidenceHit, EvidenceRecord, Identification, normalize_mac
 
 MAX_FILE_BYTES = 64 * 1024 * 1024  # read of one lease or neighbour file
@@ -352,7 +353,7 @@ def parse_router_list(specs: Iterable[str]) -> list[str]:
 
 async def gather(scan: Any) -> None:
     """Run every MAC source the scan's options name and attach the MACs to its hosts; then give every host
-    left without a MAC the reason. ``scan`` is the engine's ``_Scan`` (hosts, macs, emit, options)."""
+    left without a MAC the reason. ``scan`` is the scan's ``scanner.discovery.Discovery`` (hosts, macs, emit, options)."""
     o = scan.o
     entries: list[MacEntry] = []
     asked: list[str] = []
@@ -369,29 +370,28 @@ async def gather(scan: Any) -> None:
                                     retries=o.retries, total=max(30.0, o.host_timeout * 6),
                                     throttle=scan.limiter.acquire)
             if res.warning:
-                scan.emit("warning", res.warning)
+                scan.emit(ScanWarning(res.warning))
                 return
             asked.append(f"the SNMP neighbour table of {router}")
             ports = dict(res.fdb)  # MAC -> bridge port (BRIDGE-MIB / Q-BRIDGE-MIB), where the router serves it
             entries.extend(MacEntry(ip, mac, "snmp", router, table, ports.get(mac))
                            for ip, mac, table in res.neighbours)
-            scan.emit("phase", {"name": f"snmp tables of {router}", "neighbours": len(res.neighbours),
-                                "fdb": len(res.fdb), "version": res.version})
+            scan.emit(Phase(f"snmp tables of {router}", neighbours=len(res.neighbours), fdb=len(res.fdb),
+                            version=res.version))
 
         await asyncio.gather(*(one(r) for r in routers))
     for kind, paths in (("dhcp", getattr(o, "dhcp_leases", ()) or ()), ("neighbours", getattr(o, "neighbours", ()) or ())):
         for path in paths:
             got, warning = await asyncio.to_thread(entries_from_file, path, kind)
             if warning:
-                scan.emit("warning", warning)
+                scan.emit(ScanWarning(warning))
             if got:
                 asked.append(f"{'lease file' if kind == 'dhcp' else 'neighbour file'} {Path(path).name}")
                 entries.extend(got)
     attach(scan, entries)
     explain_missing(scan, asked)
     if routers or entries:
-        scan.emit("phase", {"name": "mac sources", "seconds": round(time.monotonic() - t0, 3),
-                            "entries": len(entries)})
+        scan.emit(Phase("mac sources", seconds=round(time.monotonic() - t0, 3), entries=len(entries)))
 
 
 def attach(scan: Any, entries: Iterable[MacEntry]) -> int:

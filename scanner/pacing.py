@@ -1,4 +1,8 @@
-"""Back off when the event loop lags (issue 13, item 12), as nmap backs off on congestion.
+"""How fast a scan goes: the packet rate (:class:`RateLimiter`), and hosts in flight that back off when
+the event loop lags (issue 13, item 12), as nmap backs off on congestion.
+
+Every packet a probe sends first takes a token from its process's one :class:`RateLimiter` (``rate`` a
+second; each worker process gets its share of the rate).
 
 One event loop runs every probe of a process. When too many hosts are in flight, callbacks wait their
 turn: a reply that arrived in time is read late, and wall-clock deadlines (a probe's, a host's) expire
@@ -15,7 +19,7 @@ NVR channel lists. So:
   since a moment, so that the host deadline can give that time back once (up to half the deadline)
   instead of cutting short work that the loop itself delayed.
 
-Whatever is still cut short is recorded with the device (``scanner.engine``: a ``discovery`` entry of
+Whatever is still cut short is recorded with the device (``scanner.probing``: a ``discovery`` entry of
 protocol ``camsweep`` naming the probes), so nothing is lost without a trace.
 """
 
@@ -24,12 +28,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 LAG_INTERVAL = 0.05  # seconds between the monitor's wake-ups
 LAG_HIGH = 0.25  # seconds of lag that halve the limit
 LAG_LOW = 0.05  # seconds of lag under which the limit grows again
 MIN_HOSTS = 8  # the limit never goes below this (or the concurrency asked for, if lower)
 STALL_MIN = 0.1  # seconds: a lag this long counts as a stall given back to deadlines (jitter does not)
+
+
+class RateLimiter:
+    """A token bucket: ``await acquire()`` once per packet; ``rate`` tokens a second, bursts of ``burst``.
+
+    Lock-free reservation (the event loop runs one coroutine at a time): a caller takes a token, letting
+    the balance go negative, and sleeps until its own token is due. Waiters therefore do not queue behind
+    one another one loop iteration at a time, which would cap a busy scan far below ``rate``.
+    """
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = float(rate)
+        self.capacity = burst if burst is not None else max(1.0, self.rate / 20)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    async def acquire(self) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= 1
+        if self.tokens < 0:
+            await asyncio.sleep(-self.tokens / self.rate)
+
+    __call__ = acquire
 
 
 class LagMonitor:
@@ -118,3 +153,27 @@ def watch(maximum: int, monitor: LagMonitor | None = None) -> tuple[LagMonitor, 
     lim = AdaptiveLimit(maximum)
     mon.listeners.append(lim)
     return mon, lim
+
+
+async def run_bounded(items: Iterable[T], gate: Any, run: Callable[[T], Awaitable[None]],
+                      stop: Callable[[], bool] | None = None) -> None:
+    """``run(item)`` for each item, as its own task, no more at once than ``gate`` lets through (an
+    asyncio.Semaphore, or an :class:`AdaptiveLimit`: the hosts in flight then follow the loop's lag); waits
+    for them all. No task starts once ``stop()`` is true (an error to stop the scan with, say)."""
+    tasks: set[asyncio.Task] = set()
+
+    async def one(item: T) -> None:
+        try:
+            await run(item)
+        finally:
+            gate.release()
+
+    for item in items:
+        if stop is not None and stop():
+            break
+        await gate.acquire()
+        t = asyncio.create_task(one(item))
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks)

@@ -9,18 +9,13 @@ import time
 
 import pytest
 
-from scanner.engine import (
-    RateLimiter,
-    Route,
-    ScanOptions,
-    attached_interfaces,
-    merge_fragments,
-    read_routes,
-    run_scan,
-    split_channels,
-)
+from scanner.devices import merge_fragments, split_channels
+from scanner.engine import ScanOptions, run_scan
 from scanner.errors import CamsweepError, TargetError
+from scanner.events import DeviceIdentified, Finished, HostsFound, Progress, ScanWarning
 from scanner.evidence import Identification
+from scanner.localnet import Route, attached_interfaces, read_routes
+from scanner.pacing import RateLimiter
 from scanner.store import Store
 from scanner.targets import parse_targets
 
@@ -97,10 +92,12 @@ async def test_scan_finds_live_hosts_identifies_and_stores(store):
     assert by_ip["127.0.0.2"]["manufacturer"] == "Hikvision" and by_ip["127.0.0.2"]["restricted"] is True
     assert by_ip["127.0.0.5"]["restricted"] is False
     assert by_ip["127.0.0.9"]["manufacturer"] is None
-    kinds = [e.kind for e in events]
-    assert kinds.count("device_identified") == 3 and kinds[-1] == "finished"
-    assert events[-1].data["status"] == "complete"
-    assert ("progress" in kinds) and events[kinds.index("hosts_found")].data["count"] == 3
+    kinds = [type(e) for e in events]
+    assert kinds.count(DeviceIdentified) == 3 and kinds[-1] is Finished
+    assert events[-1] == Finished(scan_id, "complete", 3)
+    assert Progress in kinds and events[kinds.index(HostsFound)] == HostsFound(3)
+    rows = {e.row["ip"]: e.row for e in events if isinstance(e, DeviceIdentified)}
+    assert rows["127.0.0.2"]["manufacturer"] == "Hikvision" and rows["127.0.0.2"]["device_id"] == by_ip["127.0.0.2"]["device_id"]
     # observations hold the raw evidence
     recs = {r.ip: r for _, r in store.observations(scan_id)}
     assert recs["127.0.0.2"].http[0].headers["server"] == "App-webs/"
@@ -213,11 +210,19 @@ async def test_nvr_channels_become_child_devices(store):
                 ]}
 
     o = opts(open_stream=alive_opener({"127.0.0.7"}), host_probes={"http": nvr})
-    scan_id = await run_scan(["127.0.0.7"], o, store)
+    events: list = []
+    scan_id = await run_scan(["127.0.0.7"], o, store, on_event=events.append)
     devs = store.devices(scan_id)
     parent = next(d for d in devs if d["ip"] == "127.0.0.7")
     kids = sorted((d for d in devs if d["parent_id"] == parent["device_id"]), key=lambda d: d["channel"])
     assert [k["channel"] for k in kids] == ["1", "2"]
+    # each device is told as it is written: the recorder first, then its channels with parent and channel
+    told = [e for e in events if isinstance(e, DeviceIdentified)]
+    assert [(e.row["device_id"], e.parent_id, e.channel) for e in told] == [
+        (parent["device_id"], None, None), (kids[0]["device_id"], parent["device_id"], "1"),
+        (kids[1]["device_id"], parent["device_id"], "2")]
+    assert told[1].as_row()["parent_id"] == parent["device_id"] and told[1].as_row()["ip"] == "192.168.254.2"
+    assert "parent_id" not in told[0].as_row()
     assert kids[0]["ip"] == "192.168.254.2" and kids[0]["manufacturer"] == "Dahua"
     assert kids[1]["mac"] == "28:57:be:00:00:02" and kids[1]["manufacturer"] == "Hikvision"
     # the NVR's own record no longer carries its channels' evidence
@@ -285,8 +290,8 @@ async def test_discovery_only_arp_answers_are_stored_while_the_sweep_goes_on(sto
     assert devs["198.18.0.5"]["mac"] == "28:57:be:01:02:03" and devs["198.18.0.9"]["mac"] == "00:40:8c:00:00:09"
     assert len(list(store.observations(scan_id))) == 3  # each host written once
     assert store.scan(scan_id).status == "complete" and store.scan(scan_id).device_count == 3
-    found = next(e.data for e in events if e.kind == "hosts_found")
-    assert found == {"count": 3} and [e.data for e in events if e.kind == "progress"][-1] == (3, 3)
+    found = next(e for e in events if isinstance(e, HostsFound))
+    assert found.count == 3 and [e for e in events if isinstance(e, Progress)][-1] == Progress(3, 3)
 
 
 async def test_arp_answers_wait_for_other_evidence_when_multicast_runs(store):
@@ -369,7 +374,7 @@ async def test_resume_carries_on_with_unidentified_hosts(tmp_path):
 
     with Store(db) as s:
         # a scan that died after two hosts: its row stays running with a dead pid
-        from scanner.engine import merge_fragments as mf
+        from scanner.devices import merge_fragments as mf
 
         o = opts(open_stream=alive_opener(alive), host_probes={"http": probe})
         sid = s.start_scan(["127.0.3.1-5"], options={**o.recordable(), "_pid": 2 ** 22 + 7})
@@ -487,7 +492,7 @@ async def test_unroutable_targets_cost_nothing(store):
     o = opts(routes=lambda: routes, open_stream=alive_opener({"198.18.0.1"}, calls), ports={"liveness": (80,)},
              host_probes={}, arp=False)
     scan_id = await run_scan(["198.18.0.0/29", "127.0.0.9"], o, store,
-                             on_event=lambda e: warnings.append(e.data) if e.kind == "warning" else None)
+                             on_event=lambda e: warnings.append(e.message) if isinstance(e, ScanWarning) else None)
     assert [d["ip"] for d in store.devices(scan_id)] == ["198.18.0.1"]
     assert sorted(h for h, _ in calls) == ["127.0.0.9", "198.18.0.1", "198.18.0.2", "198.18.0.3"]  # .4-.6: no route
     assert any("3 targets have no route" in w for w in warnings)
@@ -498,7 +503,7 @@ async def test_worker_processes_probe_and_leave_nothing_behind(tmp_path):
     """Real probes in 2 spawned workers, against loopback only (every port refuses, UDP is unreachable)."""
     import multiprocessing
 
-    from scanner.engine import worker_count
+    from scanner.workers import worker_count
 
     o = ScanOptions(identifier=FakeIdentifier(), discoverers={}, routes=lambda: [], workers=2, rate=0,
                     timeout=0.5, connect_timeout=0.3, host_timeout=3.0, liveness_timeout=0.3, retries=0,
@@ -521,7 +526,7 @@ def test_automatic_workers_only_for_many_live_hosts_on_many_cores(monkeypatch):
     """Measured: on 2 cores one process probes the 250-device lab faster and in half the memory."""
     import os
 
-    from scanner.engine import MAX_WORKERS, WORKER_MIN_HOSTS, worker_count
+    from scanner.workers import MAX_WORKERS, WORKER_MIN_HOSTS, worker_count
 
     auto = ScanOptions(workers=-1)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)))
@@ -536,10 +541,10 @@ def test_automatic_workers_only_for_many_live_hosts_on_many_cores(monkeypatch):
 
 
 def test_echo_request_and_reply_parsing():
-    from scanner.engine import _inet_checksum, build_echo, parse_echo_reply
+    from scanner.probes.icmp import build_echo, inet_checksum, parse_echo_reply
 
     req = build_echo(0x1234, 7)
-    assert req[0] == 8 and _inet_checksum(req) == 0  # a valid checksum sums to zero
+    assert req[0] == 8 and inet_checksum(req) == 0  # a valid checksum sums to zero
     ip_head = bytes([0x45]) + bytes(19)
     reply = ip_head + bytes([0, 0]) + req[2:4] + req[4:]
     assert parse_echo_reply(reply, 0x1234)
@@ -552,7 +557,7 @@ def test_echo_request_and_reply_parsing():
 async def test_icmp_sweep_on_loopback():
     import os
 
-    from scanner.engine import icmp_sweep
+    from scanner.probes.icmp import icmp_sweep
 
     if os.geteuid() != 0:
         pytest.skip("raw ICMP sockets need root")

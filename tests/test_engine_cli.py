@@ -9,10 +9,11 @@ import json
 
 import pytest
 
-from scanner import engine
+from scanner import engine, localnet, pacing
 from scanner.cli import main
 from scanner.errors import FingerprintError
 from scanner.evidence import Identification
+from scanner.probes import registry
 from scanner.store import Store
 
 pytestmark = pytest.mark.timeout(60)
@@ -51,9 +52,9 @@ def fakes(monkeypatch):
         return Ident()
 
     monkeypatch.setattr(engine, "load_identifier", load_identifier)
-    monkeypatch.setattr(engine, "load_host_probes", lambda names=None: {"http": http})
-    monkeypatch.setattr(engine, "load_discoverers", lambda names=(): {})
-    monkeypatch.setattr(engine, "read_routes", lambda: [])
+    monkeypatch.setattr(registry, "host_probes", lambda names=None: {"http": http})
+    monkeypatch.setattr(registry, "discoverers", lambda names=(): {})
+    monkeypatch.setattr(localnet, "read_routes", lambda: [])
     monkeypatch.delenv("CAMSWEEP_USERNAME", raising=False)
     monkeypatch.delenv("CAMSWEEP_PASSWORD", raising=False)
     return seen_creds
@@ -175,7 +176,7 @@ def test_pcap_is_read_instead_of_the_wire(tmp_path, capsys, fakes, monkeypatch):
     from scapy.utils import wrpcap
 
     sent = []
-    monkeypatch.setattr(engine.RateLimiter, "acquire", lambda self: sent.append(1) or _done())
+    monkeypatch.setattr(pacing.RateLimiter, "acquire", lambda self: sent.append(1) or _done())
     pkts = [
         Ether(src="28:57:be:00:00:05", dst="ff:ff:ff:ff:ff:ff") / ARP(op=2, psrc="198.18.0.5", hwsrc="28:57:be:00:00:05"),
         Ether(src="3c:ef:8c:00:00:06") / IP(src="198.18.0.6", dst="239.255.255.250") / UDP(sport=1900, dport=1900) /

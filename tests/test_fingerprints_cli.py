@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fingerprints import recog
 from scanner.cli import main
-from scanner.engine import fingerprints_version
+from scanner.devices import fingerprints_version
 from scanner.report import build_report_model, render_report
 from scanner.store import Store
 

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from scanner.engine import ScanOptions, merge_fragments, run_scan
+from scanner.devices import merge_fragments
+from scanner.engine import ScanOptions, run_scan
 from scanner.errors import DeviceWriteError
+from scanner.events import ScanWarning
 from scanner.evidence import (
     EvidenceError,
     Identification,
@@ -161,7 +163,7 @@ async def test_hostile_text_and_a_refused_device_do_not_stop_the_scan():
     devs = {d["ip"]: d for d in store.devices(sid)}
     assert set(devs) == alive - {"127.0.0.3"}
     assert devs["127.0.0.4"]["manufacturer"] == "Web\ufffd"
-    warnings = [str(e.data) for e in events if e.kind == "warning"]
+    warnings = [e.message for e in events if isinstance(e, ScanWarning)]
     assert any("127.0.0.3 not stored" in w for w in warnings), warnings
     store.close()
 

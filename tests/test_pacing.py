@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from scanner.engine import CUT_SHORT_PROTOCOL, ScanOptions, run_scan
+from scanner.engine import ScanOptions, run_scan
+from scanner.events import Pacing, ScanWarning
 from scanner.pacing import AdaptiveLimit, LagMonitor
+from scanner.probing import CUT_SHORT_PROTOCOL
 from scanner.store import Store
 from tests.test_engine import FakeIdentifier, alive_opener
 
@@ -79,9 +81,9 @@ async def test_lag_cuts_hosts_in_flight_and_the_scan_says_so():
     with Store(":memory:") as s:
         sid = await run_scan(["127.0.5.1-120"], o, s, on_event=events.append)
         assert s.scan(sid).device_count == 120  # nothing lost
-    pacing = [e.data for e in events if e.kind == "pacing"]
-    assert pacing and pacing[0]["backoffs"] >= 1 and pacing[0]["lowest"] < 64, pacing
-    assert not [e for e in events if e.kind == "warning" and "lagged" in str(e.data)]  # nothing lost: no warning
+    pacing = [e for e in events if isinstance(e, Pacing)]
+    assert pacing and pacing[0].backoffs >= 1 and pacing[0].lowest < 64 and pacing[0].peak_lag > 0, pacing
+    assert not [e for e in events if isinstance(e, ScanWarning) and "lagged" in e.message]  # nothing lost: no warning
     assert after_lag and min(after_lag) < 64  # fewer hosts in flight once the loop lagged
 
 
@@ -114,4 +116,4 @@ async def test_stalled_time_is_given_back_and_cut_short_probes_are_recorded():
     cut = [d for d in recs["127.0.6.3"].discovery if d.protocol == CUT_SHORT_PROTOCOL]
     assert cut and cut[0].fields["cut_short"] == "slow" and cut[0].fields["by"] == "host deadline"
     assert not any(d.protocol == CUT_SHORT_PROTOCOL for d in recs["127.0.6.2"].discovery)
-    assert any("cut short" in e.data for e in events if e.kind == "warning")
+    assert any("cut short" in e.message for e in events if isinstance(e, ScanWarning))

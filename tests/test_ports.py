@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner import engine
+from scanner import engine, localnet
 from scanner import ports as P
 from scanner.cli import main
 from scanner.evidence import Identification
+from scanner.probes import registry
 from scanner.probes.base import DEFAULT_PORTS, ProbeContext
 from scanner.store import Store
 
@@ -134,9 +135,9 @@ def seen(monkeypatch):
         return {}
 
     monkeypatch.setattr(engine, "load_identifier", lambda policy: Ident())
-    monkeypatch.setattr(engine, "load_host_probes", lambda names=None: {"http": http})
-    monkeypatch.setattr(engine, "load_discoverers", lambda names=(): {})
-    monkeypatch.setattr(engine, "read_routes", lambda: [])
+    monkeypatch.setattr(registry, "host_probes", lambda names=None: {"http": http})
+    monkeypatch.setattr(registry, "discoverers", lambda names=(): {})
+    monkeypatch.setattr(localnet, "read_routes", lambda: [])
     return got
 
 

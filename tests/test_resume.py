@@ -13,7 +13,8 @@ import signal
 import pytest
 
 from scanner.credentials import parse_ini
-from scanner.engine import ScanOptions, merge_fragments, run_scan
+from scanner.devices import merge_fragments
+from scanner.engine import ScanOptions, run_scan
 from scanner.evidence import Identification
 from scanner.store import Store
 

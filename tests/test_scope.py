@@ -10,7 +10,8 @@ import ipaddress
 
 import pytest
 
-from scanner.engine import Route, ScanOptions, run_scan
+from scanner.engine import ScanOptions, run_scan
+from scanner.localnet import Route
 from scanner.scope import covers_segment, segment_addresses
 from scanner.store import Store
 from scanner.targets import parse_targets
@@ -104,10 +105,10 @@ async def test_link_local_target_keeps_its_scope_through_the_scan():
 async def test_the_scanners_own_address_gets_no_liveness_packet(monkeypatch):
     """The scanner's own address among the targets is neither ARP-asked nor echoed or knocked on (it cost a
     whole liveness wait, ~1 s, on every scan of a segment the scanner sits on)."""
-    import scanner.engine as engine
+    import scanner.localnet as localnet
     from tests.test_engine import FakeIdentifier, alive_opener
 
-    monkeypatch.setattr(engine, "interface_addresses", lambda iface: ("198.18.0.1", "02:00:00:00:00:01"))
+    monkeypatch.setattr(localnet, "interface_addresses", lambda iface: ("198.18.0.1", "02:00:00:00:00:01"))
     asked: list[str] = []
     calls: list = []
     o = ScanOptions(identifier=FakeIdentifier(), routes=lambda: [Route("lab0", NET, None)], probes=(), host_probes={},

@@ -27,6 +27,7 @@ from textual.timer import Timer
 from scanner import filters
 from scanner import plan as planlib
 from scanner.errors import CamsweepError
+from scanner.events import DeviceIdentified, HostsFound, Phase, Progress, ScanEvent, ScanWarning
 from scanner.store import Store
 from tui.messages import (
     DeviceSelected,
@@ -373,8 +374,8 @@ class CamsweepApp(App[None]):
         scan_id: int | None = None
         error: str | None = None
 
-        def on_event(ev: Any) -> None:
-            self.call_from_thread(self._scan_event, getattr(ev, "kind", ""), getattr(ev, "data", None))
+        def on_event(ev: ScanEvent) -> None:
+            self.call_from_thread(self._scan_event, ev)
 
         try:
             scan_id = asyncio.run(engine.run_scan(targets, opts, store, on_event=on_event))
@@ -387,24 +388,17 @@ class CamsweepApp(App[None]):
             store.close()
         self.call_from_thread(self.post_message, ScanFinished(scan_id, error))
 
-    def _scan_event(self, kind: str, data: Any) -> None:
-        if kind == "progress":
-            try:
-                done, total = data if isinstance(data, (tuple, list)) else (data.get("done"), data.get("total"))
-                self.view.progress = f"scanning {done}/{total}"
-            except Exception:
-                self.view.progress = "scanning"
-        elif kind == "hosts_found":
-            n = len(data) if isinstance(data, (list, tuple, set)) else data
-            self.view.progress = f"scanning: {n} hosts"
-        elif kind == "warning":
-            msg = data.get("message") if isinstance(data, dict) else data
-            self.notify(clean(msg, 300), title="scan", severity="warning", timeout=8)
-        elif kind == "phase":
-            name = data.get("name") if isinstance(data, dict) else data
-            self.view.progress = f"scanning: {clean(name, 30)} done"
-        elif kind == "device_identified" and isinstance(data, dict) and "device_id" in data:
-            self._pending_rows.append(data)
+    def _scan_event(self, ev: ScanEvent) -> None:
+        if isinstance(ev, Progress):
+            self.view.progress = f"scanning {ev.done}/{ev.total}"
+        elif isinstance(ev, HostsFound):
+            self.view.progress = f"scanning: {ev.count} hosts"
+        elif isinstance(ev, ScanWarning):
+            self.notify(clean(ev.message, 300), title="scan", severity="warning", timeout=8)
+        elif isinstance(ev, Phase):
+            self.view.progress = f"scanning: {clean(ev.name, 30)} done"
+        elif isinstance(ev, DeviceIdentified):
+            self._pending_rows.append(ev.as_row())
             if len(self._pending_rows) == 1:
                 self.set_timer(0.3, self._flush_scan_rows)
         self.update_counts()

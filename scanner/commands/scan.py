@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
 
         setup_logging_from_args(args)
     quiet = bool(getattr(args, "quiet", False))
-    from scanner.engine import HOST_PROBES
+    from scanner.probes.registry import HOST_PROBES
 
     probes: tuple[str, ...] | None = None
     if args.discovery_only:
@@ -301,6 +301,8 @@ def _notify(store: Any, scan_id: int, info: Any, destinations: list[Any], quiet:
 
 
 def _run_with_progress(run_scan: Any, targets: Any, opts: Any, store: Any, quiet: bool) -> int:
+    from scanner.events import HostsFound, Progress, ScanEvent, ScanWarning
+
     show = not quiet and sys.stderr.isatty()
     progress = None
     task_id = None
@@ -312,15 +314,15 @@ def _run_with_progress(run_scan: Any, targets: Any, opts: Any, store: Any, quiet
                             TimeElapsedColumn(), console=Console(stderr=True), transient=True)
         task_id = progress.add_task("discovering", total=None)
 
-    def on_event(ev: Any) -> None:
-        if ev.kind == "warning" and not quiet:
-            _warn(visible(str(ev.data), keep="\t\n"))
+    def on_event(ev: ScanEvent) -> None:
+        if isinstance(ev, ScanWarning) and not quiet:
+            _warn(visible(ev.message, keep="\t\n"))
         if progress is None:
             return
-        if ev.kind == "hosts_found":
-            progress.update(task_id, description="probing", total=ev.data["count"], completed=0)
-        elif ev.kind == "progress":
-            progress.update(task_id, completed=ev.data[0], total=ev.data[1])
+        if isinstance(ev, HostsFound):
+            progress.update(task_id, description="probing", total=ev.count, completed=0)
+        elif isinstance(ev, Progress):
+            progress.update(task_id, completed=ev.done, total=ev.total)
 
     async def main() -> int:
         task = asyncio.current_task()

@@ -4,6 +4,6 @@ Per-host probes: ``async def probe(host, ctx) -> dict`` (a format-1 fragment, ne
 Segment-wide discovery: ``async def discover(ctx) -> list[dict]`` (fragments with ``"ip"``), sent only
 on ``ctx.interface``. See base.py for :class:`ProbeContext` and docs/contracts.md for the seams.
 
-Which modules run, and in what order, is the engine's one registry: ``scanner.engine.HOST_PROBES`` (per
-host) and ``scanner.engine.DISCOVERY_PROBES`` (segment-wide).
+Which modules run, and in what order, is the one registry, registry.py: ``HOST_PROBES`` (per host) and
+``DISCOVERY_PROBES`` (segment-wide).
 """

@@ -12,9 +12,9 @@ import json
 import sys
 import time
 
-from scanner.engine import DISCOVERY_PROBES, HOST_PROBES
 from scanner.probes import arp, passive
 from scanner.probes.base import ProbeContext
+from scanner.probes.registry import DISCOVERY_PROBES, HOST_PROBES
 
 
 async def main(state: str, network: str) -> dict:

@@ -375,8 +375,10 @@ async def test_closed_udp_port_is_refused_at_once_and_not_retried():
     import socket
     import time
 
-    from scanner.engine import ProbeEnv, RateLimiter, ScanOptions
+    from scanner.options import ScanOptions
+    from scanner.pacing import RateLimiter
     from scanner.probes.base import udp_exchange
+    from scanner.probing import ProbeEnv
 
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))

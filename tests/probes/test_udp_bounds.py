@@ -57,7 +57,9 @@ async def test_context_exchange_drops_replies_from_other_hosts():
 
 
 async def test_engine_retries_when_only_a_stranger_answered():
-    from scanner.engine import ProbeEnv, RateLimiter, ScanOptions
+    from scanner.options import ScanOptions
+    from scanner.pacing import RateLimiter
+    from scanner.probing import ProbeEnv
 
     sent = []
 
