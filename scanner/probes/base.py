@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # imported where used: discovery-only scans need no HTTP client
     import httpx
@@ -336,6 +337,16 @@ def same_host(a: str, b: str) -> bool:
     """Whether two address texts name the same address (``::ffff:1.2.3.4`` aside)."""
     try:
         return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return False
+
+
+def url_on_host(url: str, host: str) -> bool:
+    """Whether a URL a device handed over (an ONVIF XAddr, an SSDP LOCATION) is http(s) on that device's own
+    address: a reply cannot send a probe to another host."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and same_host(parts.hostname or "", host)
     except ValueError:
         return False
 

@@ -11,12 +11,11 @@ UsernameToken. Credentials never appear in the evidence.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
-from scanner.probes.base import Deadline, ProbeContext
+from scanner.probes.base import Deadline, ProbeContext, url_on_host
 from scanner.probes.http import _fold_headers, fetch
 from scanner.probes.safexml import find_local, find_text, iter_local, local, parse_xml, text_of
 
@@ -280,20 +279,11 @@ async def device_information_with_credentials(host: str, port: int, user: str, p
     return out or None
 
 
-def _xaddr_ok(url: str, host: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and ipaddress.ip_address(parts.hostname or "") == \
-            ipaddress.ip_address(host)
-    except ValueError:
-        return False
-
-
 async def probe(host: str, ctx: ProbeContext, xaddrs: list[str] | None = None) -> dict:
     """``{"onvif": {...}}`` from the device service (the WS-Discovery XAddrs that point at ``host``, else
     ``http://host:<port>/onvif/device_service`` for each ONVIF port)."""
     h = f"[{host}]" if ":" in host else host
-    urls = [u for u in (xaddrs or []) if _xaddr_ok(u, host)][:2]
+    urls = [u for u in (xaddrs or []) if url_on_host(u, host)][:2]
     urls += [f"http://{h}:{p}{DEVICE_PATH}" if p != 80 else f"http://{h}{DEVICE_PATH}"
              for p in ctx.ports_for("onvif")]
     urls = list(dict.fromkeys(urls))
