@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from scanner.capped import read_capped
 from scanner.errors import FingerprintError
 
 MAX_BYTES = 1_000_000
@@ -343,13 +344,11 @@ def _policies(ck: _Checker, node: Any, pf: PolicyFile) -> None:
 
 def parse_policy_file(path: str | Path, db: Any) -> PolicyFile:
     """Read (at most MAX_BYTES) and check a policy file."""
-    p = Path(path)
     try:
-        with open(p, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
+        raw = read_capped(path, MAX_BYTES)
     except OSError as exc:
         raise FingerprintError(f"cannot read the policy file {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
+    if raw is None:
         raise FingerprintError(f"{path}: larger than {MAX_BYTES} bytes; a policy file is a short list")
     try:
         text = raw.decode("utf-8")
