@@ -304,6 +304,13 @@ def _lists_cell(lists: list[str], shown: int = 3) -> str:
     return text
 
 
+def _via_nvr(d: dict[str, Any]) -> str:
+    """The recorder a camera behind an NVR was reached through, and its channel ("" for a camera on the network)."""
+    if not d.get("parent_ip"):
+        return ""
+    return f'<br><span class="muted">via NVR {html_text(d["parent_ip"])} ch {html_text(d.get("channel") or "?")}</span>'
+
+
 def _device_table(model: dict[str, Any]) -> str:
     devs = model["devices"]
     out = ['<section id="devices"><h2>Devices</h2>']
@@ -314,9 +321,7 @@ def _device_table(model: dict[str, Any]) -> str:
                "<th>Real maker</th><th>Brand</th><th>Model</th><th>Firmware</th><th>Type</th><th>Status</th>"
                "<th>Lists</th><th class=num>Conf.</th></tr></thead><tbody>")
     for d in devs:
-        ip = _t(d["ip"])
-        if d.get("parent_ip"):
-            ip += f'<br><span class="muted">via NVR {html_text(d["parent_ip"])} ch {html_text(d.get("channel") or "?")}</span>'
+        ip = _t(d["ip"]) + _via_nvr(d)
         brand = _t(d["brand"])
         if d["relabel"]:
             brand += ' <span class="tag rl">relabel</span>'
@@ -560,9 +565,7 @@ def _exploited_section(model: dict[str, Any]) -> str:
            "<th>Firmware</th><th>Vulnerability</th><th>Source</th></tr></thead><tbody>"]
     for d in devs:
         for h in d["exploited"]:
-            via = (f'<br><span class="muted">via NVR {html_text(d["parent_ip"])} ch {html_text(d.get("channel") or "?")}'
-                   "</span>") if d.get("parent_ip") else ""
-            out.append(f'<tr><td class="mono nw"><a href="#dev-{int(d["device_id"])}">{_t(d["ip"])}</a>{via}</td>'
+            out.append(f'<tr><td class="mono nw"><a href="#dev-{int(d["device_id"])}">{_t(d["ip"])}</a>{_via_nvr(d)}</td>'
                        f'<td class="mono">{_t(d["model"])}</td><td class="mono">{_t(d["firmware"])}</td>'
                        f'<td><span class="mono">{_t(h.get("cve"))}</span> · {_t(h.get("title"))}<br>'
                        f'<span class="muted">range: {_t(h.get("series"))}</span></td>'
