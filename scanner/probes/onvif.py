@@ -14,6 +14,7 @@ import asyncio
 import weakref
 from typing import Any
 from urllib.parse import urlsplit
+from xml.etree.ElementTree import Element
 
 from scanner.probes.base import Deadline, ProbeContext, url_on_host
 from scanner.probes.http import _fold_headers, fetch
@@ -33,12 +34,15 @@ def build_request(operation: str) -> bytes:
     return _ENVELOPE.format(body=f"<tds:{operation}/>").encode()
 
 
+def _reply_element(data: bytes | str, name: str) -> Element | None:
+    """The element called ``name`` in a SOAP reply (at most MAX_SOAP bytes, entity-safe); None without one."""
+    root = parse_xml(data, MAX_SOAP)
+    return None if root is None else find_local(root, name)
+
+
 def parse_fault(data: bytes | str) -> dict | None:
     """A SOAP Fault -> ``{"code", "subcode", "reason"}``; None when the body is not a fault."""
-    root = parse_xml(data, MAX_SOAP)
-    if root is None:
-        return None
-    fault = find_local(root, "Fault")
+    fault = _reply_element(data, "Fault")
     if fault is None:
         return None
     values = [text_of(v, 128) for v in iter_local(fault, "Value")]
@@ -50,10 +54,7 @@ def parse_fault(data: bytes | str) -> dict | None:
 
 def parse_device_information(data: bytes | str) -> dict | None:
     """GetDeviceInformationResponse -> ``{"manufacturer", "model", "firmware", "serial", "hardware_id"}``."""
-    root = parse_xml(data, MAX_SOAP)
-    if root is None:
-        return None
-    resp = find_local(root, "GetDeviceInformationResponse")
+    resp = _reply_element(data, "GetDeviceInformationResponse")
     if resp is None:
         return None
     out = {}
@@ -67,10 +68,7 @@ def parse_device_information(data: bytes | str) -> dict | None:
 
 def parse_system_date_and_time(data: bytes | str) -> dict | None:
     """GetSystemDateAndTimeResponse -> ``{"utc": "YYYY-MM-DDThh:mm:ssZ", "time_zone", "date_time_type"}``."""
-    root = parse_xml(data, MAX_SOAP)
-    if root is None:
-        return None
-    resp = find_local(root, "GetSystemDateAndTimeResponse")
+    resp = _reply_element(data, "GetSystemDateAndTimeResponse")
     if resp is None:
         return None
     out: dict[str, str] = {}
