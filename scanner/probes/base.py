@@ -20,10 +20,11 @@ import codecs
 import contextlib
 import fcntl
 import ipaddress
+import re
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -314,6 +315,19 @@ def is_mostly_text(data: bytes) -> bool:
         return printable / len(data) >= 0.95
     good = sum(1 for c in text if c.isprintable() or c in "\t\r\n\x1b")
     return good / max(1, len(text)) >= 0.85
+
+
+def parse_key_values(lines: Iterable[str], line: re.Pattern[str], max_items: int) -> dict[str, str]:
+    """``key=value`` lines (as ``line`` reads a key and a value) -> map: the first occurrence of a key
+    wins, values are cut to 1024 characters, at most ``max_items`` keys."""
+    out: dict[str, str] = {}
+    for text in lines:
+        m = line.match(text)
+        if m and m.group(1) not in out:
+            out[m.group(1)] = m.group(2)[:1024]
+            if len(out) >= max_items:
+                break
+    return out
 
 
 # ------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from scanner.probes.base import MAX_BYTES, decode_text
+from scanner.probes.base import MAX_BYTES, decode_text, parse_key_values
 from scanner.probes.safexml import find_local, local, parse_xml, text_of
 
 MAX_FIELDS = 48
@@ -142,6 +142,11 @@ def _json(body: bytes | str) -> Any:
     return parse_json(body[:MAX_BYTES] if isinstance(body, (bytes, bytearray, str)) else b"")
 
 
+def _own(obj: Mapping[Any, Any]) -> dict[str, Any]:
+    """A JSON object's first MAX_FIELDS members with text names: the maker's own fields."""
+    return {k: v for k, v in list(obj.items())[:MAX_FIELDS] if isinstance(k, str)}
+
+
 _COMMON = {"model", "firmware", "serial", "mac", "manufacturer"}
 
 
@@ -167,7 +172,7 @@ def parse_vapix_basicdeviceinfo(body: bytes | str) -> dict | None:
         props = data.get("propertyList") if isinstance(data, dict) else None
         if not isinstance(props, dict) or not (props.get("ProdNbr") or props.get("Brand")):
             return None
-        own = {k: v for k, v in list(props.items())[:MAX_FIELDS] if isinstance(k, str)}
+        own = _own(props)
         return _entry("vapix", own, {"model": props.get("ProdNbr"), "firmware": props.get("Version"),
                                       "serial": props.get("SerialNumber"), "manufacturer": props.get("Brand")})
     except Exception:
@@ -181,14 +186,7 @@ def _kv(body: bytes | str, max_items: int = 128) -> dict[str, str]:
     text = _text(body)
     if "<html" in text[:512].lower() or "<?xml" in text[:64]:
         return {}
-    out: dict[str, str] = {}
-    for line in text.splitlines()[:1024]:
-        m = _KV_LINE.match(line)
-        if m and m.group(1) not in out:
-            out[m.group(1)] = m.group(2)[:1024]
-            if len(out) >= max_items:
-                break
-    return out
+    return parse_key_values(text.splitlines()[:1024], _KV_LINE, max_items)
 
 
 def parse_vapix_param(body: bytes | str) -> dict | None:
@@ -274,7 +272,7 @@ def parse_lapi_deviceinfo(body: bytes | str) -> dict | None:
         data = resp.get("Data") if isinstance(resp, dict) else None
         if not isinstance(data, dict) or not (data.get("DeviceModel") or data.get("SerialNumber")):
             return None
-        own = {k: v for k, v in list(data.items())[:MAX_FIELDS] if isinstance(k, str)}
+        own = _own(data)
         return _entry("lapi", own, {"model": data.get("DeviceModel"),
                                     "firmware": data.get("FirmwareVersion") or data.get("SoftwareVersion"),
                                     "serial": data.get("SerialNumber"), "mac": data.get("MAC"),
@@ -336,7 +334,7 @@ def parse_milesight_sysinfo(body: bytes | str) -> dict | None:
         if not isinstance(obj, dict) or not isinstance(obj.get("model"), str) or not (
                 obj.get("snCode") or obj.get("firmwareVersion")):
             return None
-        own = {k: v for k, v in list(obj.items())[:MAX_FIELDS] if isinstance(k, str)}
+        own = _own(obj)
         return _entry("milesight", own, {"model": obj.get("model"), "firmware": obj.get("firmwareVersion"),
                                          "serial": obj.get("snCode"), "mac": obj.get("macAddress")})
     except Exception:
@@ -356,7 +354,7 @@ def parse_reolink(body: bytes | str) -> dict | None:
         value = item.get("value")
         info = value.get("DevInfo") if isinstance(value, dict) else None
         if isinstance(info, dict) and (info.get("model") or info.get("firmVer")):
-            own = {k: v for k, v in list(info.items())[:MAX_FIELDS] if isinstance(k, str)}
+            own = _own(info)
             return _entry("reolink", own, {"model": info.get("model"), "firmware": info.get("firmVer"),
                                            "serial": info.get("serial")})
         err = item.get("error")
