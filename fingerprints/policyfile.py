@@ -29,12 +29,14 @@ raises anything but FingerprintError.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from scanner.capped import read_capped
 from scanner.errors import FingerprintError
 
 MAX_BYTES = 1_000_000
@@ -182,19 +184,26 @@ def _line_of(msg: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _lists(ck: _Checker, node: Any, pf: PolicyFile) -> None:
-    items = ck.mapping(node, "lists")
+def _added(ck: _Checker, items: list[tuple[Any, Any]] | None, what: str, word: str, shipped: Collection[str]
+           ) -> Iterator[tuple[Any, str, list[tuple[Any, Any]]]]:
+    """(key node, name, fields) of each entry of a ``lists:`` or ``policies:`` section (``what``: list or
+    policy; ``word``: what its name is called) whose name is well formed and not a shipped one; every
+    other entry costs an error."""
     for k, v in items or ():
-        lid = k.value
-        if not _ID.match(lid):
-            ck.err(k, f"list id {lid!r}: use letters, digits, '_' and '-' (starting with a letter)")
+        name = k.value
+        if not _ID.match(name):
+            ck.err(k, f"{what} {word} {name!r}: use letters, digits, '_' and '-' (starting with a letter)")
             continue
-        if lid in ck.db.lists:
-            ck.err(k, f"list {lid!r} is a shipped list; give yours another id")
+        if name in shipped:
+            ck.err(k, f"{what} {name!r} is a shipped {what}; give yours another {word}")
             continue
-        fields = ck.mapping(v, f"list {lid}")
-        if fields is None:
-            continue
+        fields = ck.mapping(v, f"{what} {name}")
+        if fields is not None:
+            yield k, name, fields
+
+
+def _lists(ck: _Checker, node: Any, pf: PolicyFile) -> None:
+    for k, lid, fields in _added(ck, ck.mapping(node, "lists"), "list", "id", ck.db.lists):
         spec: dict[str, Any] = {"covers": {}, "affiliates": True, "source": pf.path}
         seen = {f.value for f, _ in fields}
         for f, fv in fields:
@@ -295,18 +304,7 @@ def _resolve(ck: _Checker, node: Any, name: str, key: str, what: str) -> str | N
 
 
 def _policies(ck: _Checker, node: Any, pf: PolicyFile) -> None:
-    items = ck.mapping(node, "policies")
-    for k, v in items or ():
-        pid = k.value
-        if not _ID.match(pid):
-            ck.err(k, f"policy name {pid!r}: use letters, digits, '_' and '-' (starting with a letter)")
-            continue
-        if pid in ck.db.policies():
-            ck.err(k, f"policy {pid!r} is a shipped policy; give yours another name")
-            continue
-        fields = ck.mapping(v, f"policy {pid}")
-        if fields is None:
-            continue
+    for k, pid, fields in _added(ck, ck.mapping(node, "policies"), "policy", "name", ck.db.policies()):
         spec: dict[str, Any] = {"source": pf.path}
         for f, fv in fields:
             if f.value not in _POLICY_KEYS:
@@ -343,13 +341,11 @@ def _policies(ck: _Checker, node: Any, pf: PolicyFile) -> None:
 
 def parse_policy_file(path: str | Path, db: Any) -> PolicyFile:
     """Read (at most MAX_BYTES) and check a policy file."""
-    p = Path(path)
     try:
-        with open(p, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
+        raw = read_capped(path, MAX_BYTES)
     except OSError as exc:
         raise FingerprintError(f"cannot read the policy file {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
+    if raw is None:
         raise FingerprintError(f"{path}: larger than {MAX_BYTES} bytes; a policy file is a short list")
     try:
         text = raw.decode("utf-8")

@@ -233,57 +233,50 @@ _OUTSIDE = {"h": "[0-9a-fA-F]", "H": "[^0-9a-fA-F]", "z": r"\Z", "Z": r"(?=\n?\Z
 _INSIDE = {"h": "0-9a-fA-F"}
 
 
-def _ruby_escapes(pattern: str) -> str:
-    """Ruby's \\h, \\H, \\z, \\Z in Python's spelling (\\h inside a class too)."""
-    out = []
+def _regex_tokens(pattern: str) -> Iterator[tuple[str, bool]]:
+    """A regex's pieces with whether each stands inside a character class: an escape pair, a class's
+    opening (with a leading ``^`` and a leading ``]``, which is a literal there), or one character."""
     i, n, in_class = 0, len(pattern), False
     while i < n:
         c = pattern[i]
         if c == "\\" and i + 1 < n:
-            nxt = pattern[i + 1]
-            out.append((_INSIDE if in_class else _OUTSIDE).get(nxt, c + nxt))
+            yield pattern[i:i + 2], in_class
             i += 2
-            continue
-        if in_class:
-            if c == "]":
+        elif c == "[" and not in_class:
+            j = i + 1
+            for lead in ("^", "]"):
+                if j < n and pattern[j] == lead:
+                    j += 1
+            yield pattern[i:j], False
+            in_class, i = True, j
+        else:
+            yield c, in_class
+            if c == "]" and in_class:
                 in_class = False
-        elif c == "[":
-            in_class = True
-            out.append(c)
             i += 1
-            for lead in ("^", "]"):  # a ']' first in a class is a literal
-                if i < n and pattern[i] == lead:
-                    out.append(lead)
-                    i += 1
-            continue
-        out.append(c)
-        i += 1
+
+
+def _ruby_escapes(pattern: str) -> str:
+    """Ruby's \\h, \\H, \\z, \\Z in Python's spelling (\\h inside a class too)."""
+    out = []
+    for tok, in_class in _regex_tokens(pattern):
+        if len(tok) == 2 and tok[0] == "\\":
+            tok = (_INSIDE if in_class else _OUTSIDE).get(tok[1], tok)
+        out.append(tok)
     return "".join(out)
 
 
 def _top_level_alternation(text: str) -> bool:
-    depth, i, n, in_class = 0, 0, len(text), False
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
+    depth = 0
+    for tok, in_class in _regex_tokens(text):
         if in_class:
-            if c == "]":
-                in_class = False
-        elif c == "[":
-            in_class = True
-            if i + 1 < n and text[i + 1] == "^":
-                i += 1
-            if i + 1 < n and text[i + 1] == "]":
-                i += 1
-        elif c == "(":
+            continue
+        if tok == "(":
             depth += 1
-        elif c == ")":
+        elif tok == ")":
             depth -= 1
-        elif c == "|" and depth == 0:
+        elif tok == "|" and depth == 0:
             return True
-        i += 1
     return False
 
 

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from scanner.devtext import SURROGATE, clean_text  # clean at entry; re-exported for the store and probes
@@ -415,18 +416,22 @@ class DiscoveryReply:
         return {**self.extra, **_drop_empty({"protocol": self.protocol, "fields": dict(self.fields)})}
 
 
-# the keys each entry parser reads (the others are kept as `extra`)
-_HTTP_KEYS = frozenset(("port", "tls", "path", "status", "headers", "title", "body", "favicon_md5"))
-_RTSP_KEYS = frozenset(("port", "request", "status", "headers", "body"))
-_WSD_KEYS = frozenset(("types", "scopes", "xaddrs", "endpoint"))
-_ONVIF_KEYS = frozenset(("manufacturer", "model", "firmware", "serial", "hardware_id", "raw", "Manufacturer",
-                         "Model", "FirmwareVersion", "SerialNumber", "HardwareId"))
-_SSDP_KEYS = frozenset(("headers", "description"))
-_MDNS_KEYS = frozenset(("type", "name", "hostname", "port", "txt"))
-_TLS_KEYS = frozenset(("port", "subject", "issuer"))
-_BANNER_KEYS = frozenset(("protocol", "port", "text", "hex"))
-_DHCP_KEYS = frozenset(("vendor_class", "hostname"))
-_DISCOVERY_KEYS = frozenset(("protocol", "fields"))
+def _read_keys(cls: type, *aliases: str) -> frozenset[str]:
+    """The keys an entry parser reads: the entry class's fields (and the device's own spellings it also
+    takes); the others are kept as ``extra``."""
+    return frozenset(f.name for f in dataclass_fields(cls) if f.name != "extra") | frozenset(aliases)
+
+
+_HTTP_KEYS = _read_keys(HttpObservation)
+_RTSP_KEYS = _read_keys(RtspObservation)
+_WSD_KEYS = _read_keys(WsdObservation)
+_ONVIF_KEYS = _read_keys(OnvifInfo, "Manufacturer", "Model", "FirmwareVersion", "SerialNumber", "HardwareId")
+_SSDP_KEYS = _read_keys(SsdpObservation)
+_MDNS_KEYS = _read_keys(MdnsObservation)
+_TLS_KEYS = _read_keys(TlsObservation)
+_BANNER_KEYS = _read_keys(Banner)
+_DHCP_KEYS = _read_keys(DhcpInfo)
+_DISCOVERY_KEYS = _read_keys(DiscoveryReply)
 
 
 def _extra(obj: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from scanner.capped import read_capped
 from scanner.events import Phase, ScanWarning
 from scanner.evidence import EvidenceHit, EvidenceRecord, Identification, normalize_mac
 
@@ -257,11 +258,10 @@ def parse_neighbours(text: str) -> Parsed:
 def read_text_file(path: str) -> str:
     """A file's text, at most MAX_FILE_BYTES (MacSourceError when it cannot be read)."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+        data = read_capped(path, MAX_FILE_BYTES)
     except OSError as exc:
         raise MacSourceError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
+    if data is None:
         raise MacSourceError(f"{path} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; not read")
     if b"\0" in data[:65536]:
         raise MacSourceError(f"{path} is not a text file")

@@ -16,9 +16,13 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +49,39 @@ def start_tcpdump(cmd: list[str], wait: float = 15.0) -> subprocess.Popen[bytes]
         time.sleep(0.05)
         buf += proc.stderr.read() or b""
     return proc
+
+
+def scanner_ns_cmd(lab: manager.LabStatus, *args: str) -> list[str]:
+    """The command line of ``camsweep *args`` (this tree's) run inside the lab's scanner namespace."""
+    return ["ip", "netns", "exec", str(lab.scanner_netns), sys.executable, "-m", "scanner.cli", *args]
+
+
+def store_count(db: Path, sql: str) -> int | None:
+    """One number from a store that a running scan writes (read-only); None while it cannot be read."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+            return int(c.execute(sql).fetchone()[0])
+    except sqlite3.Error:
+        return None
+
+
+def sigkill_scan_when(cmd: list[str], db: Path, reached: Callable[[], bool], *, within: float, poll: float,
+                      what: str) -> None:
+    """Start a scan writing ``db`` in a session of its own and SIGKILL that session as soon as ``reached()``
+    holds (asked once the store exists); the test fails if the scan ends first (``what``: the kill point)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline and proc.poll() is None:
+            if db.exists() and reached():
+                break
+            time.sleep(poll)
+        assert proc.poll() is None, f"the scan ended before {what}"
+        os.killpg(proc.pid, signal.SIGKILL)  # the session holds only `ip netns exec` and the scan
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 def lab_test_prefix(suffix: str = "") -> str:
@@ -75,15 +112,19 @@ def _term_as_exit() -> None:
         signal.signal(signal.SIGTERM, on_term)
 
 
-def run_test_lab(suffix: str, what: str, **kw: bool) -> Iterator[manager.LabStatus]:
-    """Bring up a test lab under ``lab_test_prefix(suffix)`` ($CAMSWEEP_TEST_LAB_DEVICES devices, default 40;
-    seed $CAMSWEEP_TEST_LAB_SEED), yield its status, take it down; ``kw`` goes to ``manager.up``."""
-    prefix = lab_test_prefix(suffix)
-    n = int(os.environ.get("CAMSWEEP_TEST_LAB_DEVICES", "40"))
-    seed = int(os.environ.get("CAMSWEEP_TEST_LAB_SEED", "0"))
+def skip_without_netns() -> None:
+    """Skip (a test or a fixture) when network namespaces cannot be used here, saying why."""
+    reason = nsmod.netns_unavailable_reason()
+    if reason:
+        pytest.skip(f"the namespace lab cannot run here: {reason}")
+
+
+def up_test_lab(prefix: str, what: str, n: int, seed: int, **kw: Any) -> Iterator[manager.LabStatus]:
+    """Bring up a lab of ``n`` devices under ``prefix``, yield its status, take it down; a lab that does not
+    come up is taken down and fails the test. ``kw`` goes to ``manager.up``."""
     try:
         st = manager.up(n, seed, prefix=prefix, **kw)
-    except LabError as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to come up: clean up, then fail with it
         manager.down(prefix)
         pytest.fail(f"the {what} did not come up: {exc}")
     try:
@@ -92,11 +133,17 @@ def run_test_lab(suffix: str, what: str, **kw: bool) -> Iterator[manager.LabStat
         manager.down(prefix)
 
 
+def run_test_lab(suffix: str, what: str, **kw: bool) -> Iterator[manager.LabStatus]:
+    """Bring up a test lab under ``lab_test_prefix(suffix)`` ($CAMSWEEP_TEST_LAB_DEVICES devices, default 40;
+    seed $CAMSWEEP_TEST_LAB_SEED), yield its status, take it down; ``kw`` goes to ``manager.up``."""
+    n = int(os.environ.get("CAMSWEEP_TEST_LAB_DEVICES", "40"))
+    seed = int(os.environ.get("CAMSWEEP_TEST_LAB_SEED", "0"))
+    yield from up_test_lab(lab_test_prefix(suffix), what, n, seed, **kw)
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[manager.LabStatus]:
-    reason = nsmod.netns_unavailable_reason()
-    if reason:
-        pytest.skip(f"the namespace lab cannot run here: {reason}")
+    skip_without_netns()
     _term_as_exit()
     reap_stale_test_labs()
     yield from run_test_lab("", "lab")

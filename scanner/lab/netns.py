@@ -150,6 +150,15 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+def setns_named(netns: str) -> None:
+    """Move this thread into network namespace ``netns`` (the caller switches back; see ``entered``)."""
+    fd = os.open(NETNS_DIR / netns, os.O_RDONLY)
+    try:
+        _setns(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def entered(netns: str) -> Iterator[None]:
     """Run the body (this thread only) inside network namespace ``netns``; always switch back."""
@@ -320,11 +329,7 @@ def _configure_hosts(hosts: Sequence[Host], prefixlen: int, workers: int) -> Non
     try:
         for h in hosts:
             try:
-                fd = os.open(NETNS_DIR / h.netns, os.O_RDONLY)
-                try:
-                    _setns(fd)
-                finally:
-                    os.close(fd)
+                setns_named(h.netns)
                 nl = _Rtnl()
                 try:
                     eth0 = socket.if_nametoindex("eth0")

@@ -197,11 +197,7 @@ def parse_dhcp(data: bytes, xid: int) -> dict[str, Any] | None:
 
 
 def _open_dhcp_socket(netns: str) -> socket.socket:
-    fd = os.open(nsmod.NETNS_DIR / netns, os.O_RDONLY)
-    try:
-        nsmod._setns(fd)
-    finally:
-        os.close(fd)
+    nsmod.setns_named(netns)
     nl = nsmod._Rtnl()
     try:
         nl.link_up(socket.if_nametoindex("lo"))
@@ -298,11 +294,7 @@ def configure_hosts(hosts: Sequence[RoutedHost], acks: dict[str, dict[str, Any]]
         for h in hosts:
             ack = acks[h.netns]
             prefixlen = ipaddress.IPv4Network(f"0.0.0.0/{ack.get('mask') or '255.255.255.0'}").prefixlen
-            fd = os.open(nsmod.NETNS_DIR / h.netns, os.O_RDONLY)
-            try:
-                nsmod._setns(fd)
-            finally:
-                os.close(fd)
+            nsmod.setns_named(h.netns)
             nl = nsmod._Rtnl()
             try:
                 eth0 = socket.if_nametoindex("eth0")

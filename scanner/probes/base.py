@@ -20,12 +20,14 @@ import codecs
 import contextlib
 import fcntl
 import ipaddress
+import re
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # imported where used: discovery-only scans need no HTTP client
     import httpx
@@ -315,6 +317,19 @@ def is_mostly_text(data: bytes) -> bool:
     return good / max(1, len(text)) >= 0.85
 
 
+def parse_key_values(lines: Iterable[str], line: re.Pattern[str], max_items: int) -> dict[str, str]:
+    """``key=value`` lines (as ``line`` reads a key and a value) -> map: the first occurrence of a key
+    wins, values are cut to 1024 characters, at most ``max_items`` keys."""
+    out: dict[str, str] = {}
+    for text in lines:
+        m = line.match(text)
+        if m and m.group(1) not in out:
+            out[m.group(1)] = m.group(2)[:1024]
+            if len(out) >= max_items:
+                break
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # UDP
 
@@ -336,6 +351,16 @@ def same_host(a: str, b: str) -> bool:
     """Whether two address texts name the same address (``::ffff:1.2.3.4`` aside)."""
     try:
         return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return False
+
+
+def url_on_host(url: str, host: str) -> bool:
+    """Whether a URL a device handed over (an ONVIF XAddr, an SSDP LOCATION) is http(s) on that device's own
+    address: a reply cannot send a probe to another host."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and same_host(parts.hostname or "", host)
     except ValueError:
         return False
 

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from scanner.probes import vendorapi
-from scanner.probes.base import MAX_BYTES, Deadline, ProbeContext, decode_text
+from scanner.probes.base import MAX_BYTES, Deadline, ProbeContext, decode_text, parse_key_values
 from scanner.probes.safexml import find_local, iter_local, leaf_fields, local, parse_xml, text_of
 
 MAX_HEADERS = 64
@@ -197,14 +197,7 @@ def parse_kv_lines(body: bytes | str, max_items: int = 256) -> dict[str, str]:
         text = decode_text(body[:MAX_BYTES]) if isinstance(body, (bytes, bytearray)) else str(body)[:MAX_BYTES]
         if "<html" in text[:512].lower():
             return {}
-        out: dict[str, str] = {}
-        for line in text.splitlines():
-            m = _KV.match(line)
-            if m and m.group(1) not in out:
-                out[m.group(1)] = m.group(2)[:1024]
-                if len(out) >= max_items:
-                    break
-        return out
+        return parse_key_values(text.splitlines(), _KV, max_items)
     except Exception:
         return {}
 

@@ -11,12 +11,12 @@ UsernameToken. Credentials never appear in the evidence.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import weakref
 from typing import Any
 from urllib.parse import urlsplit
+from xml.etree.ElementTree import Element
 
-from scanner.probes.base import Deadline, ProbeContext
+from scanner.probes.base import Deadline, ProbeContext, url_on_host
 from scanner.probes.http import _fold_headers, fetch
 from scanner.probes.safexml import find_local, find_text, iter_local, local, parse_xml, text_of
 
@@ -34,12 +34,15 @@ def build_request(operation: str) -> bytes:
     return _ENVELOPE.format(body=f"<tds:{operation}/>").encode()
 
 
+def _reply_element(data: bytes | str, name: str) -> Element | None:
+    """The element called ``name`` in a SOAP reply (at most MAX_SOAP bytes, entity-safe); None without one."""
+    root = parse_xml(data, MAX_SOAP)
+    return None if root is None else find_local(root, name)
+
+
 def parse_fault(data: bytes | str) -> dict | None:
     """A SOAP Fault -> ``{"code", "subcode", "reason"}``; None when the body is not a fault."""
-    root = parse_xml(data, MAX_SOAP)
-    if root is None:
-        return None
-    fault = find_local(root, "Fault")
+    fault = _reply_element(data, "Fault")
     if fault is None:
         return None
     values = [text_of(v, 128) for v in iter_local(fault, "Value")]
@@ -51,10 +54,7 @@ def parse_fault(data: bytes | str) -> dict | None:
 
 def parse_device_information(data: bytes | str) -> dict | None:
     """GetDeviceInformationResponse -> ``{"manufacturer", "model", "firmware", "serial", "hardware_id"}``."""
-    root = parse_xml(data, MAX_SOAP)
-    if root is None:
-        return None
-    resp = find_local(root, "GetDeviceInformationResponse")
+    resp = _reply_element(data, "GetDeviceInformationResponse")
     if resp is None:
         return None
     out = {}
@@ -68,10 +68,7 @@ def parse_device_information(data: bytes | str) -> dict | None:
 
 def parse_system_date_and_time(data: bytes | str) -> dict | None:
     """GetSystemDateAndTimeResponse -> ``{"utc": "YYYY-MM-DDThh:mm:ssZ", "time_zone", "date_time_type"}``."""
-    root = parse_xml(data, MAX_SOAP)
-    if root is None:
-        return None
-    resp = find_local(root, "GetSystemDateAndTimeResponse")
+    resp = _reply_element(data, "GetSystemDateAndTimeResponse")
     if resp is None:
         return None
     out: dict[str, str] = {}
@@ -280,20 +277,11 @@ async def device_information_with_credentials(host: str, port: int, user: str, p
     return out or None
 
 
-def _xaddr_ok(url: str, host: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and ipaddress.ip_address(parts.hostname or "") == \
-            ipaddress.ip_address(host)
-    except ValueError:
-        return False
-
-
 async def probe(host: str, ctx: ProbeContext, xaddrs: list[str] | None = None) -> dict:
     """``{"onvif": {...}}`` from the device service (the WS-Discovery XAddrs that point at ``host``, else
     ``http://host:<port>/onvif/device_service`` for each ONVIF port)."""
     h = f"[{host}]" if ":" in host else host
-    urls = [u for u in (xaddrs or []) if _xaddr_ok(u, host)][:2]
+    urls = [u for u in (xaddrs or []) if url_on_host(u, host)][:2]
     urls += [f"http://{h}:{p}{DEVICE_PATH}" if p != 80 else f"http://{h}{DEVICE_PATH}"
              for p in ctx.ports_for("onvif")]
     urls = list(dict.fromkeys(urls))

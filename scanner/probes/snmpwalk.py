@@ -224,38 +224,34 @@ def _ip4(arcs: Iterable[int]) -> str | None:
     return ".".join(map(str, a))
 
 
-def parse_physical(phys: list[Row], types: list[Row] = ()) -> list[tuple[str, str]]:  # type: ignore[assignment]
-    """(ip, mac) from ipNetToPhysicalPhysAddress rows (IPv4 entries; type invalid(2) dropped)."""
-    invalid = {oid[len(IP_NET_TO_PHYSICAL_TYPE):] for oid, v in types
-               if _under(oid, IP_NET_TO_PHYSICAL_TYPE) and v == INVALID_TYPE}
+def _neighbours(phys: list[Row], types: list[Row], phys_column: tuple[int, ...], type_column: tuple[int, ...],
+                ipv4_of: Callable[[tuple[int, ...]], str | None]) -> list[tuple[str, str]]:
+    """(ip, mac) from a neighbour table's physical-address rows, the entries its type column calls
+    invalid(2) dropped; ``ipv4_of`` reads the address from a row's index (None: not an IPv4 entry)."""
+    invalid = {oid[len(type_column):] for oid, v in types if _under(oid, type_column) and v == INVALID_TYPE}
     out: list[tuple[str, str]] = []
     for oid, value in phys:
-        if not _under(oid, IP_NET_TO_PHYSICAL_PHYS):
+        if not _under(oid, phys_column):
             continue
-        idx = oid[len(IP_NET_TO_PHYSICAL_PHYS):]
-        if idx in invalid or len(idx) != 7 or idx[1] != 1 or idx[2] != 4:  # ifIndex, ipv4(1), 4, a.b.c.d
+        idx = oid[len(phys_column):]
+        if idx in invalid:
             continue
-        ip, mac = _ip4(idx[3:]), _mac(value)
+        ip, mac = ipv4_of(idx), _mac(value)
         if ip and mac:
             out.append((ip, mac))
     return out
+
+
+def parse_physical(phys: list[Row], types: list[Row] = ()) -> list[tuple[str, str]]:  # type: ignore[assignment]
+    """(ip, mac) from ipNetToPhysicalPhysAddress rows (IPv4 entries; type invalid(2) dropped)."""
+    return _neighbours(phys, types, IP_NET_TO_PHYSICAL_PHYS, IP_NET_TO_PHYSICAL_TYPE,  # ifIndex, ipv4(1), 4, a.b.c.d
+                       lambda idx: _ip4(idx[3:]) if len(idx) == 7 and idx[1] == 1 and idx[2] == 4 else None)
 
 
 def parse_media(phys: list[Row], types: list[Row] = ()) -> list[tuple[str, str]]:  # type: ignore[assignment]
     """(ip, mac) from ipNetToMediaPhysAddress rows (type invalid(2) dropped)."""
-    invalid = {oid[len(IP_NET_TO_MEDIA_TYPE):] for oid, v in types
-               if _under(oid, IP_NET_TO_MEDIA_TYPE) and v == INVALID_TYPE}
-    out: list[tuple[str, str]] = []
-    for oid, value in phys:
-        if not _under(oid, IP_NET_TO_MEDIA_PHYS):
-            continue
-        idx = oid[len(IP_NET_TO_MEDIA_PHYS):]
-        if idx in invalid or len(idx) != 5:
-            continue
-        ip, mac = _ip4(idx[1:]), _mac(value)
-        if ip and mac:
-            out.append((ip, mac))
-    return out
+    return _neighbours(phys, types, IP_NET_TO_MEDIA_PHYS, IP_NET_TO_MEDIA_TYPE,  # ifIndex, a.b.c.d
+                       lambda idx: _ip4(idx[1:]) if len(idx) == 5 else None)
 
 
 def parse_fdb(rows: list[Row]) -> list[tuple[str, int]]:

@@ -10,11 +10,9 @@ to the host. Description URLs are fetched only when they point at the replying h
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
-from urllib.parse import urlsplit
 
-from scanner.probes.base import ProbeContext
+from scanner.probes.base import ProbeContext, url_on_host
 from scanner.probes.http import _fold_headers, fetch, split_head
 from scanner.probes.safexml import find_local, local, parse_xml, text_of
 
@@ -84,22 +82,13 @@ def _location(headers: dict[str, str]) -> str:
     return ""
 
 
-def _same_host(url: str, ip: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and ipaddress.ip_address(parts.hostname or "") == \
-            ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-
-
 async def _describe(ip: str, entries: list[dict], ctx: ProbeContext) -> None:
     """Fetch each distinct description URL that points at ``ip`` (once) and attach it."""
     seen: dict[str, dict[str, str] | None] = {}
     async with ctx.http_client() as client:
         for e in entries:
             url = _location(e["headers"])
-            if not url or not _same_host(url, ip):
+            if not url or not url_on_host(url, ip):
                 continue
             if url not in seen:
                 await ctx.throttle()

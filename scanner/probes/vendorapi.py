@@ -30,6 +30,7 @@ Credentials are the user's (never guessed), answered to a Digest or Basic challe
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -39,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from scanner.probes.base import MAX_BYTES, decode_text
+from scanner.probes.base import MAX_BYTES, decode_text, parse_key_values
 from scanner.probes.safexml import find_local, local, parse_xml, text_of
 
 MAX_FIELDS = 48
@@ -142,6 +143,22 @@ def _json(body: bytes | str) -> Any:
     return parse_json(body[:MAX_BYTES] if isinstance(body, (bytes, bytearray, str)) else b"")
 
 
+def _never_raises(parse: Callable[[Any], dict | None]) -> Callable[[Any], dict | None]:
+    """A parser of a device's answer: whatever came in, an entry or None, never an exception."""
+    @functools.wraps(parse)
+    def parse_or_none(answer: Any) -> dict | None:
+        try:
+            return parse(answer)
+        except Exception:
+            return None
+    return parse_or_none
+
+
+def _own(obj: Mapping[Any, Any]) -> dict[str, Any]:
+    """A JSON object's first MAX_FIELDS members with text names: the maker's own fields."""
+    return {k: v for k, v in list(obj.items())[:MAX_FIELDS] if isinstance(k, str)}
+
+
 _COMMON = {"model", "firmware", "serial", "mac", "manufacturer"}
 
 
@@ -156,22 +173,20 @@ def _entry(protocol: str, own: Mapping[str, Any], common: Mapping[str, Any]) -> 
     return {"protocol": protocol, "fields": fields} if fields else None
 
 
+@_never_raises
 def parse_vapix_basicdeviceinfo(body: bytes | str) -> dict | None:
     """Axis ``basicdeviceinfo.cgi`` JSON (getAllUnrestrictedProperties or getAllProperties) ->
     ``{"protocol": "vapix", ...}``; None unless ``data.propertyList`` carries ProdNbr or Brand."""
-    try:
-        obj = _json(body)
-        if not isinstance(obj, dict):
-            return None
-        data = obj.get("data")
-        props = data.get("propertyList") if isinstance(data, dict) else None
-        if not isinstance(props, dict) or not (props.get("ProdNbr") or props.get("Brand")):
-            return None
-        own = {k: v for k, v in list(props.items())[:MAX_FIELDS] if isinstance(k, str)}
-        return _entry("vapix", own, {"model": props.get("ProdNbr"), "firmware": props.get("Version"),
-                                      "serial": props.get("SerialNumber"), "manufacturer": props.get("Brand")})
-    except Exception:
+    obj = _json(body)
+    if not isinstance(obj, dict):
         return None
+    data = obj.get("data")
+    props = data.get("propertyList") if isinstance(data, dict) else None
+    if not isinstance(props, dict) or not (props.get("ProdNbr") or props.get("Brand")):
+        return None
+    own = _own(props)
+    return _entry("vapix", own, {"model": props.get("ProdNbr"), "firmware": props.get("Version"),
+                                  "serial": props.get("SerialNumber"), "manufacturer": props.get("Brand")})
 
 
 _KV_LINE = re.compile(r"^\s*([A-Za-z][\w.\[\] -]{0,80}?)\s*=\s*(.*?)\s*$")
@@ -181,119 +196,100 @@ def _kv(body: bytes | str, max_items: int = 128) -> dict[str, str]:
     text = _text(body)
     if "<html" in text[:512].lower() or "<?xml" in text[:64]:
         return {}
-    out: dict[str, str] = {}
-    for line in text.splitlines()[:1024]:
-        m = _KV_LINE.match(line)
-        if m and m.group(1) not in out:
-            out[m.group(1)] = m.group(2)[:1024]
-            if len(out) >= max_items:
-                break
-    return out
+    return parse_key_values(text.splitlines()[:1024], _KV_LINE, max_items)
 
 
+@_never_raises
 def parse_vapix_param(body: bytes | str) -> dict | None:
     """Axis ``param.cgi?action=list`` lines (``root.Brand.ProdNbr=M3045-V``) -> ``{"protocol": "vapix_param"}``;
     None without a root.Brand or root.Properties line."""
-    try:
-        kv = {k: v for k, v in _kv(body, 512).items() if k.startswith(("root.Brand.", "root.Properties."))}
-        if not kv:
-            return None
-        own = {k.split(".", 2)[-1].replace(".", "_"): v for k, v in kv.items()}
-        return _entry("vapix_param", own, {
-            "model": kv.get("root.Brand.ProdNbr"), "firmware": kv.get("root.Properties.Firmware.Version"),
-            "serial": kv.get("root.Properties.System.SerialNumber"), "manufacturer": kv.get("root.Brand.Brand")})
-    except Exception:
+    kv = {k: v for k, v in _kv(body, 512).items() if k.startswith(("root.Brand.", "root.Properties."))}
+    if not kv:
         return None
+    own = {k.split(".", 2)[-1].replace(".", "_"): v for k, v in kv.items()}
+    return _entry("vapix_param", own, {
+        "model": kv.get("root.Brand.ProdNbr"), "firmware": kv.get("root.Properties.Firmware.Version"),
+        "serial": kv.get("root.Properties.System.SerialNumber"), "manufacturer": kv.get("root.Brand.Brand")})
 
 
+@_never_raises
 def parse_sunapi_deviceinfo(body: bytes | str) -> dict | None:
     """Hanwha SUNAPI ``system.cgi?msubmenu=deviceinfo`` (``Model=...`` lines, or the JSON the web client
     asks for) -> ``{"protocol": "sunapi", ...}``; None unless Model and FirmwareVersion or DeviceType."""
-    try:
-        obj = _json(body) if _text(body).lstrip()[:1] == "{" else None
-        kv = {str(k): v for k, v in obj.items()} if isinstance(obj, dict) else _kv(body)
-        if not kv.get("Model") or not (kv.get("FirmwareVersion") or kv.get("DeviceType")):
-            return None
-        return _entry("sunapi", kv, {"model": kv.get("Model"), "firmware": kv.get("FirmwareVersion"),
-                                     "serial": kv.get("SerialNumber"), "mac": kv.get("ConnectedMACAddress")})
-    except Exception:
+    obj = _json(body) if _text(body).lstrip()[:1] == "{" else None
+    kv = {str(k): v for k, v in obj.items()} if isinstance(obj, dict) else _kv(body)
+    if not kv.get("Model") or not (kv.get("FirmwareVersion") or kv.get("DeviceType")):
         return None
+    return _entry("sunapi", kv, {"model": kv.get("Model"), "firmware": kv.get("FirmwareVersion"),
+                                 "serial": kv.get("SerialNumber"), "mac": kv.get("ConnectedMACAddress")})
 
 
+@_never_raises
 def parse_rcp(body: bytes | str) -> dict | None:
     """Bosch RCP+ over CGI reply (``<rcp><command><hex>0x0cd4</hex>...<result><str>7.80.0128</str>``) ->
     ``{"protocol": "rcp", "fields": {"command", "result", "firmware"?}}``; None for anything else or an
     ``<err>`` result (the command is unknown to the firmware or not allowed)."""
-    try:
-        root = parse_xml(body)
-        if root is None or local(root.tag) != "rcp":
-            return None
-        cmd = text_of(find_local(root, "hex"), 16).lower()
-        result = find_local(root, "result")
-        if not re.fullmatch(r"0x[0-9a-f]{4}", cmd) or result is None or find_local(result, "err") is not None:
-            return None
-        value = text_of(find_local(result, "str"), MAX_VALUE) or text_of(result, MAX_VALUE)
-        if not value:
-            return None
-        common: dict[str, Any] = {}
-        if cmd in ("0x0cd4", "0x002f"):
-            common["firmware"] = value
-        return _entry("rcp", {"command": cmd, "result": value, "rcp_type": text_of(find_local(root, "type"), 32)},
-                      common)
-    except Exception:
+    root = parse_xml(body)
+    if root is None or local(root.tag) != "rcp":
         return None
+    cmd = text_of(find_local(root, "hex"), 16).lower()
+    result = find_local(root, "result")
+    if not re.fullmatch(r"0x[0-9a-f]{4}", cmd) or result is None or find_local(result, "err") is not None:
+        return None
+    value = text_of(find_local(result, "str"), MAX_VALUE) or text_of(result, MAX_VALUE)
+    if not value:
+        return None
+    common: dict[str, Any] = {}
+    if cmd in ("0x0cd4", "0x002f"):
+        common["firmware"] = value
+    return _entry("rcp", {"command": cmd, "result": value, "rcp_type": text_of(find_local(root, "type"), 32)},
+                  common)
 
 
 _VIVOTEK_LINE = re.compile(r"^\s*([a-z][a-z0-9_]{2,80})\s*=\s*'([^'\r\n]{0,512})'\s*$")
 
 
+@_never_raises
 def parse_vivotek_getparam(body: bytes | str) -> dict | None:
     """Vivotek ``getparam.cgi`` lines (``system_info_modelname='FD9389-HV'``) -> ``{"protocol": "vivotek"}``;
     None unless a ``system_`` parameter answered in that quoted form."""
-    try:
-        own: dict[str, str] = {}
-        for line in _text(body).splitlines()[:512]:
-            m = _VIVOTEK_LINE.match(line)
-            if m and m.group(1) not in own:
-                own[m.group(1)] = m.group(2)
-        if not any(k.startswith("system_") for k in own):
-            return None
-        model = own.get("system_info_modelname") or own.get("system_info_extendedmodelname")
-        return _entry("vivotek", own, {"model": model, "firmware": own.get("system_info_firmwareversion"),
-                                       "serial": own.get("system_info_serialnumber")})
-    except Exception:
+    own: dict[str, str] = {}
+    for line in _text(body).splitlines()[:512]:
+        m = _VIVOTEK_LINE.match(line)
+        if m and m.group(1) not in own:
+            own[m.group(1)] = m.group(2)
+    if not any(k.startswith("system_") for k in own):
         return None
+    model = own.get("system_info_modelname") or own.get("system_info_extendedmodelname")
+    return _entry("vivotek", own, {"model": model, "firmware": own.get("system_info_firmwareversion"),
+                                   "serial": own.get("system_info_serialnumber")})
 
 
+@_never_raises
 def parse_lapi_deviceinfo(body: bytes | str) -> dict | None:
     """Uniview LAPI ``/LAPI/V1.0/System/DeviceInfo`` JSON envelope (``Response.Data.DeviceModel``...) ->
     ``{"protocol": "lapi", ...}``; None unless the envelope carries a DeviceModel or SerialNumber."""
-    try:
-        obj = _json(body)
-        resp = obj.get("Response") if isinstance(obj, dict) else None
-        data = resp.get("Data") if isinstance(resp, dict) else None
-        if not isinstance(data, dict) or not (data.get("DeviceModel") or data.get("SerialNumber")):
-            return None
-        own = {k: v for k, v in list(data.items())[:MAX_FIELDS] if isinstance(k, str)}
-        return _entry("lapi", own, {"model": data.get("DeviceModel"),
-                                    "firmware": data.get("FirmwareVersion") or data.get("SoftwareVersion"),
-                                    "serial": data.get("SerialNumber"), "mac": data.get("MAC"),
-                                    "manufacturer": data.get("Manufacturer")})
-    except Exception:
+    obj = _json(body)
+    resp = obj.get("Response") if isinstance(obj, dict) else None
+    data = resp.get("Data") if isinstance(resp, dict) else None
+    if not isinstance(data, dict) or not (data.get("DeviceModel") or data.get("SerialNumber")):
         return None
+    own = _own(data)
+    return _entry("lapi", own, {"model": data.get("DeviceModel"),
+                                "firmware": data.get("FirmwareVersion") or data.get("SoftwareVersion"),
+                                "serial": data.get("SerialNumber"), "mac": data.get("MAC"),
+                                "manufacturer": data.get("Manufacturer")})
 
 
+@_never_raises
 def parse_ipro_getinfo(body: bytes | str) -> dict | None:
     """i-PRO / Panasonic ``/cgi-bin/getinfo?FILE=1`` lines (``MAC=``, ``SERIAL=``, ``VERSION=``, ``NAME=``) ->
     ``{"protocol": "ipro", ...}``; None unless NAME or SERIAL and MAC or VERSION are there."""
-    try:
-        kv = _kv(body)
-        if not (kv.get("NAME") or kv.get("SERIAL")) or not (kv.get("MAC") or kv.get("VERSION")):
-            return None
-        return _entry("ipro", kv, {"model": kv.get("NAME"), "firmware": kv.get("VERSION"),
-                                   "serial": kv.get("SERIAL"), "mac": kv.get("MAC")})
-    except Exception:
+    kv = _kv(body)
+    if not (kv.get("NAME") or kv.get("SERIAL")) or not (kv.get("MAC") or kv.get("VERSION")):
         return None
+    return _entry("ipro", kv, {"model": kv.get("NAME"), "firmware": kv.get("VERSION"),
+                               "serial": kv.get("SERIAL"), "mac": kv.get("MAC")})
 
 
 _MX_ROW = re.compile(r"<tr[^>]{0,200}>\s*<t[dh][^>]{0,200}>([^<]{1,200})</t[dh]>\s*<td[^>]{0,200}>(.{0,400}?)</td>",
@@ -305,101 +301,93 @@ _MX_LABELS = {"Model": "model", "Modell": "model", "Software": "firmware", "Soft
               "Image Sensor": "sensor", "Bildsensor": "sensor"}
 
 
+@_never_raises
 def parse_mobotix_camerainfo(body: bytes | str) -> dict | None:
     """MOBOTIX ``/control/camerainfo`` (an HTML page whose System table has Model, Factory IP Address,
     Hardware, Image Sensor, Software rows) -> ``{"protocol": "mobotix", ...}``; None unless Model, Software
     and a Factory IP Address (the MOBOTIX serial) or Image Sensor row are there."""
-    try:
-        rows: dict[str, str] = {}
-        for m in _MX_ROW.finditer(_text(body)):
-            label = " ".join(_TAG.sub("", m.group(1)).split())
-            value = " ".join(_TAG.sub("", m.group(2)).replace("&nbsp;", " ").split())
-            if label in _MX_LABELS and _MX_LABELS[label] not in rows and value:
-                rows[_MX_LABELS[label]] = value
-            if len(rows) >= len(set(_MX_LABELS.values())):
-                break
-        if not rows.get("model") or not rows.get("firmware") or not (rows.get("factory_ip") or rows.get("sensor")):
-            return None
-        model = re.sub(r"^MOBOTIX\s+", "", rows["model"], flags=re.I)
-        return _entry("mobotix", {k: v for k, v in rows.items() if k not in ("model", "firmware")},
-                      {"model": model, "firmware": rows["firmware"], "manufacturer": "MOBOTIX"
-                       if rows["model"].upper().startswith("MOBOTIX") else None})
-    except Exception:
+    rows: dict[str, str] = {}
+    for m in _MX_ROW.finditer(_text(body)):
+        label = " ".join(_TAG.sub("", m.group(1)).split())
+        value = " ".join(_TAG.sub("", m.group(2)).replace("&nbsp;", " ").split())
+        if label in _MX_LABELS and _MX_LABELS[label] not in rows and value:
+            rows[_MX_LABELS[label]] = value
+        if len(rows) >= len(set(_MX_LABELS.values())):
+            break
+    if not rows.get("model") or not rows.get("firmware") or not (rows.get("factory_ip") or rows.get("sensor")):
         return None
+    model = re.sub(r"^MOBOTIX\s+", "", rows["model"], flags=re.I)
+    return _entry("mobotix", {k: v for k, v in rows.items() if k not in ("model", "firmware")},
+                  {"model": model, "firmware": rows["firmware"], "manufacturer": "MOBOTIX"
+                   if rows["model"].upper().startswith("MOBOTIX") else None})
 
 
+@_never_raises
 def parse_milesight_sysinfo(body: bytes | str) -> dict | None:
     """Milesight ``admin.cgi?action=get.system.information&format=json`` (model, snCode, firmwareVersion,
     deviceName) -> ``{"protocol": "milesight", ...}``; None unless model and snCode or firmwareVersion."""
-    try:
-        obj = _json(body)
-        if not isinstance(obj, dict) or not isinstance(obj.get("model"), str) or not (
-                obj.get("snCode") or obj.get("firmwareVersion")):
-            return None
-        own = {k: v for k, v in list(obj.items())[:MAX_FIELDS] if isinstance(k, str)}
-        return _entry("milesight", own, {"model": obj.get("model"), "firmware": obj.get("firmwareVersion"),
-                                         "serial": obj.get("snCode"), "mac": obj.get("macAddress")})
-    except Exception:
+    obj = _json(body)
+    if not isinstance(obj, dict) or not isinstance(obj.get("model"), str) or not (
+            obj.get("snCode") or obj.get("firmwareVersion")):
         return None
+    own = _own(obj)
+    return _entry("milesight", own, {"model": obj.get("model"), "firmware": obj.get("firmwareVersion"),
+                                     "serial": obj.get("snCode"), "mac": obj.get("macAddress")})
 
 
+@_never_raises
 def parse_reolink(body: bytes | str) -> dict | None:
     """Reolink ``api.cgi`` JSON array: a GetDevInfo value (model, firmVer, serial, type...) or the error
     envelope an anonymous request gets (``rspCode -6``, "please login first") -> ``{"protocol": "reolink"}``."""
-    try:
-        obj = _json(body)
-        if not isinstance(obj, list) or not obj or not isinstance(obj[0], dict):
-            return None
-        item = obj[0]
-        if not isinstance(item.get("cmd"), str) or "code" not in item:
-            return None
-        value = item.get("value")
-        info = value.get("DevInfo") if isinstance(value, dict) else None
-        if isinstance(info, dict) and (info.get("model") or info.get("firmVer")):
-            own = {k: v for k, v in list(info.items())[:MAX_FIELDS] if isinstance(k, str)}
-            return _entry("reolink", own, {"model": info.get("model"), "firmware": info.get("firmVer"),
-                                           "serial": info.get("serial")})
-        err = item.get("error")
-        if isinstance(err, dict) and isinstance(err.get("rspCode"), int) and isinstance(err.get("detail"), str):
-            return _entry("reolink", {"cmd": item["cmd"], "rspcode": err["rspCode"], "detail": err["detail"]}, {})
+    obj = _json(body)
+    if not isinstance(obj, list) or not obj or not isinstance(obj[0], dict):
         return None
-    except Exception:
+    item = obj[0]
+    if not isinstance(item.get("cmd"), str) or "code" not in item:
         return None
+    value = item.get("value")
+    info = value.get("DevInfo") if isinstance(value, dict) else None
+    if isinstance(info, dict) and (info.get("model") or info.get("firmVer")):
+        own = _own(info)
+        return _entry("reolink", own, {"model": info.get("model"), "firmware": info.get("firmVer"),
+                                       "serial": info.get("serial")})
+    err = item.get("error")
+    if isinstance(err, dict) and isinstance(err.get("rspCode"), int) and isinstance(err.get("detail"), str):
+        return _entry("reolink", {"cmd": item["cmd"], "rspcode": err["rspCode"], "detail": err["detail"]}, {})
+    return None
 
 
 _TAPO_NONCE = re.compile(r"[0-9A-Za-z+/=]{4,128}")
 
 
+@_never_raises
 def parse_tapo_login(body: bytes | str) -> dict | None:
     """TP-Link's camera login handshake reply (Tapo, and VIGI firmware of the same line): a JSON object with
     a negative ``error_code`` (-40413 "secure login", -40401...) and ``result.data`` carrying ``encrypt_type``
     (a list of strings) and the device's ``nonce`` (often ``code``, ``key``, ``device_confirm``) ->
     ``{"protocol": "tapo", "fields": {"error_code", "code", "encrypt_type"}}``; None for anything else.
     The nonce, key and device_confirm are not kept (they belong to a login camsweep never makes)."""
-    try:
-        obj = _json(body)
-        if not isinstance(obj, dict):
-            return None
-        code = obj.get("error_code")
-        result = obj.get("result")
-        data = result.get("data") if isinstance(result, dict) else obj.get("data")
-        if isinstance(code, bool) or not isinstance(code, int) or not -49999 <= code <= -40000 or \
-                not isinstance(data, dict):
-            return None
-        enc = data.get("encrypt_type")
-        nonce = data.get("nonce")
-        if not isinstance(enc, list) or not enc or not all(isinstance(x, str) and x.isdigit() and len(x) <= 2
-                                                           for x in enc[:8]):
-            return None
-        if not isinstance(nonce, str) or not _TAPO_NONCE.fullmatch(nonce):
-            return None
-        own: dict[str, Any] = {"error_code": code, "encrypt_type": ",".join(enc[:8])}
-        inner = data.get("code")
-        if isinstance(inner, int) and not isinstance(inner, bool):
-            own["code"] = inner
-        return _entry("tapo", own, {})
-    except Exception:
+    obj = _json(body)
+    if not isinstance(obj, dict):
         return None
+    code = obj.get("error_code")
+    result = obj.get("result")
+    data = result.get("data") if isinstance(result, dict) else obj.get("data")
+    if isinstance(code, bool) or not isinstance(code, int) or not -49999 <= code <= -40000 or \
+            not isinstance(data, dict):
+        return None
+    enc = data.get("encrypt_type")
+    nonce = data.get("nonce")
+    if not isinstance(enc, list) or not enc or not all(isinstance(x, str) and x.isdigit() and len(x) <= 2
+                                                       for x in enc[:8]):
+        return None
+    if not isinstance(nonce, str) or not _TAPO_NONCE.fullmatch(nonce):
+        return None
+    own: dict[str, Any] = {"error_code": code, "encrypt_type": ",".join(enc[:8])}
+    inner = data.get("code")
+    if isinstance(inner, int) and not isinstance(inner, bool):
+        own["code"] = inner
+    return _entry("tapo", own, {})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -622,31 +610,29 @@ def rpc2_password_hash(user: str, password: str, realm: str, random: str) -> str
     return hashlib.md5(f"{user}:{random}:{ha1}".encode(), usedforsecurity=False).hexdigest().upper()
 
 
+@_never_raises
 def parse_rpc2_magicbox(replies: Mapping[str, Any]) -> dict | None:
     """The JSON replies to RPC2_METHODS (method -> decoded object) -> ``{"protocol": "rpc2_magicbox", ...}``:
     ``params.type`` (model), ``params.sn``, ``params.version.Version``/``BuildDate``, ``params.vendor``.
     None unless at least one call answered ``result: true`` with its params."""
-    try:
-        common: dict[str, Any] = {}
-        own: dict[str, Any] = {}
-        for method, obj in list(replies.items())[:8]:
-            if not isinstance(obj, dict) or obj.get("result") is not True or not isinstance(obj.get("params"), dict):
-                continue
-            p = obj["params"]
-            if method == "magicBox.getDeviceType" and isinstance(p.get("type"), str):
-                common["model"] = p["type"]
-            elif method == "magicBox.getSerialNo" and isinstance(p.get("sn"), str):
-                common["serial"] = p["sn"]
-            elif method == "magicBox.getSoftwareVersion" and isinstance(p.get("version"), dict):
-                common["firmware"] = p["version"].get("Version")
-                own["builddate"] = p["version"].get("BuildDate")
-            elif method == "magicBox.getVendor" and isinstance(p.get("vendor"), str):
-                own["vendor"] = p["vendor"]
-        if not any(_clean(v) for v in (*common.values(), *own.values())):
-            return None
-        return _entry("rpc2_magicbox", own, common)
-    except Exception:
+    common: dict[str, Any] = {}
+    own: dict[str, Any] = {}
+    for method, obj in list(replies.items())[:8]:
+        if not isinstance(obj, dict) or obj.get("result") is not True or not isinstance(obj.get("params"), dict):
+            continue
+        p = obj["params"]
+        if method == "magicBox.getDeviceType" and isinstance(p.get("type"), str):
+            common["model"] = p["type"]
+        elif method == "magicBox.getSerialNo" and isinstance(p.get("sn"), str):
+            common["serial"] = p["sn"]
+        elif method == "magicBox.getSoftwareVersion" and isinstance(p.get("version"), dict):
+            common["firmware"] = p["version"].get("Version")
+            own["builddate"] = p["version"].get("BuildDate")
+        elif method == "magicBox.getVendor" and isinstance(p.get("vendor"), str):
+            own["vendor"] = p["vendor"]
+    if not any(_clean(v) for v in (*common.values(), *own.values())):
         return None
+    return _entry("rpc2_magicbox", own, common)
 
 
 async def dahua_rpc2_info(fetch: Callable[..., Awaitable[Any]], url: Callable[[str], str], user: str,

@@ -304,6 +304,13 @@ def _lists_cell(lists: list[str], shown: int = 3) -> str:
     return text
 
 
+def _via_nvr(d: dict[str, Any]) -> str:
+    """The recorder a camera behind an NVR was reached through, and its channel ("" for a camera on the network)."""
+    if not d.get("parent_ip"):
+        return ""
+    return f'<br><span class="muted">via NVR {html_text(d["parent_ip"])} ch {html_text(d.get("channel") or "?")}</span>'
+
+
 def _device_table(model: dict[str, Any]) -> str:
     devs = model["devices"]
     out = ['<section id="devices"><h2>Devices</h2>']
@@ -314,9 +321,7 @@ def _device_table(model: dict[str, Any]) -> str:
                "<th>Real maker</th><th>Brand</th><th>Model</th><th>Firmware</th><th>Type</th><th>Status</th>"
                "<th>Lists</th><th class=num>Conf.</th></tr></thead><tbody>")
     for d in devs:
-        ip = _t(d["ip"])
-        if d.get("parent_ip"):
-            ip += f'<br><span class="muted">via NVR {html_text(d["parent_ip"])} ch {html_text(d.get("channel") or "?")}</span>'
+        ip = _t(d["ip"]) + _via_nvr(d)
         brand = _t(d["brand"])
         if d["relabel"]:
             brand += ' <span class="tag rl">relabel</span>'
@@ -332,18 +337,22 @@ def _device_table(model: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _table_section(sid: str, title: str, intro: str, heads: str, rows: Iterable[str]) -> str:
+    """A section of the report: its title, an introduction (HTML) and a table (the head cells, a row each)."""
+    return (f'<section id="{sid}"><h2>{title}</h2><p>{intro}</p><table><thead><tr>{heads}</tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table></section>")
+
+
 def _relabels(model: dict[str, Any]) -> str:
     rel = model["relabels"]
     if not rel:
         return ""
-    out = ['<section id="relabels"><h2>Relabels unmasked</h2><p>These devices present one brand and were '
-           "made by another; the real maker decides restriction.</p><table><thead><tr><th>IP</th>"
-           "<th>Label on the box</th><th>Real maker</th><th>Model</th></tr></thead><tbody>"]
-    for r in rel:
-        out.append(f'<tr><td class="mono">{_t(r["ip"])}</td><td>{_t(r["brand"])}</td>'
-                   f'<td>{_t(r["manufacturer"])}</td><td class="mono">{_t(r["model"])}</td></tr>')
-    out.append("</tbody></table></section>")
-    return "".join(out)
+    return _table_section(
+        "relabels", "Relabels unmasked",
+        "These devices present one brand and were made by another; the real maker decides restriction.",
+        "<th>IP</th><th>Label on the box</th><th>Real maker</th><th>Model</th>",
+        (f'<tr><td class="mono">{_t(r["ip"])}</td><td>{_t(r["brand"])}</td>'
+         f'<td>{_t(r["manufacturer"])}</td><td class="mono">{_t(r["model"])}</td></tr>' for r in rel))
 
 
 def _chains(model: dict[str, Any]) -> str:
@@ -537,67 +546,60 @@ def _reviews(model: dict[str, Any]) -> str:
     rev = model.get("reviews") or []
     if not rev:
         return ""
-    out = ['<section id="reviews"><h2>Needs review</h2><p>The evidence points at a maker the policy restricts '
-           "without establishing it (weak clues only, an OEM label, or conflicting claims). camsweep neither "
-           "flags nor clears these; check them by hand.</p><table><thead><tr><th>IP</th><th>MAC</th>"
-           "<th>Brand</th><th>Suspected maker</th><th>Why</th></tr></thead><tbody>"]
-    for r in rev:
-        out.append(f'<tr><td class="mono nw"><a href="#dev-{int(r["device_id"])}">{_t(r["ip"])}</a></td>'
-                   f'<td class="mono nw">{_t(r.get("mac"))}</td><td>{_t(r.get("brand"))}</td>'
-                   f'<td>{_t(r["maker"])}</td><td>{html_text(r["reason"], 500)}</td></tr>')
-    out.append("</tbody></table></section>")
-    return "".join(out)
+    return _table_section(
+        "reviews", "Needs review",
+        "The evidence points at a maker the policy restricts without establishing it (weak clues only, an OEM "
+        "label, or conflicting claims). camsweep neither flags nor clears these; check them by hand.",
+        "<th>IP</th><th>MAC</th><th>Brand</th><th>Suspected maker</th><th>Why</th>",
+        (f'<tr><td class="mono nw"><a href="#dev-{int(r["device_id"])}">{_t(r["ip"])}</a></td>'
+         f'<td class="mono nw">{_t(r.get("mac"))}</td><td>{_t(r.get("brand"))}</td>'
+         f'<td>{_t(r["maker"])}</td><td>{html_text(r["reason"], 500)}</td></tr>' for r in rev))
 
 
 def _exploited_section(model: dict[str, Any]) -> str:
     devs = [d for d in model["devices"] if d.get("exploited")]
     if not devs:
         return ""
-    out = ['<section id="exploited"><h2>Known-exploited firmware</h2><p>The firmware these devices reported lies '
-           "in a range affected by a vulnerability in CISA's Known Exploited Vulnerabilities catalogue. camsweep "
-           "compared version numbers only; it tried no exploit. Confirm with the maker's advisory, then update "
-           "or isolate the device until it is replaced.</p><table><thead><tr><th>IP</th><th>Model</th>"
-           "<th>Firmware</th><th>Vulnerability</th><th>Source</th></tr></thead><tbody>"]
-    for d in devs:
-        for h in d["exploited"]:
-            via = (f'<br><span class="muted">via NVR {html_text(d["parent_ip"])} ch {html_text(d.get("channel") or "?")}'
-                   "</span>") if d.get("parent_ip") else ""
-            out.append(f'<tr><td class="mono nw"><a href="#dev-{int(d["device_id"])}">{_t(d["ip"])}</a>{via}</td>'
-                       f'<td class="mono">{_t(d["model"])}</td><td class="mono">{_t(d["firmware"])}</td>'
-                       f'<td><span class="mono">{_t(h.get("cve"))}</span> · {_t(h.get("title"))}<br>'
-                       f'<span class="muted">range: {_t(h.get("series"))}</span></td>'
-                       f'<td class="val">{html_text(h.get("cite") or "", 300)}</td></tr>')
-    out.append("</tbody></table></section>")
-    return "".join(out)
+    return _table_section(
+        "exploited", "Known-exploited firmware",
+        "The firmware these devices reported lies in a range affected by a vulnerability in CISA's Known "
+        "Exploited Vulnerabilities catalogue. camsweep compared version numbers only; it tried no exploit. "
+        "Confirm with the maker's advisory, then update or isolate the device until it is replaced.",
+        "<th>IP</th><th>Model</th><th>Firmware</th><th>Vulnerability</th><th>Source</th>",
+        (f'<tr><td class="mono nw"><a href="#dev-{int(d["device_id"])}">{_t(d["ip"])}</a>{_via_nvr(d)}</td>'
+         f'<td class="mono">{_t(d["model"])}</td><td class="mono">{_t(d["firmware"])}</td>'
+         f'<td><span class="mono">{_t(h.get("cve"))}</span> · {_t(h.get("title"))}<br>'
+         f'<span class="muted">range: {_t(h.get("series"))}</span></td>'
+         f'<td class="val">{html_text(h.get("cite") or "", 300)}</td></tr>' for d in devs for h in d["exploited"]))
 
 
 def _unknowns(model: dict[str, Any]) -> str:
     unk = model["unknowns"]
     if not unk:
         return ""
-    out = ['<section id="unknowns"><h2>Unknown devices</h2><p>The evidence does not establish who made '
-           "these; camsweep does not guess. Check them by hand; what each one presents is shown as text.</p>"
-           "<table><thead><tr><th>IP</th><th>MAC</th><th>Type</th><th>What it presents</th></tr></thead><tbody>"]
+    rows = []
     for u in unk:
         seen = "<br>".join(f'<span class="muted">{html_text(o["field"])}:</span> {html_text(o["value"], 300)}'
                            for o in u.get("observed") or []) or _t(u.get("brand"))
-        out.append(f'<tr><td class="mono nw">{_t(u["ip"])}</td><td class="mono nw">{_t(u["mac"])}</td>'
-                   f'<td>{_t(u["device_type"])}</td><td class="mono val">{seen}</td></tr>')
-    out.append("</tbody></table></section>")
-    return "".join(out)
+        rows.append(f'<tr><td class="mono nw">{_t(u["ip"])}</td><td class="mono nw">{_t(u["mac"])}</td>'
+                    f'<td>{_t(u["device_type"])}</td><td class="mono val">{seen}</td></tr>')
+    return _table_section(
+        "unknowns", "Unknown devices",
+        "The evidence does not establish who made these; camsweep does not guess. Check them by hand; what "
+        "each one presents is shown as text.",
+        "<th>IP</th><th>MAC</th><th>Type</th><th>What it presents</th>", rows)
 
 
 def _without_mac(model: dict[str, Any]) -> str:
     rows = model.get("without_mac") or []
     if not rows:
         return ""
-    out = [f'<section id="without-mac"><h2>Devices without a MAC address</h2><p>{_n(len(rows), "device")} '
-           "had no MAC: no OUI evidence and no identity beyond the IP address for them. Why, for each:</p>"
-           "<table><thead><tr><th>IP</th><th>Why</th></tr></thead><tbody>"]
-    for r in rows:
-        out.append(f'<tr><td class="mono nw">{_t(r["ip"])}</td><td>{_t(r["reason"])}</td></tr>')
-    out.append("</tbody></table></section>")
-    return "".join(out)
+    return _table_section(
+        "without-mac", "Devices without a MAC address",
+        f'{_n(len(rows), "device")} had no MAC: no OUI evidence and no identity beyond the IP address for them. '
+        "Why, for each:",
+        "<th>IP</th><th>Why</th>",
+        (f'<tr><td class="mono nw">{_t(r["ip"])}</td><td>{_t(r["reason"])}</td></tr>' for r in rows))
 
 
 def _meta(model: dict[str, Any]) -> str:

@@ -68,46 +68,24 @@ def _write_rule(root: Path, body: str) -> None:
     (root / "rules" / "zz_test.yaml").write_text("family: test\nrules:\n" + body)
 
 
-def test_rule_without_example_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("body", "message"), [
+    pytest.param("  - id: bare\n    field: [http.headers.server]\n    pattern: '^Foo'\n    vendor: axis\n",
+                 "no examples", id="without-example"),
+    pytest.param("  - id: empty\n    field: [http.title]\n    pattern: 'x*'\n    vendor: axis\n"
+                 "    examples: [{value: xx}]\n", "empty string", id="matches-empty-string"),
+    pytest.param("  - id: wrong\n    field: [http.title]\n    pattern: '^Foo$'\n    vendor: axis\n"
+                 "    examples: [{value: Bar}]\n", "does not match its own example", id="example-does-not-match"),
+    pytest.param("  - id: extract\n    field: ['@model']\n    pattern: '^(?P<model>X\\d+)'\n    vendor: axis\n"
+                 "    examples: [{value: X12, extract: {model: X13}}]\n", "extracts model", id="wrong-extract"),
+    pytest.param("  - id: v\n    field: [http.title]\n    pattern: '^Foo'\n    vendor: nosuch\n"
+                 "    examples: [{value: Foo}]\n", "unknown vendor", id="unknown-vendor"),
+    pytest.param("  - id: r\n    field: [http.title]\n    pattern: '^(Foo'\n    vendor: axis\n"
+                 "    examples: [{value: Foo}]\n", "does not compile", id="bad-regex"),
+])
+def test_bad_rule_is_refused(tmp_path: Path, body: str, message: str) -> None:
     root = _copy_db(tmp_path)
-    _write_rule(root, "  - id: bare\n    field: [http.headers.server]\n    pattern: '^Foo'\n    vendor: axis\n")
-    with pytest.raises(FingerprintError, match="no examples"):
-        Database(root)
-
-
-def test_rule_matching_empty_string_is_refused(tmp_path: Path) -> None:
-    root = _copy_db(tmp_path)
-    _write_rule(root, "  - id: empty\n    field: [http.title]\n    pattern: 'x*'\n    vendor: axis\n"
-                      "    examples: [{value: xx}]\n")
-    with pytest.raises(FingerprintError, match="empty string"):
-        Database(root)
-
-
-def test_rule_whose_example_does_not_match_is_refused(tmp_path: Path) -> None:
-    root = _copy_db(tmp_path)
-    _write_rule(root, "  - id: wrong\n    field: [http.title]\n    pattern: '^Foo$'\n    vendor: axis\n"
-                      "    examples: [{value: Bar}]\n")
-    with pytest.raises(FingerprintError, match="does not match its own example"):
-        Database(root)
-
-
-def test_rule_with_wrong_extract_is_refused(tmp_path: Path) -> None:
-    root = _copy_db(tmp_path)
-    _write_rule(root, "  - id: extract\n    field: ['@model']\n    pattern: '^(?P<model>X\\d+)'\n    vendor: axis\n"
-                      "    examples: [{value: X12, extract: {model: X13}}]\n")
-    with pytest.raises(FingerprintError, match="extracts model"):
-        Database(root)
-
-
-def test_rule_with_unknown_vendor_or_bad_regex_is_refused(tmp_path: Path) -> None:
-    root = _copy_db(tmp_path)
-    _write_rule(root, "  - id: v\n    field: [http.title]\n    pattern: '^Foo'\n    vendor: nosuch\n"
-                      "    examples: [{value: Foo}]\n")
-    with pytest.raises(FingerprintError, match="unknown vendor"):
-        Database(root)
-    _write_rule(root, "  - id: r\n    field: [http.title]\n    pattern: '^(Foo'\n    vendor: axis\n"
-                      "    examples: [{value: Foo}]\n")
-    with pytest.raises(FingerprintError, match="does not compile"):
+    _write_rule(root, body)
+    with pytest.raises(FingerprintError, match=message):
         Database(root)
 
 

@@ -14,8 +14,7 @@ import time
 import pytest
 
 from scanner.lab import manager
-from scanner.lab import netns as nsmod
-from tests.conftest import lab_test_prefix, reap_stale_test_labs
+from tests.conftest import lab_test_prefix, reap_stale_test_labs, skip_without_netns
 from tests.test_push import snapshot
 
 pytestmark = [pytest.mark.lab, pytest.mark.pg, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -26,9 +25,7 @@ DEVICES = 20
 
 @pytest.fixture(scope="module")
 def labs():
-    reason = nsmod.netns_unavailable_reason()
-    if reason:
-        pytest.skip(f"the namespace lab cannot run here: {reason}")
+    skip_without_netns()
     reap_stale_test_labs()
     up = {}
     try:

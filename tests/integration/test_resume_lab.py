@@ -10,25 +10,17 @@ uninterrupted scan.
 
 from __future__ import annotations
 
-import os
-import signal
-import sqlite3
 import subprocess
-import sys
-import time
 
 import pytest
 
 from scanner.lab import netns as nsmod
 from scanner.store import Store
+from tests.conftest import scanner_ns_cmd, sigkill_scan_when, store_count
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(900)]
 if nsmod.netns_unavailable_reason():
     pytestmark.append(pytest.mark.skip(reason="needs root and network namespaces"))
-
-
-def _cmd(lab, *args: str) -> list[str]:
-    return ["ip", "netns", "exec", str(lab.scanner_netns), sys.executable, "-m", "scanner.cli", *args]
 
 
 def _summary(db) -> set[tuple]:
@@ -41,14 +33,6 @@ def _summary(db) -> set[tuple]:
              r["device_type"], r["restricted"]) for r in rows}
 
 
-def _count(db, sql: str) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
-            return int(c.execute(sql).fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 KILL_POINTS = {
     "first device": "select count(*) >= 1 from identifications",
     "first recorder": "select count(*) >= 1 from identifications where device_type in ('nvr', 'dvr')",
@@ -59,8 +43,8 @@ KILL_POINTS = {
 @pytest.fixture(scope="module")
 def uninterrupted(lab, tmp_path_factory):
     db = tmp_path_factory.mktemp("full") / "full.db"
-    p = subprocess.run(_cmd(lab, "scan", lab.cidr, "--db", str(db), "--credentials", lab.credentials_file,
-                            "--quiet", "--format", "json"), capture_output=True, text=True, timeout=300)
+    p = subprocess.run(scanner_ns_cmd(lab, "scan", lab.cidr, "--db", str(db), "--credentials", lab.credentials_file,
+                                      "--quiet", "--format", "json"), capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     return _summary(db)
 
@@ -73,27 +57,17 @@ def test_sigkill_then_resume_equals_an_uninterrupted_scan(lab, uninterrupted, tm
     half = sum(1 for t in truth if t.get("ip")) // 2
     sql = KILL_POINTS[point].format(half=half)
     db = tmp_path / "killed.db"
-    proc = subprocess.Popen(_cmd(lab, "scan", lab.cidr, "--db", str(db), "--credentials", lab.credentials_file,
-                                 "--quiet", "--format", "json"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            if db.exists() and _count(db, sql):
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, f"the scan ended before the kill point {point!r}"
-        os.killpg(proc.pid, signal.SIGKILL)  # the session holds only `ip netns exec` and the scan
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+    sigkill_scan_when(scanner_ns_cmd(lab, "scan", lab.cidr, "--db", str(db), "--credentials", lab.credentials_file,
+                                     "--quiet", "--format", "json"),
+                      db, lambda: bool(store_count(db, sql)), within=240, poll=0.02,
+                      what=f"the kill point {point!r}")
     with Store(db) as s:
         (info,) = s.scans()
         assert info.status == "incomplete"
         partial = len(s.devices(info.id))
-    p = subprocess.run(_cmd(lab, "scan", "--resume", "--db", str(db), "--credentials", lab.credentials_file,
-                            "--quiet", "--format", "json"), capture_output=True, text=True, timeout=300)
+    p = subprocess.run(scanner_ns_cmd(lab, "scan", "--resume", "--db", str(db), "--credentials",
+                                      lab.credentials_file, "--quiet", "--format", "json"),
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     got = _summary(db)
     print(f"\nkilled at {point!r} with {partial} devices stored; resumed: {len(got)}, uninterrupted: "

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from scanner.lab.manager import compare_with_ground_truth
+from tests.conftest import scanner_ns_cmd, sigkill_scan_when, store_count
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -24,8 +23,7 @@ SCAN_TIMEOUT = 240
 
 
 def camsweep(lab, *args: str, timeout: float = SCAN_TIMEOUT, **kw):
-    cmd = ["ip", "netns", "exec", str(lab.scanner_netns), sys.executable, "-m", "scanner.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run(scanner_ns_cmd(lab, *args), capture_output=True, text=True, timeout=timeout, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -145,29 +143,18 @@ def test_fail_on_restricted_exit_codes(lab, tmp_path):
 
 def test_sigkill_half_way_keeps_a_readable_store_and_resume_finishes(lab, tmp_path):
     db = tmp_path / "killed.db"
-    cmd = ["ip", "netns", "exec", str(lab.scanner_netns), sys.executable, "-m", "scanner.cli", "scan", lab.cidr,
-           "--db", str(db), "--concurrency", "2", "--quiet", "--format", "json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     n_network = sum(1 for t in _truth(lab) if t.get("ip"))
     seen = 0
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-            if db.exists():
-                try:
-                    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
-                        seen = c.execute("select count(*) from identifications").fetchone()[0]
-                except sqlite3.Error:
-                    continue
-                if seen >= max(3, n_network // 4):
-                    break
-        assert proc.poll() is None, "the scan finished before it could be killed half-way"
-        os.killpg(proc.pid, signal.SIGKILL)  # the session holds only `ip netns exec` and the scan
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+
+    def half_way() -> bool:
+        nonlocal seen
+        n = store_count(db, "select count(*) from identifications")
+        seen = seen if n is None else n
+        return seen >= max(3, n_network // 4)
+
+    sigkill_scan_when(scanner_ns_cmd(lab, "scan", lab.cidr, "--db", str(db), "--concurrency", "2", "--quiet",
+                                     "--format", "json"),
+                      db, half_way, within=120, poll=0.2, what="it could be killed half-way")
     from scanner.store import Store
 
     with Store(db) as s:

@@ -17,7 +17,7 @@ import pytest
 from scanner.lab import manager
 from scanner.lab import netns as nsmod
 from scanner.lab.manager import compare_with_ground_truth
-from tests.conftest import _term_as_exit, lab_test_prefix, run_test_lab
+from tests.conftest import _term_as_exit, lab_test_prefix, run_test_lab, scanner_ns_cmd, skip_without_netns
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(900)]
 SCAN_TIMEOUT = 300
@@ -25,16 +25,13 @@ SCAN_TIMEOUT = 300
 
 @pytest.fixture(scope="module")
 def routed_lab():
-    reason = nsmod.netns_unavailable_reason()
-    if reason:
-        pytest.skip(f"the namespace lab cannot run here: {reason}")
+    skip_without_netns()
     _term_as_exit()
     yield from run_test_lab("rt", "routed lab", routed=True)
 
 
 def camsweep(lab, *args: str, timeout: float = SCAN_TIMEOUT):
-    cmd = ["ip", "netns", "exec", str(lab.scanner_netns), sys.executable, "-m", "scanner.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(scanner_ns_cmd(lab, *args), capture_output=True, text=True, timeout=timeout)
 
 
 def scan(lab, tmp: Path, *extra: str, targets: list[str] | None = None) -> tuple[list[dict], str, float]:

@@ -48,26 +48,13 @@ def own_api_lab():
     and an ordinary host: a lab of its own (prefix cswt<pid>va), taken down afterwards."""
     import random
 
-    from scanner.lab import manager
-    from scanner.lab import netns as nsmod
     from scanner.lab.profiles import build_device
-    from tests.conftest import lab_test_prefix
+    from tests.conftest import lab_test_prefix, skip_without_netns, up_test_lab
 
-    reason = nsmod.netns_unavailable_reason()
-    if reason:
-        pytest.skip(f"the namespace lab cannot run here: {reason}")
+    skip_without_netns()
     keys = sorted(OWN_API) + ["hikvision_camera", "dahua_camera", "linux_server"]
     fleet = [build_device(k, i, random.Random(f"own-api-{i}-{k}")) for i, k in enumerate(keys)]
-    prefix = lab_test_prefix("va")
-    try:
-        st = manager.up(len(fleet), 0, prefix=prefix, fleet=fleet)
-    except Exception as exc:  # noqa: BLE001 - any failure to come up: clean up, then fail with it
-        manager.down(prefix)
-        pytest.fail(f"the lab did not come up: {exc}")
-    try:
-        yield st
-    finally:
-        manager.down(prefix)
+    yield from up_test_lab(lab_test_prefix("va"), "lab", len(fleet), 0, fleet=fleet)
 
 
 @pytest.mark.parametrize("with_credentials", [True, False], ids=["credentials", "anonymous"])

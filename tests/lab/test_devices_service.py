@@ -75,12 +75,18 @@ def _stop(proc: subprocess.Popen) -> tuple[int, str]:
     return proc.returncode, err
 
 
-def _plan(specs: list, tmp: Path, net: str = NET, extra: dict | None = None) -> Path:
+def _plan_devices(specs: list, net: str = NET) -> list[dict]:
+    """The plan's device entries: the specs on loopback addresses ``net``.2, .3 ... with the test account."""
     devices = []
     for i, spec in enumerate(specs):
         e = spec.to_dict()
         e.update(netns=None, ip=f"{net}.{i + 2}", prefixlen=8, username=USER, password=_password(i))
         devices.append(e)
+    return devices
+
+
+def _plan(specs: list, tmp: Path, net: str = NET, extra: dict | None = None) -> Path:
+    devices = _plan_devices(specs, net)
     path = tmp / "plan.json"
     path.write_text(json.dumps({"version": 1, "mode": "loopback", "port_offset": PORT_OFFSET,
                                 "wsd_max_delay": 0.5, "devices": devices, **(extra or {})}))
@@ -633,11 +639,7 @@ def test_two_hundred_fifty_devices_serve(tmp_path: Path) -> None:
 
     third = random.Random(os.getpid() + 1).randint(10, 200)
     specs = build_fleet(250, 3)
-    devices = []
-    for i, spec in enumerate(specs):
-        e = spec.to_dict()
-        e.update(netns=None, ip=f"127.19.{third}.{i + 2}", prefixlen=8, username=USER, password=_password(i))
-        devices.append(e)
+    devices = _plan_devices(specs, f"127.19.{third}")
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"version": 1, "port_offset": PORT_OFFSET, "devices": devices}))
     proc = _start(plan, timeout=60)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -34,9 +36,28 @@ def loopback_only(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
-async def serve(handler) -> tuple[asyncio.base_events.Server, int]:
-    srv = await asyncio.start_server(handler, LO, 0)
+async def serve(handler, **kw) -> tuple[asyncio.base_events.Server, int]:
+    srv = await asyncio.start_server(handler, LO, 0, **kw)
     return srv, srv.sockets[0].getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def served(handler, **kw) -> AsyncIterator[int]:
+    """A TCP server on loopback that runs ``handler`` for the block; yields its port."""
+    srv, port = await serve(handler, **kw)
+    try:
+        yield port
+    finally:
+        srv.close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound once, then let go)."""
+    s = socket.socket()
+    s.bind((LO, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def ctx_for(**kw) -> ProbeContext:
@@ -120,14 +141,11 @@ async def test_http_probe_slow_and_huge_server_bounded():
         except (ConnectionError, OSError, asyncio.CancelledError):
             pass
 
-    srv, port = await serve(trickle)
-    try:
+    async with served(trickle) as port:
         ctx = ctx_for(ports={"http": (port,), "https": ()}, timeout=1.5, max_bytes=32 * 1024)
         t = time.monotonic()
         out = await http.probe(LO, ctx)
         elapsed = time.monotonic() - t
-    finally:
-        srv.close()
     assert elapsed < http.PORT_BUDGET * 1.5 + 1.5
     root = next(e for e in out["http"] if e["path"] == "/")
     assert root["headers"]["Server"] == "slow" and len(root["body"]) <= 32 * 1024
@@ -140,13 +158,10 @@ async def test_http_probe_silent_server_costs_its_timeout_only():
         except asyncio.CancelledError:
             pass
 
-    srv, port = await serve(silent)
-    try:
+    async with served(silent) as port:
         t = time.monotonic()
         out = await http.probe(LO, ctx_for(ports={"http": (port,), "https": ()}, timeout=1.0))
         assert time.monotonic() - t < 3.5  # the 1 s timeout, not the server's 30 s
-    finally:
-        srv.close()
     assert out == {}
 
 
@@ -167,11 +182,8 @@ async def test_rtsp_probe_options_describe():
             await writer.drain()
         writer.close()
 
-    srv, port = await serve(dahua)
-    try:
+    async with served(dahua) as port:
         out = await rtsp.probe(LO, ctx_for(ports={"rtsp": (port,)}))
-    finally:
-        srv.close()
     opts, desc = out["rtsp"]
     assert opts["request"].startswith("OPTIONS ") and opts["headers"]["Server"] == "Dahua Rtsp Server"
     assert desc["request"].startswith("DESCRIBE ") and desc["status"] == 401
@@ -183,16 +195,10 @@ async def test_rtsp_probe_garbage_and_closed_port():
         await writer.drain()
         writer.close()
 
-    srv, port = await serve(junk)
-    try:
+    async with served(junk) as port:
         out = await rtsp.probe(LO, ctx_for(ports={"rtsp": (port,)}))
-    finally:
-        srv.close()
     assert out["rtsp"][0]["invalid"] == "not an RTSP reply"
-    s = socket.socket()
-    s.bind((LO, 0))
-    closed = s.getsockname()[1]
-    s.close()
+    closed = closed_port()
     assert await rtsp.probe(LO, ctx_for(ports={"rtsp": (closed,)})) == {}
 
 
@@ -222,16 +228,11 @@ async def test_banner_probe_sdk_telnet_silent():
         except asyncio.CancelledError:
             pass
 
-    servers = [await serve(h) for h in (sdk, telnetd, silent)]
-    try:
-        (s1, p1), (s2, p2), (s3, p3) = servers
+    async with served(sdk) as p1, served(telnetd) as p2, served(silent) as p3:
         ctx = ctx_for(ports={"hikvision": (p1,), "telnet": (p2,), "dahua": (p3,), "ssh": ()}, timeout=3.0)
         t = time.monotonic()
         out = await banner.probe(LO, ctx)
         assert time.monotonic() - t < 4.0
-    finally:
-        for s, _ in servers:
-            s.close()
     by_port = {b["port"]: b for b in out["banners"]}
     assert by_port[p1]["hex"] == "000000100000001e0000001e00000000"
     assert by_port[p2]["text"].strip() == "192.0.0.64 login:"
@@ -254,12 +255,8 @@ async def test_tls_probe_self_signed_loopback(tmp_path):
         await asyncio.sleep(0.5)
         writer.close()
 
-    srv = await asyncio.start_server(handler, LO, 0, ssl=sctx)
-    port = srv.sockets[0].getsockname()[1]
-    try:
+    async with served(handler, ssl=sctx) as port:
         out = await tls.probe(LO, ctx_for(ports={"https": (port,)}))
-    finally:
-        srv.close()
     [e] = out["tls"]
     assert e["subject"] == "CN=198.18.0.7,O=Zhejiang Dahua Technology,C=CN" and e["self_signed"] is True
 
@@ -389,12 +386,9 @@ async def test_onvif_probe_credentials_through_onvif_client_on_loopback():
         await writer.drain()
         writer.close()
 
-    srv, port = await serve(device)
-    try:
+    async with served(device) as port:
         ctx = ctx_for(ports={"onvif": (port,)}, timeout=8.0, credentials=lambda h: ("viewer", "pw-123"))
         out = await onvif.probe(LO, ctx)
-    finally:
-        srv.close()
     o = out["onvif"]
     assert o["authenticated"] is True and o["auth_required"] is True
     assert o["model"] == "DS-2DF7286-A" and o["fault"]["subcode"] == "ter:NotAuthorized"
@@ -409,15 +403,9 @@ async def test_liveness_open_refused_and_silent():
     async def h(reader, writer):
         writer.close()
 
-    srv, port = await serve(h)
-    s = socket.socket()
-    s.bind((LO, 0))
-    closed = s.getsockname()[1]
-    s.close()
-    try:
+    async with served(h) as port:
+        closed = closed_port()
         out = await liveness.probe(LO, ctx_for(ports={"liveness": (port, closed)}))
-    finally:
-        srv.close()
     assert out == {"alive": True, "open_ports": [port]}
     assert await liveness.probe(LO, ctx_for(ports={"liveness": (closed,)})) == {"alive": True, "open_ports": []}
 

@@ -14,7 +14,7 @@ import pytest
 from scanner.lab.responders.onvif import BOMB_SIZE, gzip_bomb
 from scanner.probes import onvif
 from tests.probes.conftest import recording
-from tests.probes.test_io import LO, ctx_for, serve
+from tests.probes.test_io import LO, ctx_for, served
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,12 +55,9 @@ def _device(reply: bytes, encoding: str | None, *, length: bool = True, seen: li
 
 
 async def _credentialed(handler) -> dict:
-    srv, port = await serve(handler)
-    try:
+    async with served(handler) as port:
         ctx = ctx_for(ports={"onvif": (port,)}, timeout=8.0, credentials=lambda h: ("viewer", "pw-123"))
         return await onvif.probe(LO, ctx)
-    finally:
-        srv.close()
 
 
 async def test_a_gzip_bomb_on_the_credentialed_path_is_cut_off():

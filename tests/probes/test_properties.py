@@ -117,6 +117,14 @@ def _enters_the_scan(fragment: dict) -> EvidenceRecord:
     return rec
 
 
+def _parse_enters_the_scan(parse: Any, *args: Any, key: str | None = None, **kw: Any) -> None:
+    """``parse`` within its time cap gives None or a fragment that enters the scan (``{key: [entry]}`` for
+    a parser that gives one entry of a protocol's list)."""
+    out = _timed(parse, *args, **kw)
+    if out is not None:
+        _enters_the_scan({key: [out]} if key else out)
+
+
 def _discovery(d: dict | None) -> None:
     """A {"protocol", "fields"} discovery entry (DHIP, SADP, vendor APIs ...) enters as one."""
     if d is None:
@@ -132,25 +140,19 @@ def _discovery(d: dict | None) -> None:
 @FUZZ
 @given(inputs("wsd/hikvision-ds2cd3955-probematch.xml", "wsd/dahua-ipc-hfw2228m-hello.xml"))
 def test_wsd(data):
-    out = _timed(wsd.parse_wsd, data)
-    if out is not None:
-        _enters_the_scan(out)
+    _parse_enters_the_scan(wsd.parse_wsd, data)
 
 
 @FUZZ
 @given(inputs("sadp/hikvision-ds2cd2385g1-probematch.xml"))
 def test_sadp(data):
-    out = _timed(sadp.parse_sadp, data)
-    if out is not None:
-        _enters_the_scan(out)
+    _parse_enters_the_scan(sadp.parse_sadp, data)
 
 
 @FUZZ
 @given(inputs("ssdp/amcrest-msearch-response.http", "ssdp/amcrest-notify.http"))
 def test_ssdp_announcements(data):
-    out = _timed(ssdp.parse_ssdp, data)
-    if out is not None:
-        _enters_the_scan(out)
+    _parse_enters_the_scan(ssdp.parse_ssdp, data)
 
 
 @FUZZ
@@ -188,9 +190,7 @@ _JSON_TEXT = st.text(max_size=40) | st.sampled_from(["\\ud800", "a\\udfffb", "\\
 @FUZZ
 @given(inputs("dhip/dahua-ipc-hdw1431t1-s4-reply.bin", "dhip/intelbras-ss3530-reply.bin"))
 def test_dhip_bytes(data):
-    out = _timed(dhip.parse_dhip, data)
-    if out is not None:
-        _enters_the_scan(out)
+    _parse_enters_the_scan(dhip.parse_dhip, data)
 
 
 @FUZZ
@@ -200,9 +200,7 @@ def test_dhip_names_with_surrogate_escapes(fields):
     # the JSON text is written by hand so that "\udXXX" escapes reach the parser as the device sent them
     body = ('{"mac":"3c:ef:8c:00:00:01","method":"client.notifyDevInfo","params":{"deviceInfo":{'
             + ",".join(f'"{k}":"{v.replace(chr(34), "")}"' for k, v in fields.items()) + "}}}").encode("utf-8", "replace")
-    out = _timed(dhip.parse_dhip, _dhip(body))
-    if out is not None:
-        _enters_the_scan(out)
+    _parse_enters_the_scan(dhip.parse_dhip, _dhip(body))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,9 +211,7 @@ def test_dhip_names_with_surrogate_escapes(fields):
 @given(inputs("rtsp/hikvision-describe-200-sdp.rtsp", "rtsp/dahua-describe-401-realm.rtsp",
               "rtsp/dahua-options-200.rtsp", "rtsp/hikvision-describe-401.rtsp"))
 def test_rtsp(data):
-    out = _timed(rtsp.parse_rtsp_response, data)
-    if out is not None:
-        _enters_the_scan({"rtsp": [out]})
+    _parse_enters_the_scan(rtsp.parse_rtsp_response, data, key="rtsp")
 
 
 @FUZZ
@@ -234,9 +230,7 @@ def test_http_heads(data):
               extra=(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=unicode_escape\r\n\r\n"
                      b"<meta charset='raw_unicode_escape'><title>\\ud800</title>\\udc00",)))
 def test_http_responses(data):
-    out = _timed(http.parse_http_response, data)
-    if out is not None:
-        _enters_the_scan({"http": [out]})
+    _parse_enters_the_scan(http.parse_http_response, data, key="http")
 
 
 @FUZZ
@@ -310,9 +304,7 @@ def _mdns_reply() -> bytes:
 @FUZZ
 @given(st.one_of(st.binary(max_size=1500), mutated(_mdns_reply())))
 def test_mdns(data):
-    out = _timed(mdns.parse_mdns, data)
-    if out is not None:
-        _enters_the_scan(out)
+    _parse_enters_the_scan(mdns.parse_mdns, data)
 
 
 _CERT: list[bytes] = []
@@ -331,9 +323,7 @@ def _cert_der() -> bytes:
 @given(data=st.data())
 def test_tls_certificates(data):
     der = data.draw(st.one_of(st.binary(max_size=1500), mutated(_cert_der())))
-    out = _timed(tls.parse_certificate, der)
-    if out is not None:
-        _enters_the_scan({"tls": [out]})
+    _parse_enters_the_scan(tls.parse_certificate, der, key="tls")
 
 
 @FUZZ
@@ -341,9 +331,7 @@ def test_tls_certificates(data):
                    extra=(b"SSH-2.0-OpenSSH_9.2p1\r\n", b"\x1b]0;pwned\x07\x1b[2Jlogin: ")),
        port=st.sampled_from([21, 22, 23, 8000, 37777, 9100, None]))
 def test_banners(data, port):
-    out = _timed(banner.parse_banner, data, port=port)
-    if out is not None:
-        _enters_the_scan({"banners": [out]})
+    _parse_enters_the_scan(banner.parse_banner, data, port=port, key="banners")
 
 
 _ARP_REPLY = bytes.fromhex("ffffffffffff" "2857be010203" "0806" "0001" "0800" "06" "04" "0002" "2857be010203" "c6120009"
@@ -353,9 +341,7 @@ _ARP_REPLY = bytes.fromhex("ffffffffffff" "2857be010203" "0806" "0001" "0800" "0
 @FUZZ
 @given(st.one_of(st.binary(max_size=80), mutated(_ARP_REPLY)))
 def test_arp_frames(frame):
-    out = _timed(arp.parse_arp_frame, frame)
-    if out is not None:
-        _enters_the_scan(out)
+    _parse_enters_the_scan(arp.parse_arp_frame, frame)
 
 
 @FUZZ

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 from urllib.parse import parse_qs
@@ -724,15 +725,19 @@ def xmlbomb_route(dev: Device, req: Request) -> Response:
 # dispatch
 
 
+_HOSTILE_ROUTES: dict[str, Callable[[Device, Request], Response]] = {
+    "escape": escape_route, "xmlbomb": xmlbomb_route, "charset": charset_route}
+_FAMILY_ROUTES: dict[str, Callable[[Device, Request], Response]] = {
+    "hikvision": hik_route, "axis": axis_route, "hanwha": hanwha_route, "bosch": bosch_route, "ipro": ipro_route,
+    "vivotek": vivotek_route, "mobotix": mobotix_route, "uniview": uniview_route, "milesight": milesight_route,
+    "printer": printer_route, "linux": linux_route}
+
+
 def route(dev: Device, req: Request, *, tls: bool, port: int, state: dict) -> Response:
     s = dev.spec
     kind = s.hostile_kind
-    if kind == "escape":
-        return escape_route(dev, req)
-    if kind == "xmlbomb":
-        return xmlbomb_route(dev, req)
-    if kind == "charset":
-        return charset_route(dev, req)
+    if kind in _HOSTILE_ROUTES:
+        return _HOSTILE_ROUTES[kind](dev, req)
     if kind == "bigbody":
         return Response(200, [("Content-Type", "text/html")], stream_length=BIG_BODY)
     if req.path.startswith("/onvif/") and req.method == "POST":
@@ -745,39 +750,18 @@ def route(dev: Device, req: Request, *, tls: bool, port: int, state: dict) -> Re
     if port == 631:
         return ipp_route(dev, req)
     fam = s.family
-    if fam == "hikvision":
-        return hik_route(dev, req)
     if fam == "dahua":
         return dahua_route(dev, req, state)
-    if fam == "axis":
-        return axis_route(dev, req)
-    if fam == "hanwha":
-        return hanwha_route(dev, req)
-    if fam == "bosch":
-        return bosch_route(dev, req)
-    if fam == "ipro":
-        return ipro_route(dev, req)
-    if fam == "vivotek":
-        return vivotek_route(dev, req)
-    if fam == "mobotix":
-        return mobotix_route(dev, req)
-    if fam == "uniview":
-        return uniview_route(dev, req)
-    if fam == "huawei":
-        return huawei_route(dev, req, tls)
     if fam == "reolink":
         return reolink_route(dev, req, state)
-    if fam == "milesight":
-        return milesight_route(dev, req)
+    if fam == "huawei":
+        return huawei_route(dev, req, tls)
     if fam == "tapo":
         return tapo_route(dev, req, tls)
-    if fam == "printer":
-        return printer_route(dev, req)
-    if fam == "linux":
-        return linux_route(dev, req)
     if fam == "nas":
         return nas_route(dev, req, port)
-    return Response(404, [], b"")
+    family_route = _FAMILY_ROUTES.get(fam)
+    return family_route(dev, req) if family_route else Response(404, [], b"")
 
 
 def render_head(dev: Device, req: Request | None, resp: Response) -> bytes:
