@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from scanner.commands.lab import _cell, bring_up, format_table
+from scanner.commands.options import check_store_file, open_store
 from scanner.errors import CamsweepError, LabError
 from scanner.lab import manager
 
@@ -77,6 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     tmpdir = None
     if args.db:
         db = str(Path(args.db).expanduser().resolve())
+        check_store_file(db, create=True)  # refused before the lab is built, as `scan` would refuse it
     else:
         tmpdir = tempfile.mkdtemp(prefix="camsweep-demo-")
         db = os.path.join(tmpdir, "demo.db")
@@ -137,9 +139,7 @@ def show_results(db: str, st: manager.LabStatus, *, tui: bool) -> None:
     if tui:
         subprocess.run([sys.executable, "-m", "scanner.cli", "tui", "--db", db])
         return
-    from scanner.store import Store
-
-    with Store(db) as store:
+    with open_store(db, create=False) as store:
         rows = store.devices(store.latest_scan_id())
     cols = ("ip", "mac", "manufacturer", "brand", "model", "device_type", "restricted", "confidence")
     table = []

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from scanner.commands.options import add_db_option, add_policy_options, open_store
 from scanner.devtext import json_safe
 from scanner.errors import CamsweepError
 
@@ -21,12 +21,8 @@ def register(sub: Any) -> None:
     psub = p.add_subparsers(dest="plan_command", metavar="ACTION")
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--db", metavar="PATH|URL",
-                        help="the store: a file or a postgresql:// URL (default: $CAMSWEEP_DB or the user data dir)")
-        sp.add_argument("--policy", help="policy profile (default: the latest scan's, else ndaa889)")
-        sp.add_argument("--policy-file", metavar="FILE",
-                   help="your own lists and policies (YAML; see README); --policy names one")
-        sp.add_argument("--catalog", metavar="PATH", help="a replacement catalog YAML overriding the shipped one")
+        add_db_option(sp, creates=False)
+        add_policy_options(sp, "policy profile (default: the latest scan's, else ndaa889)", catalog=True)
 
     ex = psub.add_parser("export", help="write the plan as CSV or JSON")
     common(ex)
@@ -60,12 +56,8 @@ def register(sub: Any) -> None:
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from scanner import plan as planlib
-    from scanner.pgstore import is_pg_url
-    from scanner.store import Store
 
-    if args.db and not is_pg_url(args.db) and not Path(args.db).exists():
-        raise CamsweepError(f"no store at {args.db}")
-    store = Store(args.db) if args.db else Store()
+    store = open_store(args.db, create=False)
     catalog = planlib.load_catalog(args.catalog)
     policy = args.policy
     if not policy:

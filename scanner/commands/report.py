@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scanner.errors import CamsweepError, StoreError
+from scanner.commands.options import add_db_option, add_policy_options, open_store
+from scanner.errors import CamsweepError
 from scanner.logs import add_log_arguments, setup_logging_from_args
-from scanner.pgstore import is_pg_url
-from scanner.store import Store, default_db_path
+
+if TYPE_CHECKING:
+    from scanner.store import Store
 
 log = logging.getLogger("camsweep.report")
-
-
-def open_existing_store(path: str | None) -> Store:
-    """The store at ``path`` or URL (default: $CAMSWEEP_DB or the user data dir); an error when there is none."""
-    if is_pg_url(path or os.environ.get("CAMSWEEP_DB")):
-        return Store(path)
-    p = Path(path) if path else default_db_path()
-    if str(p) != ":memory:" and not p.is_file():
-        raise StoreError(f"no camsweep store at {p}; run `camsweep scan` first or give --db PATH")
-    return Store(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,15 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", "-f", choices=("html", "json", "csv", "pdf"),
                    help="report format (default: from the -o file's extension, else html)")
     p.add_argument("-o", "--output", default="-", metavar="FILE", help="file to write (default: stdout)")
-    p.add_argument("--policy", help="evaluate restriction under this policy instead of the scan's own")
-    p.add_argument("--policy-file", metavar="FILE",
-                   help="your own lists and policies (YAML; see README); --policy names one")
+    add_policy_options(p, "evaluate restriction under this policy instead of the scan's own")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
                    help="exit 1 when the scan has: restricted, review (needs review), relabel, unknown, "
                    "component-risk, new or changed devices, exploited (known-exploited firmware) (new/changed: against the previous scan of the same "
                    "site); repeatable or comma-separated")
-    p.add_argument("--db", metavar="PATH|URL",
-                   help="the store: a file, or a postgresql:// URL (default: $CAMSWEEP_DB or the user data directory)")
+    add_db_option(p, creates=False)
     add_log_arguments(p)
     p.set_defaults(func=run)
 
@@ -103,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     conditions = [c.strip() for v in args.fail_on for c in v.split(",") if c.strip()]
-    store = open_existing_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         if args.list:
             return _list(store, args.site, args.since)
