@@ -12,8 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from scanner.commands.lab import _cell, bring_up, format_table
+from scanner.commands.lab import bring_up
 from scanner.commands.options import check_store_file, open_store
+from scanner.commands.table import cell, format_table
 from scanner.errors import CamsweepError, LabError
 from scanner.lab import manager
 
@@ -144,9 +145,9 @@ def show_results(db: str, st: manager.LabStatus, *, tui: bool) -> None:
     cols = ("ip", "mac", "manufacturer", "brand", "model", "device_type", "restricted", "confidence")
     table = []
     for r in _parents_then_children(rows):
-        cells = [_cell(r.get(c)) for c in cols]
+        cells = [cell(r.get(c)) for c in cols]
         if r.get("channel") is not None and r.get("parent_id") is not None:
-            cells[0] = f"  └ ch{_cell(r['channel'], 8)}"
+            cells[0] = f"  └ ch{cell(r['channel'], 8)}"
         if isinstance(r.get("confidence"), float):
             cells[-1] = f"{r['confidence']:.2f}"
         table.append(cells)

@@ -10,9 +10,9 @@ Opening the store (:func:`open_store`), for every command alike:
 * a file that is missing: created by the commands that write scans (``scan``, ``demo``, ``push --to``),
   refused by the others (they read what a scan stored): ``no camsweep store at PATH``;
 * a directory, a file this user cannot read (or, to create it, write), or an SQLite database that is not
-  a camsweep store (tables, but no ``_migrations``): refused, by every command, before anything is
-  written to it. A file that is not SQLite at all is refused by the store itself (``file is not a
-  database``). Every refusal is a :class:`~scanner.errors.StoreError`: one line, exit status 2.
+  a camsweep store (tables, but no ``_migrations``), or a file that is not SQLite at all: refused, by
+  every command, before anything is written to it (``demo``: before the lab is built). Every refusal is
+  a :class:`~scanner.errors.StoreError`: one line, exit status 2.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from scanner.errors import StoreError
 if TYPE_CHECKING:
     from scanner.store import Store
 
+SQLITE_NOTADB = 26  # sqlite3.DatabaseError.sqlite_errorcode of a file that is not a database
 DB_DEFAULT = "default: $CAMSWEEP_DB, else camsweep.db in your user data directory"
 
 
@@ -61,7 +62,8 @@ def store_target(db: str | os.PathLike[str] | None) -> str:
 
 def _foreign_tables(path: Path) -> list[str]:
     """The tables of an SQLite file that is not a camsweep store (has tables, none of them ``_migrations``);
-    [] for a camsweep store, an empty database, or a file that is not SQLite (the store says what is wrong)."""
+    [] for a camsweep store or an empty database. A file that is not SQLite at all is refused here as the
+    store would refuse it; any other trouble reading it is left to the store to report."""
     if path.stat().st_size == 0:
         return []
     try:
@@ -70,7 +72,9 @@ def _foreign_tables(path: Path) -> list[str]:
         return []
     try:
         names = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
-    except sqlite3.Error:
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == SQLITE_NOTADB:
+            raise StoreError(f"cannot open the store {path}: {exc}") from None
         return []
     finally:
         with contextlib.suppress(sqlite3.Error):

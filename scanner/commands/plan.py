@@ -141,18 +141,17 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from scanner import plan as planlib
+    from scanner.commands.table import cell, format_table
+    from scanner.store import PLAN_STATUSES
 
     store, catalog, policy = _open(args)
     try:
         plan = planlib.make_plan(store, policy=policy, catalog=catalog)
-        cur = plan.currency
-        print(f"{'site':<24} {'devices':>7} {'planned':>7} {'ordered':>7} {'replaced':>8} {'exempt':>6} "
-              f"{'total ' + cur:>14} {'remaining':>12}")
-        rows = list(plan.totals.by_site.items()) + [("ALL", plan.totals.overall)]
-        for site, t in rows:
-            s = t.by_status
-            print(f"{site[:24]:<24} {t.devices:>7} {s.get('planned', 0):>7} {s.get('ordered', 0):>7} "
-                  f"{s.get('replaced', 0):>8} {s.get('exempt', 0):>6} {t.total:>14,.2f} {t.remaining:>12,.2f}")
+        cols = ("site", "devices", *PLAN_STATUSES, f"total {plan.currency}", "remaining")
+        rows = [[cell(site, 24), str(t.devices), *(str(t.by_status.get(s, 0)) for s in PLAN_STATUSES),
+                 f"{t.total:,.2f}", f"{t.remaining:,.2f}"]
+                for site, t in [*plan.totals.by_site.items(), ("ALL", plan.totals.overall)]]
+        print(format_table(cols, rows, right=cols[1:]))
     finally:
         store.close()
     return 0

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from scanner.commands.options import add_db_option, open_store
+from scanner.commands.options import add_db_option, check_store_file, open_store
 from scanner.errors import CamsweepError
 from scanner.logs import add_log_arguments, setup_logging_from_args
 
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.to == local.path:
             raise CamsweepError("--to names the local store itself")
+        check_store_file(args.to, create=True)  # a directory or another program's database: no use retrying
         try:
             central = open_store(args.to, create=True, recover=False)
         except StoreError as exc:

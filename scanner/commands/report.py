@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _list(store: Store, site: str | None, since: str | None) -> int:
+    from scanner.commands.table import cell, format_table
     from scanner.diff import parse_since
-    from scanner.report.escape import visible_text
 
     try:
         since_iso = parse_since(since) if since else None
@@ -60,10 +60,10 @@ def _list(store: Store, site: str | None, since: str | None) -> int:
     if not scans:
         print("no scans stored", file=sys.stderr)
         return 0
-    print(f"{'id':>5}  {'started (UTC)':20}  {'status':10}  {'site':12}  {'devices':>7}  {'restricted':>10}  targets")
-    for s in scans:
-        print(f"{s.id:>5}  {s.started_at[:19]:20}  {s.status:10}  {visible_text(s.site or '-', 12):12}  "
-              f"{s.device_count:>7}  {s.restricted_count:>10}  {visible_text(', '.join(s.targets), 80)}")
+    rows = [[str(s.id), s.started_at[:19], cell(s.status, 12), cell(s.site or None, 12), str(s.device_count),
+             str(s.restricted_count), cell(", ".join(s.targets), 80)] for s in scans]
+    print(format_table(("id", "started (UTC)", "status", "site", "devices", "restricted", "targets"), rows,
+                       right=("id", "devices", "restricted")))
     return 0
 
 

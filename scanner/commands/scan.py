@@ -321,23 +321,19 @@ def _flag(v: Any) -> str:
     return "yes" if v is True else "no" if v is False else "unknown"
 
 
-def _clean(v: Any, cap: int = 60) -> str:
-    s = "" if v is None else str(v)
-    return visible(s[: cap * 2])[:cap]
-
-
 def _table(rows: list[dict[str, Any]], out: Any) -> None:
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    table = Table(title=None, show_lines=False, header_style="bold")
-    for col in ("IP", "MAC", "Maker", "Brand", "Model", "Type", "Restricted", "Conf."):
-        table.add_column(col, overflow="fold")
+    from scanner.commands.table import cell, print_rich_table
+
+    def text(v: Any, limit: int = 60) -> str:
+        return cell(v, limit, empty="")
+
+    table, styles = [], []
     for r in rows:
-        ip = _clean(r.get("ip"))
+        ip = text(r.get("ip"))
         if r.get("parent_ip"):
-            ip = f"  └ ch {_clean(r.get('channel'), 8)} {ip}".rstrip()
+            ip = f"  └ ch {text(r.get('channel'), 8)} {ip}".rstrip()
         restricted = _flag(r.get("restricted"))
         lists = [str(x) for x in r.get("lists") or []]
         if r.get("restricted") and lists:
@@ -346,12 +342,13 @@ def _table(rows: list[dict[str, Any]], out: Any) -> None:
         if review and r.get("restricted"):
             restricted += ", needs review"
         elif review:
-            restricted = f"needs review ({_clean(review.get('maker'), 30)}?)"
-        style = "bold red" if r.get("restricted") else "yellow" if review else None
-        table.add_row(*(escape(x) for x in (
-            ip, _clean(r.get("mac")), _clean(r.get("manufacturer")), _clean(r.get("brand")), _clean(r.get("model")),
-            _clean(r.get("device_type")), restricted, f"{(r.get('confidence') or 0):.2f}")), style=style)
-    Console(file=out, width=None if out.isatty() else 160, soft_wrap=False).print(table)
+            restricted = f"needs review ({text(review.get('maker'), 30)}?)"
+        styles.append("bold red" if r.get("restricted") else "yellow" if review else None)
+        table.append([escape(x) for x in (
+            ip, text(r.get("mac")), text(r.get("manufacturer")), text(r.get("brand")), text(r.get("model")),
+            text(r.get("device_type")), restricted, f"{(r.get('confidence') or 0):.2f}")])
+    print_rich_table(("IP", "MAC", "Maker", "Brand", "Model", "Type", "Restricted", "Conf."), table, out,
+                     styles=styles)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
