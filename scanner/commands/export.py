@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scanner.commands.options import add_db_option, open_store
+from scanner.commands.options import add_db_option, add_output_option, open_store
 from scanner.errors import CamsweepError
 from scanner.private import write_whole
 
@@ -31,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-channels", action="store_true",
                    help="also the cameras on recorders' PoE ports (by MAC, when the recorder reported it); "
                         "left out by default: they are not on the network, and blocking the recorder cuts them off")
-    p.add_argument("-o", "--output", default="-", metavar="FILE",
-                   help="file to write, mode 0600 (default: stdout)")
+    add_output_option(p)
     p.add_argument("--nac-group", default="camsweep-restricted", metavar="NAME",
                    help="nac-csv: the endpoint group of restricted devices (default camsweep-restricted)")
     p.add_argument("--nac-review-group", default="camsweep-review", metavar="NAME",

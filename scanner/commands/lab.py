@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from scanner.commands.options import add_actions
 from scanner.commands.table import cell, format_table
 from scanner.errors import LabError
 from scanner.lab import manager
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "namespace on one bridge (198.18.0.0/15, nothing attached to the host's interfaces), with one "
         "scanner namespace to scan it from. Without root, --loopback puts the devices on 127.18.0.x.",
     )
-    lsub = p.add_subparsers(dest="lab_command", metavar="ACTION")
+    lsub = add_actions(p, "lab_command")
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--prefix", default=None,
@@ -55,7 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     dn = lsub.add_parser("down", help="stop the devices and remove the lab (leftovers of a crash too)")
     common(dn)
     dn.set_defaults(func=cmd_down)
-    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
 def _err(msg: str) -> None:

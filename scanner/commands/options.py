@@ -21,7 +21,8 @@ import argparse
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,33 @@ def add_policy_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     if catalog:
         parser.add_argument("--catalog", metavar="PATH",
                             help="a replacement catalog YAML overriding the shipped one")
+
+
+def add_actions(parser: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:
+    """The sub-actions of a command (``lab up|status|down``); the command alone prints its help, exit status 2."""
+    actions = parser.add_subparsers(dest=dest, metavar="ACTION")
+    parser.set_defaults(func=lambda args: (parser.print_help(sys.stderr), 2)[1])
+    return actions
+
+
+def add_output_option(parser: argparse.ArgumentParser) -> None:
+    """``-o/--output FILE``; every command that takes it writes the file whole, mode 0600 (scanner/private.py)."""
+    parser.add_argument("-o", "--output", default="-", metavar="FILE", help="file to write, mode 0600 (default: stdout)")
+
+
+def add_format_option(parser: argparse.ArgumentParser, formats: Sequence[str], default: str, what: str) -> None:
+    """``--format/-f``, chosen by :func:`chosen_format` when not given."""
+    parser.add_argument("--format", "-f", choices=formats, default=None,
+                        help=f"{what} format (default: from the -o file's extension, else {default})")
+
+
+def chosen_format(args: argparse.Namespace, formats: Sequence[str], default: str) -> str:
+    """``--format``, else the one the ``-o`` file's extension names (``.htm`` is html), else ``default``."""
+    if args.format:
+        return str(args.format)
+    ext = Path(args.output).suffix.lower().lstrip(".") if args.output != "-" else ""
+    ext = "html" if ext == "htm" else ext
+    return ext if ext in formats else default
 
 
 def store_target(db: str | os.PathLike[str] | None) -> str:

@@ -7,9 +7,18 @@ import json
 import sys
 from typing import Any
 
-from scanner.commands.options import add_db_option, add_policy_options, open_store
+from scanner.commands.options import (
+    add_actions,
+    add_db_option,
+    add_format_option,
+    add_output_option,
+    add_policy_options,
+    chosen_format,
+    open_store,
+)
 from scanner.devtext import json_safe
 from scanner.errors import CamsweepError
+from scanner.store import PLAN_STATUSES
 
 
 def register(sub: Any) -> None:
@@ -18,7 +27,7 @@ def register(sub: Any) -> None:
                        "restricted device (plus any device with a saved plan), with a replacement class, a "
                        "suggested model from the catalog (never a maker the policy restricts), priority, "
                        "status and costs, totalled per site and overall.")
-    psub = p.add_subparsers(dest="plan_command", metavar="ACTION")
+    psub = add_actions(p, "plan_command")
 
     def common(sp: argparse.ArgumentParser) -> None:
         add_db_option(sp, creates=False)
@@ -26,15 +35,14 @@ def register(sub: Any) -> None:
 
     ex = psub.add_parser("export", help="write the plan as CSV or JSON")
     common(ex)
-    ex.add_argument("--format", choices=("csv", "json"), default=None,
-                    help="output format (default: from the file name, else json)")
-    ex.add_argument("-o", "--output", metavar="FILE", default="-", help="output file ('-' for stdout)")
+    add_format_option(ex, ("csv", "json"), "json", "plan")
+    add_output_option(ex)
     ex.set_defaults(func=cmd_export)
 
     st = psub.add_parser("set", help="change one device's plan (status, class, model, costs, public safety)")
     common(st)
     st.add_argument("device", help="device id, IP or MAC address")
-    st.add_argument("--status", choices=("planned", "ordered", "replaced", "exempt"))
+    st.add_argument("--status", choices=PLAN_STATUSES)
     st.add_argument("--reason", help="why the device is exempt (required with --status exempt)")
     st.add_argument("--class", dest="replacement_class", help="replacement class (bullet, dome, ptz, nvr ...)")
     st.add_argument("--maker", help="suggested maker")
@@ -51,7 +59,6 @@ def register(sub: Any) -> None:
     sh = psub.add_parser("show", help="print the plan's totals per site and overall")
     common(sh)
     sh.set_defaults(func=cmd_show)
-    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any, str]:
@@ -77,7 +84,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store, catalog, policy = _open(args)
     try:
         plan = planlib.make_plan(store, policy=policy, catalog=catalog)
-        fmt = args.format or ("csv" if str(args.output).lower().endswith(".csv") else "json")
+        fmt = chosen_format(args, ("csv", "json"), "json")
         out = sys.stdout if args.output == "-" else None
         try:
             from scanner.private import open_private
@@ -142,7 +149,6 @@ def cmd_set(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from scanner import plan as planlib
     from scanner.commands.table import cell, format_table
-    from scanner.store import PLAN_STATUSES
 
     store, catalog, policy = _open(args)
     try:

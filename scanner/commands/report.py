@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scanner.commands.options import add_db_option, add_policy_options, open_store
+from scanner.commands.options import (
+    add_db_option,
+    add_format_option,
+    add_output_option,
+    add_policy_options,
+    chosen_format,
+    open_store,
+)
 from scanner.errors import CamsweepError
 from scanner.logs import add_log_arguments, setup_logging_from_args
 
@@ -16,6 +22,7 @@ if TYPE_CHECKING:
     from scanner.store import Store
 
 log = logging.getLogger("camsweep.report")
+FORMATS = ("html", "json", "csv", "pdf")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,9 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "with per-site totals")
     p.add_argument("--site", help="with --latest or --list: only scans of this site label")
     p.add_argument("--since", metavar="AGE", help="with --list: only scans started since (7d, 12h, 2026-11-01)")
-    p.add_argument("--format", "-f", choices=("html", "json", "csv", "pdf"),
-                   help="report format (default: from the -o file's extension, else html)")
-    p.add_argument("-o", "--output", default="-", metavar="FILE", help="file to write (default: stdout)")
+    add_format_option(p, FORMATS, "html", "report")
+    add_output_option(p)
     add_policy_options(p, "evaluate restriction under this policy instead of the scan's own")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
                    help="exit 1 when the scan has: restricted, review (needs review), relabel, unknown, "
@@ -85,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
     from scanner.report import (
         build_report_model,
         fail_on_hits,
-        parse_report_spec,
         render_report,
         resolve_scan_id,
         write_text_atomic,
@@ -96,10 +101,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.list:
             return _list(store, args.site, args.since)
-        fmt = args.format
-        if fmt is None:
-            fmt = parse_report_spec(args.output)[0] if args.output != "-" and Path(args.output).suffix.lower() in (
-                ".html", ".htm", ".json", ".csv", ".pdf") else "html"
+        fmt = chosen_format(args, FORMATS, "html")
         if args.org:
             if args.site:
                 raise CamsweepError("--org covers every site; use --site without --org for one site")
