@@ -7,15 +7,7 @@ import json
 import sys
 from typing import Any
 
-from scanner.commands.options import (
-    add_actions,
-    add_db_option,
-    add_format_option,
-    add_output_option,
-    add_policy_options,
-    chosen_format,
-    open_store,
-)
+from scanner.commands import options
 from scanner.devtext import json_safe
 from scanner.errors import CamsweepError
 from scanner.store import PLAN_STATUSES
@@ -27,16 +19,16 @@ def register(sub: Any) -> None:
                        "restricted device (plus any device with a saved plan), with a replacement class, a "
                        "suggested model from the catalog (never a maker the policy restricts), priority, "
                        "status and costs, totalled per site and overall.")
-    psub = add_actions(p, "plan_command")
+    psub = options.add_actions(p, "plan_command")
 
     def common(sp: argparse.ArgumentParser) -> None:
-        add_db_option(sp, creates=False)
-        add_policy_options(sp, "policy profile (default: the latest scan's, else ndaa889)", catalog=True)
+        options.add_db_option(sp, creates=False)
+        options.add_policy_options(sp, "policy profile (default: the latest scan's, else ndaa889)", catalog=True)
 
     ex = psub.add_parser("export", help="write the plan as CSV or JSON")
     common(ex)
-    add_format_option(ex, ("csv", "json"), "json", "plan")
-    add_output_option(ex)
+    options.add_format_option(ex, ("csv", "json"), "json", "plan")
+    options.add_output_option(ex)
     ex.set_defaults(func=cmd_export)
 
     st = psub.add_parser("set", help="change one device's plan (status, class, model, costs, public safety)")
@@ -64,7 +56,7 @@ def register(sub: Any) -> None:
 def _open(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from scanner import plan as planlib
 
-    store = open_store(args.db, create=False)
+    store = options.open_store(args.db, create=False)
     catalog = planlib.load_catalog(args.catalog)
     policy = args.policy
     if not policy:
@@ -84,7 +76,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store, catalog, policy = _open(args)
     try:
         plan = planlib.make_plan(store, policy=policy, catalog=catalog)
-        fmt = chosen_format(args, ("csv", "json"), "json")
+        fmt = options.chosen_format(args, ("csv", "json"), "json")
         out = sys.stdout if args.output == "-" else None
         try:
             from scanner.private import open_private

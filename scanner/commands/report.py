@@ -7,14 +7,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from scanner.commands.options import (
-    add_db_option,
-    add_format_option,
-    add_output_option,
-    add_policy_options,
-    chosen_format,
-    open_store,
-)
+from scanner.commands import options
 from scanner.errors import CamsweepError
 from scanner.logs import add_log_arguments, setup_logging_from_args
 
@@ -42,14 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "with per-site totals")
     p.add_argument("--site", help="with --latest or --list: only scans of this site label")
     p.add_argument("--since", metavar="AGE", help="with --list: only scans started since (7d, 12h, 2026-11-01)")
-    add_format_option(p, FORMATS, "html", "report")
-    add_output_option(p)
-    add_policy_options(p, "evaluate restriction under this policy instead of the scan's own")
+    options.add_format_option(p, FORMATS, "html", "report")
+    options.add_output_option(p)
+    options.add_policy_options(p, "evaluate restriction under this policy instead of the scan's own")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
                    help="exit 1 when the scan has: restricted, review (needs review), relabel, unknown, "
                    "component-risk, new or changed devices, exploited (known-exploited firmware) (new/changed: against the previous scan of the same "
                    "site); repeatable or comma-separated")
-    add_db_option(p, creates=False)
+    options.add_db_option(p, creates=False)
     add_log_arguments(p)
     p.set_defaults(func=run)
 
@@ -97,11 +90,11 @@ def run(args: argparse.Namespace) -> int:
     )
 
     conditions = [c.strip() for v in args.fail_on for c in v.split(",") if c.strip()]
-    store = open_store(args.db, create=False)
+    store = options.open_store(args.db, create=False)
     try:
         if args.list:
             return _list(store, args.site, args.since)
-        fmt = chosen_format(args, FORMATS, "html")
+        fmt = options.chosen_format(args, FORMATS, "html")
         if args.org:
             if args.site:
                 raise CamsweepError("--org covers every site; use --site without --org for one site")
