@@ -171,8 +171,8 @@ def test_logs_text_and_json() -> None:
 
 
 def test_lab_table_and_tui_cells() -> None:
-    from scanner.commands.lab import _cell
+    from scanner.commands.table import cell
     from tui.widgets import clean
 
-    for shown in (_cell(HOSTILE, 200), clean(HOSTILE)):
+    for shown in (cell(HOSTILE, 200), clean(HOSTILE)):
         assert not _raw(shown) and "\\u202e" in shown and "\\u200b" in shown

@@ -224,7 +224,7 @@ def test_cli_plan_export_set_show(tmp_path, capsys):
     assert "ALL" in capsys.readouterr().out
     assert cli_main(["plan", "set", "--db", db, "no-such-device", "--status", "ordered"]) == 2
     assert cli_main(["plan", "export", "--db", str(tmp_path / "missing.db")]) == 2
-    assert "no store" in capsys.readouterr().err
+    assert "no camsweep store" in capsys.readouterr().err
 
 
 def test_filters_and_brand_display():

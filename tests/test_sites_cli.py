@@ -56,6 +56,9 @@ def test_site_and_org_views(store_url):
     p = cli("plan", "show", "--db", store_url)
     assert p.returncode == 0, p.stderr
     assert "hq" in p.stdout and "branch" in p.stdout
+    p = cli("export", "--format", "ips", "--site", "hq", "--db", store_url)  # block lists from either engine
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["198.18.0.2"]
     p = cli("plan", "set", "1", "--status", "ordered", "--hardware", "100", "--db", store_url)
     assert p.returncode == 0, p.stderr
     p = cli("plan", "set", "1", "--status", "replaced", "--db", store_url)  # an update of the saved row

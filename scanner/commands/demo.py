@@ -12,7 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from scanner.commands.lab import _cell, bring_up, format_table
+from scanner.commands.lab import bring_up
+from scanner.commands.options import check_store_file, open_store
+from scanner.commands.table import cell, format_table
 from scanner.errors import CamsweepError, LabError
 from scanner.lab import manager
 
@@ -77,6 +79,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     tmpdir = None
     if args.db:
         db = str(Path(args.db).expanduser().resolve())
+        check_store_file(db, create=True)  # refused before the lab is built, as `scan` would refuse it
     else:
         tmpdir = tempfile.mkdtemp(prefix="camsweep-demo-")
         db = os.path.join(tmpdir, "demo.db")
@@ -137,16 +140,14 @@ def show_results(db: str, st: manager.LabStatus, *, tui: bool) -> None:
     if tui:
         subprocess.run([sys.executable, "-m", "scanner.cli", "tui", "--db", db])
         return
-    from scanner.store import Store
-
-    with Store(db) as store:
+    with open_store(db, create=False) as store:
         rows = store.devices(store.latest_scan_id())
     cols = ("ip", "mac", "manufacturer", "brand", "model", "device_type", "restricted", "confidence")
     table = []
     for r in _parents_then_children(rows):
-        cells = [_cell(r.get(c)) for c in cols]
+        cells = [cell(r.get(c)) for c in cols]
         if r.get("channel") is not None and r.get("parent_id") is not None:
-            cells[0] = f"  └ ch{_cell(r['channel'], 8)}"
+            cells[0] = f"  └ ch{cell(r['channel'], 8)}"
         if isinstance(r.get("confidence"), float):
             cells[-1] = f"{r['confidence']:.2f}"
         table.append(cells)

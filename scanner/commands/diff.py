@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 
+from scanner.commands.options import add_db_option, open_store
 from scanner.errors import CamsweepError
 from scanner.logs import add_log_arguments, setup_logging_from_args
 from scanner.store import ScanInfo, Store
@@ -29,8 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "with --since, that site's (default: the latest scan's site); with two ids, both must be of it")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences (for scripts)")
-    p.add_argument("--db", metavar="PATH|URL",
-                   help="the store: a file or a postgresql:// URL (default: $CAMSWEEP_DB or the user data directory)")
+    add_db_option(p, creates=False)
     add_log_arguments(p)
     p.set_defaults(func=run)
 
@@ -59,7 +59,6 @@ def _describe(s: ScanInfo) -> str:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging_from_args(args)
-    from scanner.commands.report import open_existing_store
     from scanner.diff import build_scan_diff, format_scan_diff, parse_since
     from scanner.report.escape import visible_text
 
@@ -67,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise CamsweepError("give either two scan ids or --since, not both")
     if not args.since and len(args.scans) != 2 and not (args.site and not args.scans):
         raise CamsweepError("give two scan ids (camsweep diff 3 7), --since 7d or --site NAME")
-    store = open_existing_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         if args.since:
             try:

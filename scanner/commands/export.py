@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from scanner.commands.options import add_db_option, add_output_option, open_store
 from scanner.errors import CamsweepError
 from scanner.private import write_whole
 
@@ -30,15 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-channels", action="store_true",
                    help="also the cameras on recorders' PoE ports (by MAC, when the recorder reported it); "
                         "left out by default: they are not on the network, and blocking the recorder cuts them off")
-    p.add_argument("-o", "--output", default="-", metavar="FILE",
-                   help="file to write, mode 0600 (default: stdout)")
+    add_output_option(p)
     p.add_argument("--nac-group", default="camsweep-restricted", metavar="NAME",
                    help="nac-csv: the endpoint group of restricted devices (default camsweep-restricted)")
     p.add_argument("--nac-review-group", default="camsweep-review", metavar="NAME",
                    help="nac-csv: the group of devices that need review (default camsweep-review)")
     p.add_argument("--nft-table", default="camsweep", metavar="NAME",
                    help="nft: the table (family inet) holding the sets (default camsweep)")
-    p.add_argument("--db", metavar="PATH", help="the store (default: $CAMSWEEP_DB or the user data directory)")
+    add_db_option(p, creates=False)
     p.set_defaults(func=run)
 
 
@@ -54,10 +54,9 @@ def write_private(path: str, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scanner.blocklist import build_blocklist, select_devices
-    from scanner.commands.report import open_existing_store
     from scanner.report.model import resolve_scan_id
 
-    with open_existing_store(args.db) as store:
+    with open_store(args.db, create=False) as store:
         scan_id = resolve_scan_id(store, args.scan, args.site)
         rows = store.devices(scan_id=scan_id)
         chosen = select_devices(rows, include_review=args.include_review, include_channels=args.include_channels)

@@ -15,10 +15,12 @@ import json
 import sys
 from pathlib import Path
 
+from scanner.commands.options import add_actions
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fingerprints", help="show the fingerprint sources and their versions; refresh Recog's")
-    fsub = p.add_subparsers(dest="fingerprints_command", metavar="ACTION")
+    fsub = add_actions(p, "fingerprints_command")
     info = fsub.add_parser("info", help="each fingerprint source with its version and counts")
     info.add_argument("--json", action="store_true", help="one JSON object instead of text")
     info.set_defaults(func=run_info)
@@ -30,7 +32,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--commit", default=None, help="the Recog commit, when DIR does not say")
     up.add_argument("--date", default=None, help="the date of that commit (YYYY-MM-DD), when DIR does not say")
     up.set_defaults(func=run_update)
-    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
 def sources(db) -> list[dict]:  # type: ignore[no-untyped-def]

@@ -215,12 +215,12 @@ def render_table(results: list[Identification], policy: str, legal: set[str],
                  bases: dict[str, str] | None = None) -> None:
     """A rich table; the lists column shows the statutory lists (the JSONL output has them all). A restricted
     device says whether the policy's flag is law, government policy or due diligence."""
-    from rich.console import Console
-    from rich.table import Table
+    from scanner.commands.table import markup_cell, print_rich_table
 
-    table = Table(title=f"camsweep identify (policy {policy})", show_lines=False)
-    for col in ("id", "manufacturer", "brand", "model", "type", "restricted", "legal lists", "conf.", "strongest evidence"):
-        table.add_column(col, overflow="fold")
+    def text(v: str | None) -> str:
+        return markup_cell(v or None, 80, empty="-")
+
+    rows = []
     for r in results:
         flag = {True: "[bold red]yes[/]", False: "no", None: "unknown"}[r.restricted]
         if r.restricted and bases:
@@ -229,17 +229,10 @@ def render_table(results: list[Identification], policy: str, legal: set[str],
                 flag += " (" + ("law" if "law" in kinds else "policy" if "policy" in kinds else "due diligence") + ")"
         if r.review:  # the suspected maker, unless it is the (restricted) maker shown
             flag = ("[bold red]yes[/], " if r.restricted else "") + "[yellow]needs review[/]" + (
-                "" if r.restricted else f" [yellow]({_esc(r.review.get('maker', ''))}?)[/]")
+                "" if r.restricted else f" [yellow]({markup_cell(r.review.get('maker', ''), 80)}?)[/]")
         ev = r.evidence[0].rule if r.evidence else ""
-        table.add_row(_esc(r.id or ""), _esc(r.manufacturer or "-"), _esc(r.brand or "-"), _esc(r.model or "-"),
-                      r.device_type or "-", flag, ", ".join(x for x in r.lists if x in legal), f"{r.confidence:.2f}",
-                      _esc(ev))
-    Console(file=sys.stdout, soft_wrap=False).print(table)
-
-
-def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    from scanner.devtext import visible
-
-    return escape(visible(text[:160])[:80])
+        rows.append([markup_cell(r.id or "", 80), text(r.manufacturer), text(r.brand), text(r.model),
+                     r.device_type or "-", flag, ", ".join(x for x in r.lists if x in legal), f"{r.confidence:.2f}",
+                     markup_cell(ev, 80)])
+    print_rich_table(("id", "manufacturer", "brand", "model", "type", "restricted", "legal lists", "conf.",
+                      "strongest evidence"), rows, sys.stdout, title=f"camsweep identify (policy {policy})")

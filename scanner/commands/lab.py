@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from scanner.devtext import visible
+from scanner.commands.options import add_actions
+from scanner.commands.table import cell, format_table
 from scanner.errors import LabError
 from scanner.lab import manager
 from scanner.lab import netns as nsmod
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "namespace on one bridge (198.18.0.0/15, nothing attached to the host's interfaces), with one "
         "scanner namespace to scan it from. Without root, --loopback puts the devices on 127.18.0.x.",
     )
-    lsub = p.add_subparsers(dest="lab_command", metavar="ACTION")
+    lsub = add_actions(p, "lab_command")
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--prefix", default=None,
@@ -55,7 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     dn = lsub.add_parser("down", help="stop the devices and remove the lab (leftovers of a crash too)")
     common(dn)
     dn.set_defaults(func=cmd_down)
-    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
 def _err(msg: str) -> None:
@@ -146,25 +146,6 @@ def _print_how_to(st: manager.LabStatus) -> None:
     print(f"  take it down: camsweep lab down --prefix {st.prefix}")
 
 
-def _cell(v: Any, limit: int = 40) -> str:
-    """A table cell: control characters (a hostile device's terminal escapes) shown escaped, never sent to
-    the terminal; long values cut."""
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    text = visible(str(v))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def format_table(cols: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Plain columns (for pipes and logs; the TUI is the rich view)."""
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
 def cmd_status_all(as_json: bool) -> int:
     prefixes = set(manager.lab_prefixes())
     for name in nsmod.list_netns():
@@ -179,8 +160,8 @@ def cmd_status_all(as_json: bool) -> int:
         print("no lab is up on this machine")
         return 0
     cols = ("prefix", "mode", "phase", "healthy", "devices", "cidr", "namespaces", "service_pid")
-    rows = [[_cell(st.prefix), st.mode, st.phase, _cell(st.healthy), str(st.devices), st.cidr or "-",
-             str(st.namespaces), _cell(st.service_pid)] for st in labs]
+    rows = [[cell(st.prefix), st.mode, st.phase, cell(st.healthy), str(st.devices), st.cidr or "-",
+             str(st.namespaces), cell(st.service_pid)] for st in labs]
     print(format_table(cols, rows))
     return 0
 
@@ -213,9 +194,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     cols = ("ip", "mac", "manufacturer", "brand", "model", "device_type", "restricted", "profile")
     table = []
     for r in rows:
-        cells = [_cell(r.get(c)) for c in cols]
+        cells = [cell(r.get(c)) for c in cols]
         if r.get("parent_ip"):
-            cells[0] = f"  └ ch{_cell(r.get('channel'), 8)}"
+            cells[0] = f"  └ ch{cell(r.get('channel'), 8)}"
         table.append(cells)
     print()
     print(format_table(cols, table))

@@ -23,10 +23,12 @@ import json
 import sys
 from pathlib import Path
 
+from scanner.commands.options import add_actions
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("oui", help="show or refresh the IEEE MAC registry table (MA-L, MA-M, MA-S)")
-    osub = p.add_subparsers(dest="oui_command", metavar="ACTION")
+    osub = add_actions(p, "oui_command")
     up = osub.add_parser("update", help="merge IEEE CSV files (paths or URLs) into the MAC registry table")
     up.add_argument("sources", nargs="+", metavar="PATH_OR_URL",
                     help="IEEE registry CSV (Registry,Assignment,Organization Name,Organization Address), "
@@ -40,7 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     lk.set_defaults(func=run_lookup)
     info = osub.add_parser("info", help="which table is in use")
     info.set_defaults(func=run_info)
-    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
 def run_update(args: argparse.Namespace) -> int:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from scanner.commands import options
 from scanner.devtext import json_safe
 from scanner.errors import CamsweepError
+from scanner.store import PLAN_STATUSES
 
 
 def register(sub: Any) -> None:
@@ -18,27 +19,22 @@ def register(sub: Any) -> None:
                        "restricted device (plus any device with a saved plan), with a replacement class, a "
                        "suggested model from the catalog (never a maker the policy restricts), priority, "
                        "status and costs, totalled per site and overall.")
-    psub = p.add_subparsers(dest="plan_command", metavar="ACTION")
+    psub = options.add_actions(p, "plan_command")
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--db", metavar="PATH|URL",
-                        help="the store: a file or a postgresql:// URL (default: $CAMSWEEP_DB or the user data dir)")
-        sp.add_argument("--policy", help="policy profile (default: the latest scan's, else ndaa889)")
-        sp.add_argument("--policy-file", metavar="FILE",
-                   help="your own lists and policies (YAML; see README); --policy names one")
-        sp.add_argument("--catalog", metavar="PATH", help="a replacement catalog YAML overriding the shipped one")
+        options.add_db_option(sp, creates=False)
+        options.add_policy_options(sp, "policy profile (default: the latest scan's, else ndaa889)", catalog=True)
 
     ex = psub.add_parser("export", help="write the plan as CSV or JSON")
     common(ex)
-    ex.add_argument("--format", choices=("csv", "json"), default=None,
-                    help="output format (default: from the file name, else json)")
-    ex.add_argument("-o", "--output", metavar="FILE", default="-", help="output file ('-' for stdout)")
+    options.add_format_option(ex, ("csv", "json"), "json", "plan")
+    options.add_output_option(ex)
     ex.set_defaults(func=cmd_export)
 
     st = psub.add_parser("set", help="change one device's plan (status, class, model, costs, public safety)")
     common(st)
     st.add_argument("device", help="device id, IP or MAC address")
-    st.add_argument("--status", choices=("planned", "ordered", "replaced", "exempt"))
+    st.add_argument("--status", choices=PLAN_STATUSES)
     st.add_argument("--reason", help="why the device is exempt (required with --status exempt)")
     st.add_argument("--class", dest="replacement_class", help="replacement class (bullet, dome, ptz, nvr ...)")
     st.add_argument("--maker", help="suggested maker")
@@ -55,17 +51,12 @@ def register(sub: Any) -> None:
     sh = psub.add_parser("show", help="print the plan's totals per site and overall")
     common(sh)
     sh.set_defaults(func=cmd_show)
-    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from scanner import plan as planlib
-    from scanner.pgstore import is_pg_url
-    from scanner.store import Store
 
-    if args.db and not is_pg_url(args.db) and not Path(args.db).exists():
-        raise CamsweepError(f"no store at {args.db}")
-    store = Store(args.db) if args.db else Store()
+    store = options.open_store(args.db, create=False)
     catalog = planlib.load_catalog(args.catalog)
     policy = args.policy
     if not policy:
@@ -85,7 +76,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store, catalog, policy = _open(args)
     try:
         plan = planlib.make_plan(store, policy=policy, catalog=catalog)
-        fmt = args.format or ("csv" if str(args.output).lower().endswith(".csv") else "json")
+        fmt = options.chosen_format(args, ("csv", "json"), "json")
         out = sys.stdout if args.output == "-" else None
         try:
             from scanner.private import open_private
@@ -149,18 +140,16 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from scanner import plan as planlib
+    from scanner.commands.table import cell, format_table
 
     store, catalog, policy = _open(args)
     try:
         plan = planlib.make_plan(store, policy=policy, catalog=catalog)
-        cur = plan.currency
-        print(f"{'site':<24} {'devices':>7} {'planned':>7} {'ordered':>7} {'replaced':>8} {'exempt':>6} "
-              f"{'total ' + cur:>14} {'remaining':>12}")
-        rows = list(plan.totals.by_site.items()) + [("ALL", plan.totals.overall)]
-        for site, t in rows:
-            s = t.by_status
-            print(f"{site[:24]:<24} {t.devices:>7} {s.get('planned', 0):>7} {s.get('ordered', 0):>7} "
-                  f"{s.get('replaced', 0):>8} {s.get('exempt', 0):>6} {t.total:>14,.2f} {t.remaining:>12,.2f}")
+        cols = ("site", "devices", *PLAN_STATUSES, f"total {plan.currency}", "remaining")
+        rows = [[cell(site, 24), str(t.devices), *(str(t.by_status.get(s, 0)) for s in PLAN_STATUSES),
+                 f"{t.total:,.2f}", f"{t.remaining:,.2f}"]
+                for site, t in [*plan.totals.by_site.items(), ("ALL", plan.totals.overall)]]
+        print(format_table(cols, rows, right=cols[1:]))
     finally:
         store.close()
     return 0

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 
+from scanner.commands.options import add_db_option, check_store_file, open_store
 from scanner.errors import CamsweepError
 from scanner.logs import add_log_arguments, setup_logging_from_args
 
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", required=True, metavar="URL",
                    help="the central store: postgresql://[user@]host[:port]/db or postgresql:///db?service=NAME "
                    "(another store path also works)")
-    p.add_argument("--db", metavar="PATH", help="the local store (default: $CAMSWEEP_DB or the user data dir)")
+    add_db_option(p, creates=False, what="the local store")
     p.add_argument("--format", choices=("text", "json"), default="text", help="summary on stdout")
     add_log_arguments(p)
     p.set_defaults(func=run)
@@ -36,18 +37,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging_from_args(args)
-    from scanner.commands.report import open_existing_store
     from scanner.errors import StoreError
     from scanner.pgstore import mask_url
     from scanner.push import PushResult, push
-    from scanner.store import Store
 
-    local = open_existing_store(args.db)
+    local = open_store(args.db, create=False)
     try:
         if args.to == local.path:
             raise CamsweepError("--to names the local store itself")
+        check_store_file(args.to, create=True)  # a directory or another program's database: no use retrying
         try:
-            central = Store(args.to, recover=False)
+            central = open_store(args.to, create=True, recover=False)
         except StoreError as exc:
             pending = [s.id for s in local.scans() if s.status != "running"]
             log.error("%s; the local scans wait for the next push", exc)

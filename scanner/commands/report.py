@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scanner.errors import CamsweepError, StoreError
+from scanner.commands import options
+from scanner.errors import CamsweepError
 from scanner.logs import add_log_arguments, setup_logging_from_args
-from scanner.pgstore import is_pg_url
-from scanner.store import Store, default_db_path
+
+if TYPE_CHECKING:
+    from scanner.store import Store
 
 log = logging.getLogger("camsweep.report")
-
-
-def open_existing_store(path: str | None) -> Store:
-    """The store at ``path`` or URL (default: $CAMSWEEP_DB or the user data dir); an error when there is none."""
-    if is_pg_url(path or os.environ.get("CAMSWEEP_DB")):
-        return Store(path)
-    p = Path(path) if path else default_db_path()
-    if str(p) != ":memory:" and not p.is_file():
-        raise StoreError(f"no camsweep store at {p}; run `camsweep scan` first or give --db PATH")
-    return Store(p)
+FORMATS = ("html", "json", "csv", "pdf")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,25 +35,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "with per-site totals")
     p.add_argument("--site", help="with --latest or --list: only scans of this site label")
     p.add_argument("--since", metavar="AGE", help="with --list: only scans started since (7d, 12h, 2026-11-01)")
-    p.add_argument("--format", "-f", choices=("html", "json", "csv", "pdf"),
-                   help="report format (default: from the -o file's extension, else html)")
-    p.add_argument("-o", "--output", default="-", metavar="FILE", help="file to write (default: stdout)")
-    p.add_argument("--policy", help="evaluate restriction under this policy instead of the scan's own")
-    p.add_argument("--policy-file", metavar="FILE",
-                   help="your own lists and policies (YAML; see README); --policy names one")
+    options.add_format_option(p, FORMATS, "html", "report")
+    options.add_output_option(p)
+    options.add_policy_options(p, "evaluate restriction under this policy instead of the scan's own")
     p.add_argument("--fail-on", action="append", default=[], metavar="COND",
                    help="exit 1 when the scan has: restricted, review (needs review), relabel, unknown, "
                    "component-risk, new or changed devices, exploited (known-exploited firmware) (new/changed: against the previous scan of the same "
                    "site); repeatable or comma-separated")
-    p.add_argument("--db", metavar="PATH|URL",
-                   help="the store: a file, or a postgresql:// URL (default: $CAMSWEEP_DB or the user data directory)")
+    options.add_db_option(p, creates=False)
     add_log_arguments(p)
     p.set_defaults(func=run)
 
 
 def _list(store: Store, site: str | None, since: str | None) -> int:
+    from scanner.commands.table import cell, format_table
     from scanner.diff import parse_since
-    from scanner.report.escape import visible_text
 
     try:
         since_iso = parse_since(since) if since else None
@@ -71,10 +59,10 @@ def _list(store: Store, site: str | None, since: str | None) -> int:
     if not scans:
         print("no scans stored", file=sys.stderr)
         return 0
-    print(f"{'id':>5}  {'started (UTC)':20}  {'status':10}  {'site':12}  {'devices':>7}  {'restricted':>10}  targets")
-    for s in scans:
-        print(f"{s.id:>5}  {s.started_at[:19]:20}  {s.status:10}  {visible_text(s.site or '-', 12):12}  "
-              f"{s.device_count:>7}  {s.restricted_count:>10}  {visible_text(', '.join(s.targets), 80)}")
+    rows = [[str(s.id), s.started_at[:19], cell(s.status, 12), cell(s.site or None, 12), str(s.device_count),
+             str(s.restricted_count), cell(", ".join(s.targets), 80)] for s in scans]
+    print(format_table(("id", "started (UTC)", "status", "site", "devices", "restricted", "targets"), rows,
+                       right=("id", "devices", "restricted")))
     return 0
 
 
@@ -96,21 +84,17 @@ def run(args: argparse.Namespace) -> int:
     from scanner.report import (
         build_report_model,
         fail_on_hits,
-        parse_report_spec,
         render_report,
         resolve_scan_id,
         write_text_atomic,
     )
 
     conditions = [c.strip() for v in args.fail_on for c in v.split(",") if c.strip()]
-    store = open_existing_store(args.db)
+    store = options.open_store(args.db, create=False)
     try:
         if args.list:
             return _list(store, args.site, args.since)
-        fmt = args.format
-        if fmt is None:
-            fmt = parse_report_spec(args.output)[0] if args.output != "-" and Path(args.output).suffix.lower() in (
-                ".html", ".htm", ".json", ".csv", ".pdf") else "html"
+        fmt = options.chosen_format(args, FORMATS, "html")
         if args.org:
             if args.site:
                 raise CamsweepError("--org covers every site; use --site without --org for one site")

@@ -17,12 +17,19 @@ import signal
 import sys
 from typing import Any
 
+from scanner.commands.options import add_db_option, add_policy_options, number, open_store, whole_number
 from scanner.devtext import json_safe, visible
 from scanner.errors import CamsweepError
 
 FORMATS = ("table", "json", "csv")
 JSON_FIELDS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "device_type", "restricted",
                "lists", "confidence", "evidence", "component_risk", "parent_ip", "channel", "device_id", "review")
+
+_positive_int = whole_number(1)
+_retries = whole_number(0, 10)
+_workers = whole_number(0, 16)
+_nonneg_float = number(lambda n: 0 <= n < 1e7, "must be 0 or more")
+_positive_float = number(lambda n: 0 < n <= 3600, "must be more than 0 and at most 3600")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--timeout", type=_positive_float, default=4.0, metavar="S", help="seconds for one probe")
     d.add_argument("--host-timeout", type=_positive_float, default=10.0, metavar="S",
                    help="seconds for everything on one host")
-    d.add_argument("--retries", type=_nonneg_int, default=1, metavar="N", help="extra tries for UDP probes")
+    d.add_argument("--retries", type=_retries, default=1, metavar="N", help="extra tries for UDP probes")
     d.add_argument("--credentials", default=None, metavar="FILE|keyring:NAME",
                    help="device credentials (INI); else CAMSWEEP_USERNAME/CAMSWEEP_PASSWORD; never guessed. "
                    "SNMP: 'community = ...' and SNMPv3 'snmp_user', 'snmp_auth_protocol', 'snmp_auth_key', "
@@ -99,13 +106,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--neighbours", action="append", default=[], metavar="FILE",
                    help="take MACs from saved `ip neigh` or Cisco `show ip arp` output")
     s = p.add_argument_group("store and output")
-    s.add_argument("--db", default=None, metavar="PATH|URL",
-                   help="the store: a file, or a postgresql:// URL to scan straight into a central store "
-                   "(default: in your user data dir)")
+    add_db_option(s, creates=True)
     s.add_argument("--site", default=None, help="a site name recorded with the scan")
-    s.add_argument("--policy", default="ndaa889", help="restriction policy (default ndaa889)")
-    s.add_argument("--policy-file", metavar="FILE",
-                   help="your own lists and policies (YAML; see README); --policy names one")
+    add_policy_options(s, "restriction policy (default ndaa889)", default="ndaa889")
     s.add_argument("--resume", action="store_true", help="carry on with the last incomplete scan")
     s.add_argument("--format", choices=FORMATS, default="table", help="output on stdout (default table)")
     s.add_argument("--evidence-out", default=None, metavar="FILE",
@@ -130,53 +133,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _positive_int(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{v!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
-
-
-def _nonneg_int(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{v!r} is not a whole number") from None
-    if n < 0 or n > 10:
-        raise argparse.ArgumentTypeError("must be between 0 and 10")
-    return n
-
-
-def _workers(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{v!r} is not a whole number") from None
-    if not 0 <= n <= 16:
-        raise argparse.ArgumentTypeError("must be between 0 and 16")
-    return n
-
-
-def _nonneg_float(v: str) -> float:
-    try:
-        n = float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{v!r} is not a number") from None
-    if not (0 <= n < 1e7):
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return n
-
-
-def _positive_float(v: str) -> float:
-    n = _nonneg_float(v)
-    if n <= 0 or n > 3600:
-        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600")
-    return n
-
-
 def _warn(msg: str) -> None:
     print(f"camsweep: warning: {msg}", file=sys.stderr)
 
@@ -184,7 +140,6 @@ def _warn(msg: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from scanner import credentials as creds_mod
     from scanner.engine import ScanOptions, run_scan
-    from scanner.store import Store
     from scanner.targets import parse_targets
 
     with contextlib.suppress(Exception):
@@ -244,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         targets = parse_targets(args.targets, input_lists=args.input_lists, exclude=args.exclude,
                                 exclude_files=args.excludefile, max_hosts=args.max_hosts)
-    store = Store(args.db)
+    store = open_store(args.db, create=True)
     try:
         scan_id = _run_with_progress(run_scan, targets, opts, store, quiet)
         devices = store.devices(scan_id)
@@ -368,23 +323,19 @@ def _flag(v: Any) -> str:
     return "yes" if v is True else "no" if v is False else "unknown"
 
 
-def _clean(v: Any, cap: int = 60) -> str:
-    s = "" if v is None else str(v)
-    return visible(s[: cap * 2])[:cap]
-
-
 def _table(rows: list[dict[str, Any]], out: Any) -> None:
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    table = Table(title=None, show_lines=False, header_style="bold")
-    for col in ("IP", "MAC", "Maker", "Brand", "Model", "Type", "Restricted", "Conf."):
-        table.add_column(col, overflow="fold")
+    from scanner.commands.table import cell, print_rich_table
+
+    def text(v: Any, limit: int = 60) -> str:
+        return cell(v, limit, empty="")
+
+    table, styles = [], []
     for r in rows:
-        ip = _clean(r.get("ip"))
+        ip = text(r.get("ip"))
         if r.get("parent_ip"):
-            ip = f"  └ ch {_clean(r.get('channel'), 8)} {ip}".rstrip()
+            ip = f"  └ ch {text(r.get('channel'), 8)} {ip}".rstrip()
         restricted = _flag(r.get("restricted"))
         lists = [str(x) for x in r.get("lists") or []]
         if r.get("restricted") and lists:
@@ -393,12 +344,13 @@ def _table(rows: list[dict[str, Any]], out: Any) -> None:
         if review and r.get("restricted"):
             restricted += ", needs review"
         elif review:
-            restricted = f"needs review ({_clean(review.get('maker'), 30)}?)"
-        style = "bold red" if r.get("restricted") else "yellow" if review else None
-        table.add_row(*(escape(x) for x in (
-            ip, _clean(r.get("mac")), _clean(r.get("manufacturer")), _clean(r.get("brand")), _clean(r.get("model")),
-            _clean(r.get("device_type")), restricted, f"{(r.get('confidence') or 0):.2f}")), style=style)
-    Console(file=out, width=None if out.isatty() else 160, soft_wrap=False).print(table)
+            restricted = f"needs review ({text(review.get('maker'), 30)}?)"
+        styles.append("bold red" if r.get("restricted") else "yellow" if review else None)
+        table.append([escape(x) for x in (
+            ip, text(r.get("mac")), text(r.get("manufacturer")), text(r.get("brand")), text(r.get("model")),
+            text(r.get("device_type")), restricted, f"{(r.get('confidence') or 0):.2f}")])
+    print_rich_table(("IP", "MAC", "Maker", "Brand", "Model", "Type", "Restricted", "Conf."), table, out,
+                     styles=styles)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:

@@ -155,17 +155,6 @@ def test_corrupt_state_file_is_a_leftover_not_a_traceback(monkeypatch: pytest.Mo
     assert rep.found and not (tmp_path / "cswbad").exists()
 
 
-def test_table_cells_never_carry_terminal_escapes() -> None:
-    from scanner.commands.lab import _cell, format_table
-
-    hostile = "<b>\x1b[2J\x1b]0;pwned\x07HIK\x9bVISION\r\n"
-    cell = _cell(hostile, limit=200)
-    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in cell)
-    assert "\\x1b[2J" in cell and "HIK" in cell
-    assert len(_cell("x" * 100)) == 40 and _cell(None) == "-" and _cell(True) == "yes"
-    assert "\x1b" not in format_table(("model",), [[_cell(hostile)]])
-
-
 def test_status_all_lists_labs_and_leftovers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("CAMSWEEP_LAB_STATE_DIR", str(tmp_path))
