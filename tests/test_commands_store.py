@@ -1,8 +1,8 @@
 """Every command opens the store one way (scanner/commands/options.py): the same answer, for every command,
 to a missing file, a directory, an unreadable file, a file that is not SQLite, an SQLite database that is
 not a camsweep store, an unreachable postgresql:// URL and no --db at all. The commands that read (report,
-plan, tui, diff, export, push's local store) refuse a missing file; those that write scans (scan, demo,
-push --to) create it."""
+plan, diff, export, push's local store) refuse a missing file; those that write scans (scan, demo, the TUI,
+which starts scans from inside, push --to) create it."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ READERS = {
     "plan show": ["plan", "show"],
     "plan export": ["plan", "export", "-o", "-"],
     "plan set": ["plan", "set", "1", "--status", "ordered"],
-    "tui": ["tui"],
     "diff": ["diff", "--site", "hq"],
     "export": ["export", "--format", "macs"],
     "push": ["push", "--to", "{tmp}/central.db"],
@@ -29,7 +28,7 @@ READERS = {
 # a scan of the loopback address alone, from discovery (TCP liveness) only: quick, and nothing leaves the host
 SCAN = ["scan", "127.0.0.1", "--discovery-only", "--no-arp", "--no-multicast", "--no-icmp", "--quiet",
         "--timeout", "1", "--host-timeout", "2"]
-WRITERS = {"scan": SCAN, "demo": ["demo", "--no-tui", "--loopback"], "push --to": ["push", "--db", "{tmp}/local.db"]}
+WRITERS = {"scan": SCAN, "tui": ["tui"], "demo": ["demo", "--no-tui", "--loopback"], "push --to": ["push", "--db", "{tmp}/local.db"]}
 MISSING = "no camsweep store at"
 
 

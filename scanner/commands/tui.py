@@ -14,7 +14,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("tui", help="open the terminal interface over a store",
                        description="Browse the devices of a store, see why each was flagged, keep notes, plan "
                        "replacements and start scans. Press ? inside for the keys.")
-    add_db_option(p, creates=False)
+    add_db_option(p, creates=True)  # it starts scans: a first one may be started from inside
     add_policy_options(p, "policy profile for plan suggestions (default: the latest scan's)", catalog=True)
     p.set_defaults(func=cmd_tui)
 
@@ -28,7 +28,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     catalog = planlib.load_catalog(args.catalog)
     if args.policy:
         planlib.check_policy(catalog, args.policy)
-    open_store(args.db, create=False).close()
+    open_store(args.db, create=True).close()
     from tui.app import run
 
     run(args.db, policy=args.policy, catalog_path=args.catalog)
