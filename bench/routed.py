@@ -18,7 +18,6 @@ noisy: compare the ratios of one run of this script, not times across runs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -30,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import lab_bench_parser, netns_unavailable  # noqa: E402
 from scanner.lab import manager  # noqa: E402
-from scanner.lab import netns as nsmod  # noqa: E402
 
 
 def scan_once(st: manager.LabStatus, db: Path, targets: list[str], extra: list[str]) -> tuple[float, dict, int]:
@@ -74,15 +73,8 @@ def bench(st: manager.LabStatus, name: str, targets: list[str], extra: list[str]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--devices", type=int, default=250)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--prefix", default="cswrb")
-    a = ap.parse_args()
-    reason = nsmod.netns_unavailable_reason()
-    if reason:
-        print(f"cannot run: {reason}", file=sys.stderr)
+    a = lab_bench_parser(__doc__, prefix="cswrb").parse_args()
+    if netns_unavailable("bench/routed.py"):
         return 2
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="camsweep-bench-routed-") as tmpd:

@@ -20,7 +20,6 @@ under 300 MB for the /16 sweep. Needs root and network namespaces; the lab is al
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -35,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import lab_bench_parser, netns_unavailable  # noqa: E402
 from scanner.lab import manager  # noqa: E402
-from scanner.lab import netns as nsmod  # noqa: E402
 
 NMAP_SV_PORTS = "80,443,554,8000,37777"
 
@@ -217,19 +216,13 @@ def bench_slash16(st: manager.LabStatus, db_dir: Path, timeout: float, *extra_ar
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--devices", type=int, default=250)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--prefix", default="cswb")
+    ap = lab_bench_parser(__doc__, prefix="cswb")
     ap.add_argument("--skip-nmap-sv", action="store_true")
     ap.add_argument("--sv-timeout", type=float, default=900.0)
     ap.add_argument("--skip-slash16", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = ap.parse_args()
-    reason = nsmod.netns_unavailable_reason()
-    if reason:
-        print(f"bench/scan.py: the lab cannot run here: {reason}", file=sys.stderr)
+    if netns_unavailable("bench/scan.py"):
         return 2
 
     def on_term(signum: int, frame: object) -> None:

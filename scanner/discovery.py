@@ -29,8 +29,7 @@ from scanner.evidence import normalize_mac
 from scanner.localnet import HostNetwork, read_neighbours
 from scanner.options import DiscoverFn
 from scanner.pacing import run_bounded
-from scanner.probes import registry
-from scanner.probes.base import DEFAULT_PORTS
+from scanner.probes import liveness, registry
 from scanner.probes.icmp import icmp_sweep
 from scanner.probing import ProbeEnv
 from scanner.scope import covers_segment, segment_addresses
@@ -293,23 +292,12 @@ class Discovery:
         await self._tcp_liveness()
 
     async def _tcp_liveness(self) -> None:
-        ports = (self.o.ports or {}).get("liveness") or DEFAULT_PORTS["liveness"]
         ctx = self.context(connect_timeout=self.o.liveness_timeout)  # the rate limiter's wait is not counted
         sem = asyncio.Semaphore(max(1, self.o.concurrency * 4))
 
-        async def knock(ip: str, port: int) -> bool:
-            try:
-                _, w = await ctx.connect(ip, port)
-            except ConnectionRefusedError:
-                return True
-            except (TimeoutError, OSError):
-                return False
-            w.close()
-            return True
-
-        async def alive(ip: str) -> None:
-            if any(await asyncio.gather(*(knock(ip, p) for p in ports))):
+        async def knock(ip: str) -> None:
+            if await liveness.alive(ip, ctx):
                 self.add_host(ip)
 
         # a host already in self.hosts answered the ICMP echo
-        await run_bounded((ip for ip in self._routed_targets() if ip not in self.hosts), sem, alive)
+        await run_bounded((ip for ip in self._routed_targets() if ip not in self.hosts), sem, knock)

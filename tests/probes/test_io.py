@@ -403,11 +403,20 @@ async def test_liveness_open_refused_and_silent():
     async def h(reader, writer):
         writer.close()
 
+    ctx = ctx_for(connect_timeout=0.5)
     async with served(h) as port:
         closed = closed_port()
-        out = await liveness.probe(LO, ctx_for(ports={"liveness": (port, closed)}))
-    assert out == {"alive": True, "open_ports": [port]}
-    assert await liveness.probe(LO, ctx_for(ports={"liveness": (closed,)})) == {"alive": True, "open_ports": []}
+        assert await liveness.knock(LO, port, ctx) == "open"
+        assert await liveness.alive(LO, ctx, (port, closed))
+    assert await liveness.knock(LO, closed, ctx) == "refused"
+    assert await liveness.alive(LO, ctx, (closed,))  # a refusal proves the host is there
+    # silence does not: a host that never answers (an opener that hangs; no packet is sent anywhere)
+    async def hang(host, port):
+        await asyncio.sleep(30)
+
+    quiet = ctx_for(connect_timeout=0.2, open_stream=hang)
+    assert await liveness.knock(LO, 80, quiet) == "silent"
+    assert not await liveness.alive(LO, quiet, (80, 81))
 
 
 async def test_http_probe_keeps_what_it_read_before_the_deadline():
