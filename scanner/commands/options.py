@@ -7,8 +7,9 @@ Opening the store (:func:`open_store`), for every command alike:
   directory (:func:`scanner.store.default_db_path`);
 * a ``postgresql://`` URL: opened as it is (the database must exist; camsweep's tables are made on first
   use, see docs/many-sites.md);
-* a file that is missing: created by the commands that write scans (``scan``, ``demo``, ``push --to``),
-  refused by the others (they read what a scan stored): ``no camsweep store at PATH``;
+* a file that is missing: created by the commands that write scans (``scan``, ``demo``, ``tui``, which
+  starts scans from inside, ``push --to``), refused by the others (they read what a scan stored):
+  ``no camsweep store at PATH``;
 * a directory, a file this user cannot read (or, to create it, write), or an SQLite database that is not
   a camsweep store (tables, but no ``_migrations``), or a file that is not SQLite at all: refused, by
   every command, before anything is written to it (``demo``: before the lab is built). Every refusal is
