@@ -341,14 +341,19 @@ class Store:
         sets = ", ".join(f'"{c}" = ?' for c in fields)
         self.db.execute(f'update "{table}" set {sets} where "{pk}" = ?', [*fields.values(), key])
 
-    def finish_scan(self, scan_id: int, status: str = "complete", error: str | None = None) -> None:
-        counts = next(self.db.query(
-            "select count(*) as n, count(case when restricted = 1 then 1 end) as r, count(review) as v "
-            "from identifications where scan_id = ?", [scan_id]))
+    def finish_scan(self, scan_id: int, status: str = "complete", error: str | None = None, *,
+                    if_running: bool = False) -> bool:
+        """Set a scan's end, status and counts. The counts are read by the same statement that writes them;
+        ``if_running``: only a scan still ``running`` (another process's scan found interrupted, which may
+        have finished since it was listed). Returns whether the scan row was written."""
+        counts = ", ".join(f"{col} = (select count({what}) from identifications i where i.scan_id = scans.id)"
+                           for col, what in (("device_count", "*"), ("review_count", "review"),
+                                             ("restricted_count", "case when restricted = 1 then 1 end")))
         with self._write():
-            self._update("scans", scan_id, {"finished_at": now_iso(), "status": status, "error": error,
-                                            "device_count": counts["n"], "restricted_count": counts["r"],
-                                            "review_count": counts["v"]})
+            cur = self.db.execute(f"update scans set finished_at = ?, status = ?, error = ?, {counts} where id = ?"
+                                  + (" and status = 'running'" if if_running else ""),
+                                  [now_iso(), status, error, scan_id])
+            return bool(cur.rowcount)
 
     def set_fingerprints_version(self, scan_id: int, version: str | None) -> None:
         """Record the fingerprint database a scan used (known once it has loaded)."""
@@ -385,8 +390,8 @@ class Store:
                 continue  # another sensor's scan: only its own host can tell whether it still runs
             if pid and pid_alive(int(pid)):
                 continue
-            self.finish_scan(r["id"], status="incomplete", error="the scan stopped before it finished")
-            n += 1
+            n += self.finish_scan(r["id"], status="incomplete", error="the scan stopped before it finished",
+                                  if_running=True)
         return n
 
     def scan(self, scan_id: int) -> ScanInfo:

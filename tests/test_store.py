@@ -227,6 +227,12 @@ def test_pg_url_is_masked_and_bad_urls_are_clear_errors(pg_server, monkeypatch):
 
 
 @pytest.mark.pg
+def scan_rows(s):
+    """(status, device_count, restricted_count, error) of every scan, oldest first."""
+    return [(r["status"], r["device_count"], r["restricted_count"], r["error"])
+            for r in s.db.query("select * from scans order by id")]
+
+
 def test_two_writers_at_once_make_one_device(pg_url):
     """Sensors writing into one PostgreSQL at once: the same serial from two processes is one device."""
     code = f"""
@@ -244,7 +250,40 @@ s.finish_scan(sid)
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     with Store(pg_url) as s:
         assert len(s.devices()) == 60
-        assert [x.device_count for x in s.scans()] == [60, 60, 60]
+        assert scan_rows(s) == [("complete", 60, 60, None)] * 3
+
+
+@pytest.mark.parametrize("owner_pid", [None, 2 ** 22 + 13], ids=["no-pid", "owner-gone"])
+def test_a_scan_finished_while_another_process_recovers_it_stays_finished(store_url, monkeypatch, owner_pid):
+    """Another process opening the store lists a running scan as interrupted (no owner recorded, or its
+    owner has just exited); the owner writes its last device and finishes the scan before that process
+    writes. The scan stays complete with every device counted (it once became incomplete with one device
+    short: the two-writers test above, on a loaded machine)."""
+    opts = {"_pid": owner_pid} if owner_pid else {}
+    with Store(store_url) as a, Store(store_url, recover=False) as b:
+        sid = a.start_scan(["x"], options=opts, site="a")
+        for i in range(3):
+            a.record_device(sid, rec(f"198.18.1.{i}", serial=f"SER{i}"), HIK, site="a")
+        write = b._write
+
+        def owner_finishes_first():  # the race window: b has listed the scan, a finishes before b writes
+            monkeypatch.setattr(b, "_write", write)
+            a.record_device(sid, rec("198.18.1.3", serial="SER3"), HIK, site="a")
+            a.finish_scan(sid)
+            return write()
+
+        monkeypatch.setattr(b, "_write", owner_finishes_first)
+        n = b.mark_interrupted_scans()
+        assert scan_rows(b) == [("complete", 4, 4, None)] and n == 0
+
+        # the other order: b marks it first, the owner's own finish still has the last word
+        late = a.start_scan(["x"], options=opts, site="a")
+        a.record_device(late, rec("198.18.1.9", serial="SER9"), HIK, site="a")
+        assert b.mark_interrupted_scans() == 1
+        assert scan_rows(b)[1] == ("incomplete", 1, 1, "the scan stopped before it finished")
+        a.record_device(late, rec("198.18.1.8", serial="SER8"), AXIS, site="a")
+        a.finish_scan(late)
+        assert scan_rows(b)[1] == ("complete", 2, 1, None)
 
 
 def test_a_scan_exported_and_imported_reads_the_same(tmp_path, store_url):
