@@ -201,7 +201,7 @@ def plan_addresses(n_hosts: int, mode: str, *, taken: Sequence[str] = ()) -> tup
 SCAN_PROTOCOL = {"http": "http", "http_alt": "http", "nas_web": "http", "https": "https", "rtsp": "rtsp",
                  "hik_sdk": "hikvision", "dahua_sdk": "dahua", "telnet": "telnet", "ssh": "ssh", "dvrip": "dvrip",
                  "snmp": "snmp", "snmp_private": "snmp", "snmp_v3": "snmp", "wsd": "wsd", "ssdp": "ssdp",
-                 "sadp": "sadp", "dhip": "dhip"}
+                 "sadp": "sadp", "dhip": "dhip", "mdns": "mdns"}
 
 
 def lab_ports(plan: dict[str, Any]) -> dict[str, Any]:
