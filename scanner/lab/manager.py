@@ -537,7 +537,8 @@ def _loopback_cidrs_in_use(own: str) -> list[str]:
         st = _read_state(p)
         if p != own and st and st.get("mode") == "loopback" and st.get("cidr") and _is_live(p):
             out.append(str(st["cidr"]))
-    out += [f"{ip}/32" for ip in sorted(bound_loopback_addresses())]
+    bound = ipaddress.collapse_addresses(ipaddress.IPv4Network(ip) for ip in bound_loopback_addresses())
+    out += [str(n) for n in bound]  # runs of addresses as one network each: a big lab is a few, not 1000
     return out
 
 
