@@ -545,13 +545,18 @@ def _loopback_cidrs_in_use(own: str) -> list[str]:
 PROC_NET = ("/proc/net/tcp", "/proc/net/udp", "/proc/net/tcp6", "/proc/net/udp6")
 
 
-def parse_proc_net(text: str) -> list[tuple[str, int]]:
-    """``/proc/net/{tcp,udp}[6]`` -> (local IPv4 address, owner uid) of each socket bound to one (IPv6
-    sockets count only with a v4-mapped address); wildcard binds and lines that do not parse are left out."""
+TCP_LISTEN = "0A"  # /proc/net/tcp's st of a listening socket
+
+
+def parse_proc_net(text: str, *, tcp: bool = False) -> list[tuple[str, int]]:
+    """``/proc/net/{tcp,udp}[6]`` -> (local IPv4 address, owner uid) of each socket that serves on one:
+    every UDP socket, and TCP sockets that listen (``tcp``: connections and TIME_WAIT entries, whose uid
+    reads 0, are left out: they hold no address once closed). IPv6 sockets count only with a v4-mapped
+    address; wildcard binds and lines that do not parse are left out."""
     out: list[tuple[str, int]] = []
     for line in text.splitlines()[1:]:
         f = line.split()
-        if len(f) < 8 or ":" not in f[1]:
+        if len(f) < 8 or ":" not in f[1] or (tcp and f[3].upper() != TCP_LISTEN):
             continue
         addr = f[1].rsplit(":", 1)[0]
         if len(addr) == 32 and addr[:24].upper() == "0000000000000000FFFF0000":
@@ -569,8 +574,8 @@ def parse_proc_net(text: str) -> list[tuple[str, int]]:
 
 
 def bound_loopback_addresses(block: str = f"{LOOPBACK_BASE}/16") -> dict[str, set[int]]:
-    """Addresses of ``block`` that sockets of this network namespace are bound to -> their owners' uids
-    (any user's: /proc/net is readable by all)."""
+    """Addresses of ``block`` that sockets of this network namespace serve on (UDP, TCP listening) -> their
+    owners' uids (any user's: /proc/net is readable by all)."""
     net = ipaddress.ip_network(block)
     out: dict[str, set[int]] = {}
     for path in PROC_NET:
@@ -578,7 +583,7 @@ def bound_loopback_addresses(block: str = f"{LOOPBACK_BASE}/16") -> dict[str, se
             text = Path(path).read_text(encoding="ascii", errors="replace")
         except OSError:
             continue
-        for ip, uid in parse_proc_net(text):
+        for ip, uid in parse_proc_net(text, tcp="tcp" in Path(path).name):
             if ipaddress.ip_address(ip) in net:
                 out.setdefault(ip, set()).add(uid)
     return out

@@ -42,19 +42,27 @@ PROC_TCP6 = """\
    1: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1
    2: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3 1
 """
+PROC_TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0200127F:2760 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65534        0 7 1
+   1: 0300127F:2760 0100007F:D431 06 00000000:00000000 03:00000F6A 00000000     0        0 0 3
+   2: 0400127F:2760 0100007F:D432 01 00000000:00000000 00:00000000 00000000 65534        0 8 1
+"""
 
 
 def test_proc_net_lines_give_bound_ipv4_addresses_and_owners() -> None:
     assert manager.parse_proc_net(PROC_UDP) == [("127.18.0.9", 0), ("127.18.0.5", 65534)]  # 0.0.0.0 left out
-    assert manager.parse_proc_net(PROC_TCP6) == [("127.18.0.7", 1000)]  # only a v4-mapped IPv6 address counts
+    assert manager.parse_proc_net(PROC_TCP6, tcp=True) == [("127.18.0.7", 1000)]  # only v4-mapped IPv6 counts
+    # TCP: listeners only (a TIME_WAIT entry, uid 0, left by a lab gone, would keep its block "taken")
+    assert manager.parse_proc_net(PROC_TCP, tcp=True) == [("127.18.0.2", 65534)]
     assert manager.parse_proc_net("") == [] and manager.parse_proc_net("header only\n") == []
     assert manager.parse_proc_net("h\n 1: ZZZZZZZZ:0050 x x x x x x\n 2: 0100007F:0050 a b c d e notanumber\n") == []
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=400))
-def test_proc_net_parser_never_raises(text: str) -> None:
-    for ip, uid in manager.parse_proc_net(text):
+@given(st.text(max_size=400), st.booleans())
+def test_proc_net_parser_never_raises(text: str, tcp: bool) -> None:
+    for ip, uid in manager.parse_proc_net(text, tcp=tcp):
         assert isinstance(ipaddress.IPv4Address(ip), ipaddress.IPv4Address) and isinstance(uid, int)
 
 
