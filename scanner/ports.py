@@ -12,7 +12,7 @@ How ``--ports`` and the per-protocol options combine (the scan's --help and the 
   not set on its own keeps only its default ports that are in LIST (``--ports 80,554`` drops 8080,
   8000, 443, 37777, ...), and the ports of LIST that no protocol claims get the banner probe (a
   NULL probe, then an HTTP GET if the port stays silent). UDP probes (SNMP, unicast WS-Discovery,
-  SSDP, SADP, DHIP) are not limited by ``--ports``; their own options move them.
+  SSDP, SADP, DHIP, mDNS) are not limited by ``--ports``; their own options move them.
 - TCP liveness (routed targets) knocks the TCP ports the probes will ask, defaults first, at most
   :data:`LIVENESS_MAX` of them.
 
@@ -65,6 +65,7 @@ PROTOCOLS: tuple[Protocol, ...] = (
     Protocol("ssdp", "--ssdp-port", "udp", "unicast SSDP (UDP)", most=1),
     Protocol("sadp", "--sadp-port", "udp", "unicast Hikvision SADP (UDP)", most=1),
     Protocol("dhip", "--dhip-port", "udp", "unicast Dahua DHIP (UDP)", most=1),
+    Protocol("mdns", "--mdns-port", "udp", "unicast mDNS (UDP)", most=1),
 )
 BY_KEY = {p.key: p for p in PROTOCOLS}
 TCP_KEYS = tuple(p.key for p in PROTOCOLS if p.transport == "tcp")

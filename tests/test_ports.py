@@ -261,6 +261,7 @@ def test_lab_port_map_moves_every_protocol_the_way_the_lab_serves_it():
     args = got["scan_args"]
     assert args[args.index("--http-ports") + 1] == "10080,18080,18000,15000"
     assert args[args.index("--snmp-port") + 1] == "10161"
+    assert args[args.index("--mdns-port") + 1] == "15353"  # unicast mDNS asks the lab's port, not 5353
     assert "hikvision_camera_http8080" in EXTRA_KEYS
     same = manager.lab_ports({**plan, "port_offset": 0, "devices": plan["devices"][:2]})
     assert same["scan_args"] == []  # a lab on the standard ports: the defaults ask them already

@@ -173,7 +173,7 @@ def plan_addresses(n_hosts: int, mode: str, *, taken: Sequence[str] = ()) -> tup
 
     A netns lab always uses 198.18.0.0/.. (its namespaces are its own). A loopback lab shares the host's
     127/8 with other loopback labs, so it takes the first block of 127.18.0.0/16 that overlaps none of
-    ``taken`` (their cidrs)."""
+    ``taken`` (their cidrs, and every address a socket is bound to: :func:`_loopback_cidrs_in_use`)."""
     if n_hosts < 0 or n_hosts > MAX_DEVICES:
         raise LabError(f"a lab holds 1 to {MAX_DEVICES} devices, not {n_hosts}")
     need = n_hosts + 2  # the scanner (.1, also kept free in loopback mode) and room for the devices
@@ -201,7 +201,7 @@ def plan_addresses(n_hosts: int, mode: str, *, taken: Sequence[str] = ()) -> tup
 SCAN_PROTOCOL = {"http": "http", "http_alt": "http", "nas_web": "http", "https": "https", "rtsp": "rtsp",
                  "hik_sdk": "hikvision", "dahua_sdk": "dahua", "telnet": "telnet", "ssh": "ssh", "dvrip": "dvrip",
                  "snmp": "snmp", "snmp_private": "snmp", "snmp_v3": "snmp", "wsd": "wsd", "ssdp": "ssdp",
-                 "sadp": "sadp", "dhip": "dhip"}
+                 "sadp": "sadp", "dhip": "dhip", "mdns": "mdns"}
 
 
 def lab_ports(plan: dict[str, Any]) -> dict[str, Any]:
@@ -529,12 +529,79 @@ def _is_live(prefix: str) -> bool:
 
 
 def _loopback_cidrs_in_use(own: str) -> list[str]:
+    """Blocks of 127.18.0.0/16 a new loopback lab must not take: those of this user's other labs (their
+    state), and every address a socket is bound to, whoever's (another user's labs keep their state where
+    this user cannot read it: root's under /run, 0700)."""
     out = []
     for p in lab_prefixes():
         st = _read_state(p)
         if p != own and st and st.get("mode") == "loopback" and st.get("cidr") and _is_live(p):
             out.append(str(st["cidr"]))
+    bound = ipaddress.collapse_addresses(ipaddress.IPv4Network(ip) for ip in bound_loopback_addresses())
+    out += [str(n) for n in bound]  # runs of addresses as one network each: a big lab is a few, not 1000
     return out
+
+
+PROC_NET = ("/proc/net/tcp", "/proc/net/udp", "/proc/net/tcp6", "/proc/net/udp6")
+
+
+TCP_LISTEN = "0A"  # /proc/net/tcp's st of a listening socket
+
+
+def parse_proc_net(text: str, *, tcp: bool = False) -> list[tuple[str, int]]:
+    """``/proc/net/{tcp,udp}[6]`` -> (local IPv4 address, owner uid) of each socket that serves on one:
+    every UDP socket, and TCP sockets that listen (``tcp``: connections and TIME_WAIT entries, whose uid
+    reads 0, are left out: they hold no address once closed). IPv6 sockets count only with a v4-mapped
+    address; wildcard binds and lines that do not parse are left out."""
+    out: list[tuple[str, int]] = []
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) < 8 or ":" not in f[1] or (tcp and f[3].upper() != TCP_LISTEN):
+            continue
+        addr = f[1].rsplit(":", 1)[0]
+        if len(addr) == 32 and addr[:24].upper() == "0000000000000000FFFF0000":
+            addr = addr[24:]
+        if len(addr) != 8:
+            continue
+        try:
+            ip = ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(addr), "little"))
+            uid = int(f[7])
+        except ValueError:
+            continue
+        if not ip.is_unspecified:
+            out.append((str(ip), uid))
+    return out
+
+
+def bound_loopback_addresses(block: str = f"{LOOPBACK_BASE}/16") -> dict[str, set[int]]:
+    """Addresses of ``block`` that sockets of this network namespace serve on (UDP, TCP listening) -> their
+    owners' uids (any user's: /proc/net is readable by all)."""
+    net = ipaddress.ip_network(block)
+    out: dict[str, set[int]] = {}
+    for path in PROC_NET:
+        try:
+            text = Path(path).read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue
+        for ip, uid in parse_proc_net(text, tcp="tcp" in Path(path).name):
+            if ipaddress.ip_address(ip) in net:
+                out.setdefault(ip, set()).add(uid)
+    return out
+
+
+class BlockShared(LabError):
+    """Another user's loopback lab came up in the same block at the same moment (each chose it before the
+    other bound anything); the lab of the higher uid moves (:func:`up` builds it again elsewhere)."""
+
+
+def check_block_alone(cidr: str, me: int | None = None) -> None:
+    """Raise :class:`BlockShared` if a lower uid than ours (``me``, default this process's) has sockets in
+    our block: root's lab never moves, between two other users the higher uid does; so two labs never
+    answer for the same addresses."""
+    me = os.geteuid() if me is None else me
+    others = {uid for uids in bound_loopback_addresses(cidr).values() for uid in uids if uid != me}
+    if any(uid < me for uid in others):
+        raise BlockShared(f"{cidr} is also used by a loopback lab of uid {min(others)}")
 
 
 def lab_prefixes() -> list[str]:
@@ -553,7 +620,25 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
        fleet: Sequence[Any] | None = None, service_argv: Sequence[str] | None = None,
        ready_timeout: float | None = None, log: Log = _quiet, routed: bool = False) -> LabStatus:
     """Bring a lab up and return its status. Raises :class:`LabUnavailable` when namespaces cannot be
-    used (and ``loopback`` was not asked for), :class:`LabError` for anything else, after cleaning up."""
+    used (and ``loopback`` was not asked for), :class:`LabError` for anything else, after cleaning up.
+    A loopback lab that finds another user's lab came up in its block at the same moment is built again
+    in a free one (:class:`BlockShared`)."""
+    for attempt in range(BLOCK_TRIES):
+        try:
+            return _up(devices, seed, prefix=prefix, loopback=loopback, fleet=fleet, service_argv=service_argv,
+                       ready_timeout=ready_timeout, log=log, routed=routed)
+        except BlockShared as exc:
+            if attempt == BLOCK_TRIES - 1:
+                raise LabError(f"no free block of 127.18.0.0/16 for a loopback lab: {exc}") from None
+            log(f"{exc}; building the lab again in another block")
+    raise AssertionError("unreachable")
+
+
+BLOCK_TRIES = 3
+
+
+def _up(devices: int, seed: int, *, prefix: str | None, loopback: bool, fleet: Sequence[Any] | None,
+        service_argv: Sequence[str] | None, ready_timeout: float | None, log: Log, routed: bool) -> LabStatus:
     t0 = time.monotonic()
     prefix = nsmod.validate_prefix(prefix or default_prefix())
     if not 1 <= devices <= MAX_DEVICES:
@@ -627,6 +712,8 @@ def up(devices: int = DEFAULT_DEVICES, seed: int = 0, *, prefix: str | None = No
         timeout = ready_timeout if ready_timeout is not None else 30 + 0.05 * len(plan["devices"])
         _release(proc)
         _wait_ready(proc, sdir, timeout)
+        if mode == "loopback":
+            check_block_alone(plan["cidr"])
         state["timings"]["service_s"] = round(time.monotonic() - t1, 3)
         state["timings"]["up_s"] = round(time.monotonic() - t0, 3)
         state["phase"] = "up"

@@ -49,6 +49,7 @@ DEFAULT_PORTS: Mapping[str, tuple[int, ...]] = {
     "ssdp": (1900,),
     "sadp": (37020,),
     "dhip": (37810,),
+    "mdns": (5353,),  # unicast (legacy) mDNS questions to one host
     "banner": (),  # further TCP ports for the banner probe (scanner/ports.py: --ports beyond the probes')
     "liveness": (80, 443, 554, 8000, 37777, 8080, 22, 23),
 }

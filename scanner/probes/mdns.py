@@ -211,9 +211,11 @@ def parse_unicast_reply(data: bytes, query_id: int) -> dict | None:
 
 
 async def probe(host: str, ctx: ProbeContext) -> dict:
-    """Ask ``host``:5353 for the camera-relevant service types by unicast -> ``{"mdns": [...]}`` or ``{}``."""
+    """Ask ``host``:5353 (or the scan's ``--mdns-port``) for the camera-relevant service types by unicast
+    -> ``{"mdns": [...]}`` or ``{}``."""
     import secrets
 
     qid = secrets.randbelow(0xFFFE) + 1
-    got = await ctx.ask_host(host, MDNS_PORT, build_query(qid), lambda d: parse_unicast_reply(d, qid))
+    port = (ctx.ports_for("mdns") or (MDNS_PORT,))[0]
+    got = await ctx.ask_host(host, port, build_query(qid), lambda d: parse_unicast_reply(d, qid))
     return {"mdns": got["mdns"]} if got.get("mdns") else {}

@@ -49,3 +49,22 @@ def test_answer_read_back_and_other_ids_refused():
 def test_never_raises(data, qid):
     got = mdns.parse_unicast_reply(data, qid)
     assert got is None or isinstance(got, dict)
+
+
+def test_probe_asks_the_scans_mdns_port():
+    """5353 by default; ``--mdns-port`` (a loopback lab serves it 10,000 up) moves it: a question to a port
+    nobody asked for may be answered by something else bound there."""
+    import asyncio
+
+    from scanner.probes.base import ProbeContext
+
+    asked: list[tuple[str, int]] = []
+
+    async def datagram(payload, dest, wait, multicast):
+        asked.append(dest)
+        return [(_answer(payload, int.from_bytes(payload[:2], "big")), dest)]
+
+    got = asyncio.run(mdns.probe("127.18.0.9", ProbeContext(datagram=datagram)))
+    assert asked == [("127.18.0.9", 5353)] and got["mdns"][0]["type"] == "_http._tcp.local."
+    asyncio.run(mdns.probe("127.18.0.9", ProbeContext(datagram=datagram, ports={"mdns": (15353,)})))
+    assert asked[-1] == ("127.18.0.9", 15353)
