@@ -91,11 +91,9 @@ class PgDatabase:
     """One psycopg connection (autocommit; explicit transactions) with the store's three query calls."""
 
     def __init__(self, url: str, *, connect_timeout: int = 15) -> None:
-        try:
-            import psycopg
-            from psycopg.rows import dict_row
-        except ImportError:  # pragma: no cover - psycopg is a dependency
-            raise StoreError("a postgresql:// store needs psycopg: pip install 'psycopg[binary]'") from None
+        import psycopg
+        from psycopg.rows import dict_row
+
         self.url = url
         try:
             self.conn = psycopg.connect(url, autocommit=True, row_factory=dict_row,

@@ -46,10 +46,8 @@ def push_key(central: Store, target: str) -> str:
 
 
 def _retryable(exc: BaseException) -> bool:
-    try:
-        import psycopg.errors as pe
-    except ImportError:  # pragma: no cover
-        return False
+    import psycopg.errors as pe
+
     return isinstance(exc, pe.DeadlockDetected | pe.SerializationFailure | pe.UniqueViolation)
 
 

@@ -250,10 +250,8 @@ def _json_safe(value: Any) -> Any:
 
 
 def _load_fleet(n: int, seed: int) -> list[Any]:
-    try:
-        from scanner.lab.profiles import build_fleet
-    except ImportError as exc:
-        raise LabError(f"the lab's device profiles are not available (scanner/lab/profiles.py): {exc}") from None
+    from scanner.lab.profiles import build_fleet
+
     try:
         return list(build_fleet(n, seed))
     except ValueError as exc:

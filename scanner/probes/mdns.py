@@ -114,11 +114,9 @@ async def discover(ctx: ProbeContext) -> list[dict]:
     src = ctx.interface_address()
     if not ctx.interface or not src:
         return []
-    try:
-        from zeroconf import IPVersion
-        from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
-    except ImportError:
-        return []
+    from zeroconf import IPVersion
+    from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
     found: dict[tuple[str, str], None] = {}
 
     def on_change(zeroconf: Any, service_type: str, name: str, state_change: Any) -> None:

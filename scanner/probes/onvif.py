@@ -111,8 +111,6 @@ def _import_onvif_client() -> Any:
     handlers, level = list(root.handlers), root.level
     try:
         from onvif import ONVIFCamera
-    except ImportError:
-        return None
     finally:
         for h in list(root.handlers):
             if h not in handlers:
@@ -153,10 +151,10 @@ async def _create_devicemgmt(cam: Any) -> Any:
         return service
 
 
-def load_client() -> bool:
+def load_client() -> None:
     """Import the ONVIF client (zeep, aiohttp, lxml: ~0.4 s of CPU) without using it; the scan does this in
     a thread while discovery waits for replies, instead of on the event loop at the first credentialed host."""
-    return _import_onvif_client() is not None
+    _import_onvif_client()
 
 
 async def prewarm() -> bool:
@@ -164,8 +162,6 @@ async def prewarm() -> bool:
     built for a placeholder address and closed unused). Worker processes call it while discovery runs,
     so the first credentialed host does not pay ~0.5 s of CPU. True when the client is ready."""
     ONVIFCamera = _import_onvif_client()
-    if ONVIFCamera is None:
-        return False
     cam = ONVIFCamera("127.0.0.1", 80, "", "", no_cache=True)
     create = asyncio.ensure_future(_create_devicemgmt(cam))
     try:
@@ -245,8 +241,6 @@ async def device_information_with_credentials(host: str, port: int, user: str, p
                                               timeout: float) -> dict | None:
     """GetDeviceInformation through onvif-zeep-async (bundled WSDLs), or None when it fails."""
     ONVIFCamera = _import_onvif_client()
-    if ONVIFCamera is None:
-        return None
     try:
         cam = ONVIFCamera(host, port, user, password, no_cache=True)
     except Exception:

@@ -274,11 +274,9 @@ def read_pcap(path: str, *, max_packets: int = MAX_PACKETS) -> list[dict]:
         raise CaptureError(f"cannot read capture {path!r}: {exc.strerror or exc}") from None
     if size > MAX_PCAP_BYTES:
         raise CaptureError(f"capture {path!r} is larger than {MAX_PCAP_BYTES // (1024 * 1024)} MiB")
-    try:
-        _load_layers()
-        from scapy.utils import PcapReader
-    except ImportError as exc:  # pragma: no cover - scapy is a dependency
-        raise CaptureError(f"scapy is not available: {exc}") from None
+    _load_layers()
+    from scapy.utils import PcapReader
+
     frags: list[dict] = []
     try:
         reader = PcapReader(path)
