@@ -60,14 +60,15 @@ sqlite_utils = _import_sqlite_utils()
 PLAN_STATUSES = ("planned", "ordered", "replaced", "exempt")
 
 
-def default_db_path() -> Path:
-    """``$CAMSWEEP_DB`` if set, else ``<user data dir>/camsweep/camsweep.db``."""
+def default_target() -> str:
+    """The store when none is named: ``$CAMSWEEP_DB`` as it is written (a path or a ``postgresql://`` URL,
+    which a Path would mangle), else ``<user data dir>/camsweep/camsweep.db``."""
     env = os.environ.get("CAMSWEEP_DB")
     if env:
-        return Path(env)
+        return env
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("camsweep")) / "camsweep.db"
+    return str(Path(platformdirs.user_data_dir("camsweep")) / "camsweep.db")
 
 
 def now_iso() -> str:
@@ -182,8 +183,7 @@ class Store:
     for a central PostgreSQL store. ``path`` is what may be shown (a URL's password masked)."""
 
     def __init__(self, path: str | Path | None = None, *, recover: bool = True) -> None:
-        env = os.environ.get("CAMSWEEP_DB")
-        target = str(path) if path is not None else env if is_pg_url(env) else str(default_db_path())
+        target = str(path) if path is not None else default_target()
         self.pg = is_pg_url(target)
         self._target = target
         self.path = mask_url(target) if self.pg else target

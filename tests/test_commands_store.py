@@ -172,6 +172,18 @@ def test_unreachable_postgresql_url_is_one_line_error(name, words, writes, tmp_p
             in err, err
 
 
+@pytest.mark.parametrize("name,words,writes", [x for x in ALL if x[0] not in ("demo", "push --to")],
+                         ids=[x[0] for x in ALL if x[0] not in ("demo", "push --to")])
+def test_camsweep_db_url_is_taken_as_written(name, words, writes, tmp_path, monkeypatch, capsys):
+    """$CAMSWEEP_DB may name a postgresql:// URL: every command connects to it as written (a Path would
+    fold its // and look for a file)."""
+    url = "postgresql://camsweep@127.0.0.1:1/none"  # nothing listens on port 1 of loopback
+    monkeypatch.setenv("CAMSWEEP_DB", url)
+    rc = main(_argv(words, tmp_path, None))
+    err = capsys.readouterr().err
+    assert rc == 2 and f"camsweep: error: cannot connect to the store {url}" in err, err
+
+
 @pytest.mark.parametrize("name,words,writes", ALL, ids=[x[0] for x in ALL])
 def test_unreadable_file_is_refused_by_every_command(name, words, writes, open_tmp):
     """A store this user may not read (mode 000): as root, checked in a child that has given up root."""

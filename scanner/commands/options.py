@@ -4,7 +4,7 @@ blocks several commands take (``--policy``/``--policy-file``/``--catalog``), and
 Opening the store (:func:`open_store`), for every command alike:
 
 * no ``--db``: ``$CAMSWEEP_DB`` (a path or a ``postgresql://`` URL), else ``camsweep.db`` in the user data
-  directory (:func:`scanner.store.default_db_path`);
+  directory (:func:`scanner.store.default_target`);
 * a ``postgresql://`` URL: opened as it is (the database must exist; camsweep's tables are made on first
   use, see docs/many-sites.md);
 * a file that is missing: created by the commands that write scans (``scan``, ``demo``, ``tui``, which
@@ -84,9 +84,9 @@ def chosen_format(args: argparse.Namespace, formats: Sequence[str], default: str
 
 def store_target(db: str | os.PathLike[str] | None) -> str:
     """What ``--db`` names: the value given, else ``$CAMSWEEP_DB``, else the file in the user data directory."""
-    from scanner.store import default_db_path
+    from scanner.store import default_target
 
-    return str(db) if db is not None else str(default_db_path())
+    return str(db) if db is not None else default_target()
 
 
 def _foreign_tables(path: Path) -> list[str]:
