@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from typing import Any
 
 # the categories whose characters are never shown raw
 HIDDEN_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
@@ -75,6 +76,15 @@ def visible(value: str, keep: str = "") -> str:
     if value.isprintable():  # nothing hidden is printable: the common case costs one pass in C
         return value
     return _substitute(value, is_hidden, escape_char, keep)
+
+
+def shown(value: Any, limit: int, *, more: str = "") -> str:
+    """``str(value)`` made :func:`visible` and cut to ``limit`` characters (the last of them ``more``, when
+    given and the text was longer): a table cell, a TUI column. A long value costs no more than it shows."""
+    text = visible(str(value)[: limit * 2])
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(more)] + more if more else text[:limit]
 
 
 def _json_escape(ch: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scanner.devtext import clean_text, is_hidden, json_safe, visible
+from scanner.devtext import clean_text, is_hidden, json_safe, shown, visible
 from scanner.store import Store
 from tests.report.sample import record_scan
 
@@ -38,6 +38,17 @@ def test_visible_shows_nothing_hidden_and_leaves_the_rest(s: str) -> None:
     assert visible(out) == out
     if not any(is_hidden(c) for c in s):
         assert out == s
+
+
+@given(_any_text, st.integers(min_value=1, max_value=80), st.sampled_from(["", "…"]))
+def test_shown_is_visible_and_cut_to_its_limit(s: str, limit: int, more: str) -> None:
+    out = shown(s, limit, more=more)
+    assert len(out) <= limit and not any(is_hidden(c) for c in out)
+    whole = visible(s)
+    if len(whole) <= limit:
+        assert out == whole  # short text: all of it
+    else:
+        assert out == whole[: limit - len(more)] + more  # long text: its start, then the mark
 
 
 @given(_any_text)

@@ -19,18 +19,18 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-from scanner.devtext import visible
+from scanner.devtext import shown
 from scanner.filters import brand_display
 from scanner.plan import site_of
 from tui.messages import DeviceHighlighted, DeviceSelected, SortRequested
 
 
 def clean(value: Any, limit: int = 200) -> str:
-    """Text safe to put on a terminal (:func:`scanner.devtext.visible`: control, bidi and zero-width
+    """Text safe to put on a terminal (:func:`scanner.devtext.shown`: control, bidi and zero-width
     characters shown as visible escapes, never sent); cut to ``limit``."""
     if value is None:
         return ""
-    return visible(str(value)[: limit * 2])[:limit]
+    return shown(value, limit)
 
 
 def plain(value: Any, limit: int = 200, style: str = "") -> Text:

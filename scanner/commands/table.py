@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any, TextIO
 
-from scanner.devtext import visible
+from scanner.devtext import shown
 
 # a rich table written to a pipe or file is this wide (on a terminal: the terminal's width)
 PIPE_WIDTH = 160
@@ -22,9 +22,7 @@ def cell(v: Any, limit: int = 40, *, empty: str = "-") -> str:
         return empty
     if isinstance(v, bool):
         return "yes" if v else "no"
-    s = str(v)
-    text = visible(s[: limit * 2])  # a long value costs no more than it shows
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shown(v, limit, more="…")
 
 
 def format_table(cols: Sequence[str], rows: Sequence[Sequence[str]], *, right: Collection[str] = ()) -> str:
